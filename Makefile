@@ -1,0 +1,34 @@
+# Two commands for a fresh machine: `make run` and `make test`. Both build .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# The bot on its embedded default: SQLite under data/, the local sandbox instead of X,
+# the sample campaigns in offers/ and the sample members in data/sample_members.csv.
+run: $(BIN)/.installed
+	mkdir -p data/sandbox
+	test -f data/sandbox/mentions.jsonl || cp data/sample_mentions.jsonl data/sandbox/mentions.jsonl
+	$(BIN)/offerbot sync import data/sample_members.csv
+	$(BIN)/offerbot run
+
+# Lint, type-check, then the whole test suite.
+test: $(BIN)/.installed lint
+	$(BIN)/pytest -q
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check bot tests bench
+	$(BIN)/mypy
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/bench_intake.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""A local stand-in for X: mentions from a JSON-lines file, replies appended to another."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from bot.adapters.x_payload import page_from_body
+from bot.clock import Clock
+from bot.domain.mentions import MentionPage
+from bot.errors import DuplicateContent
+
+logger = logging.getLogger(__name__)
+
+
+class SandboxApi:
+    """Behaves like the X adapter: ids, since_id, pages, duplicate-content refusals.
+
+    Each line of the mentions file is one X v2 post object (id, text, author_id, and optionally
+    created_at, entities, referenced_tweets). A line without an id gets the next number after
+    the largest id above it, so a newcomer can append ``{"author_id": ..., "text": ...}``.
+    """
+
+    def __init__(self, mentions: Path, replies: Path, *, clock: Clock, page_size: int = 100) -> None:
+        self._mentions = mentions
+        self._replies = replies
+        self._clock = clock
+        self._page_size = page_size
+
+    def describe(self) -> str:
+        """Say where posts come from and go to."""
+        return f"local sandbox: reading {self._mentions}, replying into {self._replies}"
+
+    def ensure_files(self) -> None:
+        """Create empty sandbox files so a newcomer can append to them."""
+        for path in (self._mentions, self._replies):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(exist_ok=True)
+
+    def mentions_since(self, since_id: str | None) -> list[MentionPage]:
+        """Return mentions newer than ``since_id`` in pages of up to page_size, newest first."""
+        after = int(since_id) if since_id else -1
+        posts = sorted((p for p in self._read_posts() if int(p["id"]) > after),
+                       key=lambda p: int(p["id"]), reverse=True)
+        pages = []
+        for start in range(0, len(posts), self._page_size):
+            chunk = posts[start:start + self._page_size]
+            pages.append(page_from_body({"data": chunk, "meta": {"newest_id": chunk[0]["id"]}}))
+        return pages
+
+    def reply(self, text: str, in_reply_to: str) -> str:
+        """Append a reply; refuse an exact repeat of an earlier one, as X does."""
+        earlier = list(_read_lines(self._replies))
+        if any(r.get("text") == text for _, r in earlier):
+            raise DuplicateContent("sandbox: an identical reply was already posted")
+        post_id = str(max((int(r.get("id", 0)) for _, r in earlier), default=9 * 10**17) + 1)
+        line = {"id": post_id, "text": text, "in_reply_to_tweet_id": in_reply_to,
+                "created_at": self._clock().isoformat().replace("+00:00", "Z")}
+        self._replies.parent.mkdir(parents=True, exist_ok=True)
+        with self._replies.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        return post_id
+
+    def _read_posts(self) -> list[dict[str, Any]]:
+        posts: list[dict[str, Any]] = []
+        largest = 0
+        for number, post in _read_lines(self._mentions):
+            if "id" not in post:
+                post["id"] = str(largest + 1)
+            elif not str(post["id"]).isdigit():
+                logger.warning("%s:%d: skipped: id %r is not numeric", self._mentions, number, post["id"])
+                continue
+            if not post.get("author_id") or "text" not in post:
+                logger.warning("%s:%d: skipped: a post needs author_id and text", self._mentions, number)
+                continue
+            post["id"] = str(post["id"])
+            largest = max(largest, int(post["id"]))
+            posts.append(post)
+        return posts
+
+
+def _read_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """Return (line number, object) for each JSON object line; report and skip the rest."""
+    if not path.exists():
+        return []
+    found = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                logger.warning("%s:%d: skipped: not JSON (%s)", path, number, exc.msg)
+                continue
+            if isinstance(value, dict):
+                found.append((number, value))
+            else:
+                logger.warning("%s:%d: skipped: not a JSON object", path, number)
+    return found

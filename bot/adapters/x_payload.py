@@ -1,0 +1,43 @@
+"""X API v2 post objects (JSON) into domain mentions; shared by the X adapter and the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bot.domain.hashtags import hashtags_in_text, unique_keys
+from bot.domain.mentions import Mention, MentionPage
+
+
+def mention_from_post(post: Mapping[str, Any], handles: Mapping[str, str]) -> Mention:
+    """Return the mention in one v2 post object; ``handles`` maps author ids to usernames.
+
+    Hashtags come from ``entities.hashtags`` (X's own parse); the text is the fallback for
+    posts without entities. A post that references another as ``retweeted`` is a retweet.
+    """
+    text = str(post.get("text", ""))
+    entities = post.get("entities") or {}
+    tagged = [str(h.get("tag", "")) for h in entities.get("hashtags") or ()]
+    referenced = post.get("referenced_tweets") or ()
+    is_retweet = any(r.get("type") == "retweeted" for r in referenced) or text.startswith("RT @")
+    author_id = str(post.get("author_id", ""))
+    created = post.get("created_at")
+    return Mention(
+        post_id=str(post["id"]),
+        author_id=author_id,
+        text=text,
+        hashtags=unique_keys(tagged or hashtags_in_text(text)),
+        created_at=datetime.fromisoformat(created) if created else None,
+        author_handle=handles.get(author_id),
+        is_retweet=is_retweet,
+    )
+
+
+def page_from_body(body: Mapping[str, Any]) -> MentionPage:
+    """Return the page in a v2 timeline response body (data, includes.users, meta)."""
+    users = (body.get("includes") or {}).get("users") or ()
+    handles = {str(u["id"]): str(u.get("username", "")) for u in users}
+    posts = body.get("data") or ()
+    meta = body.get("meta") or {}
+    return MentionPage(tuple(mention_from_post(p, handles) for p in posts), meta.get("newest_id"))

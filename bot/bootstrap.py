@@ -1,0 +1,87 @@
+"""The composition root: builds every adapter and service from Settings, nothing at import."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from bot.adapters.database import create_schema, make_engine
+from bot.adapters.repository import unit_of_work_factory
+from bot.adapters.sandbox import SandboxApi
+from bot.adapters.templates import TemplateRenderer
+from bot.adapters.x_api import XApi
+from bot.clock import Clock, utc_now
+from bot.config import KEY_VAR, Settings
+from bot.domain.cards import Fingerprinter
+from bot.errors import ConfigError
+from bot.ports import Renderer, SocialApi, UnitOfWorkFactory
+from bot.services.campaigns import CampaignSource
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """Everything a command or job needs, built once."""
+
+    settings: Settings
+    engine: Engine
+    uow: UnitOfWorkFactory
+    api: SocialApi
+    renderer: Renderer
+    clock: Clock
+    campaigns: CampaignSource
+    fingerprinter: Fingerprinter
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock = utc_now,
+              engine: Engine | None = None) -> App:
+    """Build the app; tests pass fakes for ``api``, ``clock`` or ``engine``."""
+    engine = engine or make_engine(settings.database_url)
+    create_schema(engine)
+    uow = unit_of_work_factory(engine)
+    if api is None:
+        if settings.x is not None:
+            api = XApi.from_credentials(settings.x, settings.bot_user_id, clock=clock)
+        else:
+            sandbox = SandboxApi(settings.sandbox_mentions, settings.sandbox_replies, clock=clock)
+            sandbox.ensure_files()
+            api = sandbox
+    return App(
+        settings=settings,
+        engine=engine,
+        uow=uow,
+        api=api,
+        renderer=TemplateRenderer(settings.templates_dir),
+        clock=clock,
+        campaigns=CampaignSource(settings.offers_dir, settings.tz, uow, clock,
+                                 display_root=settings.source.parent),
+        fingerprinter=Fingerprinter(_fingerprint_key(settings)),
+    )
+
+
+def _fingerprint_key(settings: Settings) -> bytes:
+    """Return the card fingerprint key; the sandbox makes a development key of its own."""
+    if settings.fingerprint_key is not None:
+        return settings.fingerprint_key
+    if not settings.sandbox:
+        raise ConfigError("environment", KEY_VAR, "is not set (X credentials are, so this is not "
+                          "the sandbox)",
+                          f"generate one with `offerbot keygen` and add {KEY_VAR}=... to .env")
+    path = settings.data_dir / "sandbox" / "fingerprint.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32) + "\n")
+        logger.info("sandbox: created a development card fingerprint key in %s", path)
+    return bytes.fromhex(Path(path).read_text().strip())

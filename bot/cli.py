@@ -1,0 +1,253 @@
+"""The `offerbot` command: a thin layer that parses arguments and calls one service."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from bot.bootstrap import App, bootstrap
+from bot.config import Settings, load_settings, read_environment
+from bot.errors import BotError, ConfigError
+from bot.logs import setup_logging
+from bot.scheduler import jobs_for, run_once, run_until_stopped
+from bot.services.campaigns import CampaignFilesInvalid, check_campaigns, list_campaigns
+from bot.services.members import IMPORT_COLUMNS, import_members, link_member, unlink_member
+
+logger = logging.getLogger("bot")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ConfigProblem(click.ClickException):
+    """Configuration errors exit with 2, as the README promises."""
+
+    exit_code = 2
+
+
+class Context:
+    """Settings and the app, made on first use and closed when the command ends."""
+
+    def __init__(self, config: Path, env_file: Path) -> None:
+        self.config, self.env_file = config, env_file
+        self._settings: Settings | None = None
+        self._app: App | None = None
+
+    def settings(self) -> Settings:
+        """Return the validated settings, or exit 2 naming the key and the fix."""
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config, read_environment(self.env_file))
+            except ConfigError as exc:
+                raise ConfigProblem(str(exc)) from exc
+        return self._settings
+
+    def app(self) -> App:
+        """Return the app built from the settings."""
+        if self._app is None:
+            try:
+                self._app = bootstrap(self.settings())
+            except ConfigError as exc:
+                raise ConfigProblem(str(exc)) from exc
+        return self._app
+
+    def close(self) -> None:
+        """Release what the app holds."""
+        if self._app is not None:
+            self._app.close()
+
+
+def bot_errors(func: F) -> F:
+    """Turn the bot's own errors into a one-line message and exit status."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            raise ConfigProblem(str(exc)) from exc
+        except CampaignFilesInvalid as exc:
+            raise ConfigProblem(f"campaign files have problems:\n{exc}\n"
+                                "Run `offerbot campaigns check` after fixing them.") from exc
+        except BotError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(path_type=Path), default=Path("bot.toml"),
+              envvar="OFFERBOT_CONFIG", show_default=True, help="The bot's settings file.")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"),
+              show_default=True, help="Secrets (X keys, fingerprint key) in KEY=value lines.")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.version_option(package_name="offerbot")
+@click.pass_context
+def cli(ctx: click.Context, config: Path, env_file: Path, verbose: bool) -> None:
+    """Card-linked hashtag offers on X: enrol by mention, reconcile, credit."""
+    setup_logging(verbose)
+    ctx.obj = Context(config, env_file)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run each job once and exit (for cron and tests).")
+@pass_ctx
+@bot_errors
+def run(obj: Context, once: bool) -> None:
+    """Poll mentions and send replies until stopped (SIGTERM or Ctrl-C)."""
+    app = obj.app()
+    catalog = app.campaigns.load()
+    mode = "SANDBOX (no X credentials set)" if app.settings.sandbox else "X"
+    logger.info("offerbot starting in %s mode: %s", mode, app.api.describe())
+    logger.info("%d campaigns in force; database %s", len(catalog.campaigns),
+                app.engine.url.render_as_string(hide_password=True))
+    jobs = jobs_for(app)
+    if once:
+        run_once(jobs)
+        return
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        logger.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    run_until_stopped(jobs, stop, app.clock)
+    logger.info("offerbot stopped")
+
+
+@cli.group()
+def campaigns() -> None:
+    """Check and list the campaign files in offers/."""
+
+
+@campaigns.command("check")
+@pass_ctx
+@bot_errors
+def campaigns_check(obj: Context) -> None:
+    """Validate every campaign file; print file:line: field: message for each problem."""
+    settings = obj.settings()
+    from bot.adapters.templates import TemplateRenderer
+
+    files = check_campaigns(settings.offers_dir, settings.tz, TemplateRenderer(settings.templates_dir),
+                            display_root=settings.source.parent)
+    for problem in files.problems:
+        click.echo(str(problem))
+    if files.problems:
+        raise click.ClickException(f"{len(files.problems)} problem(s) in campaign files")
+    click.echo(f"{len(files.campaigns)} campaign(s) OK")
+
+
+@campaigns.command("list")
+@pass_ctx
+@bot_errors
+def campaigns_list(obj: Context) -> None:
+    """Show each campaign's status, enrolments and remaining quantity."""
+    app = obj.app()
+    lines = list_campaigns(app.campaigns.load(), app.uow, app.clock())
+    rows = [("ID", "HASHTAG", "MERCHANT", "STATUS", "ENROLLED", "REMAINING", "ENROL WINDOW")]
+    for line in lines:
+        c = line.campaign
+        rows.append((c.id, c.hashtag, c.merchant, line.status.value, str(line.enrolled),
+                     "unlimited" if line.remaining is None else str(line.remaining),
+                     f"{c.enrol_from} .. {c.enrol_until}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@cli.group()
+def sync() -> None:
+    """Link X accounts to cards (only a keyed fingerprint and the last 4 digits are kept)."""
+
+
+@sync.command("add")
+@click.argument("user_id")
+@click.argument("handle")
+@pass_ctx
+@bot_errors
+def sync_add(obj: Context, user_id: str, handle: str) -> None:
+    """Link X account USER_ID (@HANDLE) to a card number read from stdin, never echoed."""
+    if sys.stdin.isatty():
+        card_number = click.prompt("Card number", hide_input=True, err=True)
+    else:
+        card_number = sys.stdin.readline()
+    app = obj.app()
+    card = link_member(app.uow, app.fingerprinter, app.clock, user_id, handle, card_number)
+    click.echo(f"linked X user {user_id} (@{handle.lstrip('@')}) to card ending {card.last4}")
+
+
+@sync.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ctx
+@bot_errors
+def sync_import(obj: Context, file: Path) -> None:
+    """Link every row of FILE, a CSV with columns user_id,handle,card_number."""
+    app = obj.app()
+    report = import_members(app.uow, app.fingerprinter, app.clock, _csv_rows(file, IMPORT_COLUMNS))
+    for problem in report.problems:
+        click.echo(f"{file}:{problem}", err=True)
+    click.echo(f"{report.linked} linked, {report.unchanged} unchanged, "
+               f"{len(report.problems)} rejected")
+    if report.problems:
+        sys.exit(1)
+
+
+@sync.command("remove")
+@click.argument("user_id")
+@pass_ctx
+@bot_errors
+def sync_remove(obj: Context, user_id: str) -> None:
+    """Unlink X account USER_ID: forget its card and cancel its unsent replies."""
+    app = obj.app()
+    if unlink_member(app.uow, app.clock, user_id):
+        click.echo(f"unlinked X user {user_id}")
+    else:
+        raise click.ClickException(f"X user {user_id} has no linked card")
+
+
+@cli.command()
+def keygen() -> None:
+    """Print a new card fingerprint key for .env (OFFERBOT_FINGERPRINT_KEY=...)."""
+    click.echo(f"OFFERBOT_FINGERPRINT_KEY={secrets.token_hex(32)}")
+
+
+def _csv_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line, row) from a small CSV, or fail naming the missing columns."""
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        _fail(f"{path}: cannot open: {exc.strerror}")
+    with handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            _fail(f"{path}:1: header lacks {', '.join(missing)}; expected {','.join(columns)}")
+        reader.fieldnames = header
+        try:
+            for row in reader:
+                yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
+        except (csv.Error, UnicodeDecodeError) as exc:
+            _fail(f"{path}:{reader.line_num}: cannot read: {exc}; save the file as UTF-8 CSV")
+
+
+def _fail(message: str) -> NoReturn:
+    raise click.ClickException(message)
+
+
+def main() -> None:
+    """Run the CLI."""
+    cli(prog_name="offerbot")

@@ -1,0 +1,222 @@
+"""Settings: bot.toml for what may be shared, the environment (and .env) for secrets."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from bot.errors import ConfigError
+
+X_KEYS = ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
+KEY_VAR = "OFFERBOT_FINGERPRINT_KEY"
+DB_VAR = "OFFERBOT_DATABASE_URL"
+_HANDLE_RE = re.compile(r"@?[A-Za-z0-9_]{1,15}")
+
+# section -> key -> default; None means required.
+_SCHEMA: dict[str, dict[str, Any]] = {
+    "bot": {"handle": None, "user_id": None, "poll_interval": 60, "reply_interval": 10,
+            "timezone": "UTC"},
+    "paths": {"offers": "offers", "templates": "templates", "data": "data"},
+    "database": {"url": "sqlite:///data/offerbot.db"},
+    "sandbox": {"mentions": "data/sandbox/mentions.jsonl",
+                "replies": "data/sandbox/replies.jsonl"},
+    "reconcile": {"inbox": "data/inbox", "exports": "data/exports", "interval": 300},
+}
+
+
+@dataclass(frozen=True)
+class XCredentials:
+    """OAuth 1.0a user-context keys of the bot's X account."""
+
+    consumer_key: str = field(repr=False)
+    consumer_secret: str = field(repr=False)
+    access_token: str = field(repr=False)
+    access_token_secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot is configured with, validated."""
+
+    source: Path
+    bot_handle: str
+    bot_user_id: str
+    poll_interval: float
+    reply_interval: float
+    timezone: str
+    offers_dir: Path
+    templates_dir: Path
+    data_dir: Path
+    database_url: str
+    sandbox_mentions: Path
+    sandbox_replies: Path
+    inbox_dir: Path
+    exports_dir: Path
+    reconcile_interval: float
+    x: XCredentials | None = None
+    fingerprint_key: bytes | None = field(default=None, repr=False)
+
+    @property
+    def sandbox(self) -> bool:
+        """Return True when no X credentials are set and the local sandbox stands in for X."""
+        return self.x is None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """Return the time zone campaign dates are read in."""
+        return ZoneInfo(self.timezone)
+
+
+def read_environment(env_file: Path) -> dict[str, str]:
+    """Return os.environ over the values of ``env_file`` (the real environment wins)."""
+    values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    values.update(os.environ)
+    return values
+
+
+def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
+    """Read and validate ``path`` (bot.toml) and secrets from ``environ``; raise ConfigError."""
+    source = path.name
+    if not path.is_file():
+        raise ConfigError(str(path), "file", "not found",
+                          "run from the project folder or pass --config path/to/bot.toml")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "syntax", str(exc), "correct the TOML at that line") from exc
+    table = _with_defaults(source, data)
+    root = path.resolve().parent
+
+    def rel(section: str, key: str) -> Path:
+        value: str = _require(source, section, key, table, str, "a path in quotes")
+        return (root / value).resolve()
+
+    handle = _require(source, "bot", "handle", table, str, 'the bot account\'s handle, e.g. "offerbot"')
+    if not _HANDLE_RE.fullmatch(handle):
+        raise ConfigError(source, "[bot] handle", f"{handle!r} is not an X handle",
+                          "use 1-15 letters, digits or _")
+    user_id = str(table["bot"]["user_id"])
+    if not user_id.isdigit():
+        raise ConfigError(source, "[bot] user_id", f"{user_id!r} is not a numeric X user id",
+                          'set the bot account\'s numeric id in quotes, e.g. user_id = "1850000000"')
+    timezone = _require(source, "bot", "timezone", table, str, 'an IANA zone, e.g. "America/New_York"')
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(source, "[bot] timezone", f"unknown time zone {timezone!r}",
+                          'use an IANA zone name such as "UTC" or "America/New_York"') from exc
+    return Settings(
+        source=path.resolve(),
+        bot_handle=handle.removeprefix("@"),
+        bot_user_id=user_id,
+        poll_interval=_seconds(source, "bot", "poll_interval", table),
+        reply_interval=_seconds(source, "bot", "reply_interval", table),
+        timezone=timezone,
+        offers_dir=rel("paths", "offers"),
+        templates_dir=rel("paths", "templates"),
+        data_dir=rel("paths", "data"),
+        database_url=_database_url(source, table, environ, root),
+        sandbox_mentions=rel("sandbox", "mentions"),
+        sandbox_replies=rel("sandbox", "replies"),
+        inbox_dir=rel("reconcile", "inbox"),
+        exports_dir=rel("reconcile", "exports"),
+        reconcile_interval=_seconds(source, "reconcile", "interval", table),
+        x=_x_credentials(environ),
+        fingerprint_key=_fingerprint_key(environ),
+    )
+
+
+def _with_defaults(source: str, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    table: dict[str, dict[str, Any]] = {}
+    for section, value in data.items():
+        if section not in _SCHEMA:
+            raise ConfigError(source, f"[{section}]", "unknown section",
+                              _did_you_mean(section, _SCHEMA) or f"use one of {', '.join(_SCHEMA)}")
+        if not isinstance(value, dict):
+            raise ConfigError(source, section, "must be a [section]", f"write [{section}] on its own line")
+        for key in value:
+            if key not in _SCHEMA[section]:
+                raise ConfigError(source, f"[{section}] {key}", "unknown key",
+                                  _did_you_mean(key, _SCHEMA[section])
+                                  or f"use one of {', '.join(_SCHEMA[section])}")
+    for section, keys in _SCHEMA.items():
+        given = data.get(section, {})
+        table[section] = {}
+        for key, default in keys.items():
+            if key not in given and default is None:
+                raise ConfigError(source, f"[{section}] {key}", "is required",
+                                  f"add {key} = ... under [{section}]")
+            table[section][key] = given.get(key, default)
+    return table
+
+
+def _did_you_mean(word: str, options: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _require(source: str, section: str, key: str, table: dict[str, dict[str, Any]],
+             kind: type, example: str) -> Any:
+    value = table[section][key]
+    if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
+        raise ConfigError(source, f"[{section}] {key}", f"{value!r} is not valid", f"set it to {example}")
+    return value
+
+
+def _seconds(source: str, section: str, key: str, table: dict[str, dict[str, Any]]) -> float:
+    value = table[section][key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        raise ConfigError(source, f"[{section}] {key}", f"{value!r} is not a number of seconds",
+                          f"set it to a number of seconds of at least 1, e.g. {key} = 60")
+    return float(value)
+
+
+def _database_url(source: str, table: dict[str, dict[str, Any]], environ: Mapping[str, str],
+                  root: Path) -> str:
+    url = environ.get(DB_VAR) or _require(source, "database", "url", table, str,
+                                          '"sqlite:///data/offerbot.db" or a postgresql:// URL')
+    if not re.match(r"(sqlite|postgresql)(\+\w+)?://", url):
+        raise ConfigError(DB_VAR if environ.get(DB_VAR) else source, "[database] url",
+                          "must be a sqlite:/// or postgresql:// URL",
+                          'e.g. "sqlite:///data/offerbot.db" or "postgresql://user@host/db"')
+    # A relative SQLite path means relative to bot.toml, not to wherever the bot was started.
+    prefix = url.split("://", 1)[0] + ":///"
+    rest = url.removeprefix(prefix)
+    if url.startswith("sqlite") and rest and not rest.startswith(("/", ":memory:")):
+        return prefix + str(root / rest)
+    return url
+
+
+def _x_credentials(environ: Mapping[str, str]) -> XCredentials | None:
+    present = [k for k in X_KEYS if environ.get(k)]
+    if not present:
+        return None
+    missing = [k for k in X_KEYS if k not in present]
+    if missing:
+        raise ConfigError("environment", ", ".join(missing), "is not set while other X keys are",
+                          "set all four X_* keys in .env (see .env.example), or none to use the sandbox")
+    return XCredentials(*(environ[k] for k in X_KEYS))
+
+
+def _fingerprint_key(environ: Mapping[str, str]) -> bytes | None:
+    text = environ.get(KEY_VAR, "").strip()
+    if not text:
+        return None
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) < 32:
+        raise ConfigError("environment", KEY_VAR, "must be at least 64 hex characters (32 bytes)",
+                          f"generate one with `offerbot keygen` and put {KEY_VAR}=... in .env")
+    return key
+

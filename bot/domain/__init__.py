@@ -1,0 +1,1 @@
+"""Pure business rules: standard library only, time passed in as ``now``."""

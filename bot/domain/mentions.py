@@ -1,0 +1,53 @@
+"""Posts that mention the bot, as the domain sees them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+_MENTION_RE = re.compile(r"(?<!\w)@\w{1,15}")
+_STOP_WORDS = frozenset({"stop", "unsubscribe", "unlink"})
+
+
+class Command(StrEnum):
+    """What a mention asks of the bot."""
+
+    ENROL = "enrol"
+    STOP = "stop"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A post that @mentions the bot."""
+
+    post_id: str
+    author_id: str
+    text: str
+    hashtags: tuple[str, ...]  # comparison keys, first-seen order
+    created_at: datetime | None = None
+    author_handle: str | None = None
+    is_retweet: bool = False
+
+    def command(self) -> Command:
+        """Return what the post asks for: STOP, an enrolment (it has hashtags), or nothing."""
+        words = _MENTION_RE.sub(" ", self.text).split()
+        if len(words) == 1 and words[0].strip(".!").casefold() in _STOP_WORDS:
+            return Command.STOP
+        return Command.ENROL if self.hashtags else Command.NONE
+
+    def acted_at(self, now: datetime) -> datetime:
+        """Return when the member acted: the post's time, never later than ``now``."""
+        if self.created_at is None:
+            return now
+        return min(self.created_at, now)
+
+
+@dataclass(frozen=True)
+class MentionPage:
+    """One page of the mentions timeline, newest first as X returns it."""
+
+    mentions: tuple[Mention, ...]
+    newest_id: str | None

@@ -1,0 +1,71 @@
+"""Money amounts: one strict grammar for parsing, one way to print."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+# A plain decimal with a dot and at most two places: no signs, separators, symbols or exponents.
+# Anything else is refused rather than guessed at ("1,234.50" could be 1234.50 or 1.23450).
+AMOUNT_RE = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
+CURRENCY_RE = re.compile(r"[A-Z]{3}")
+CENT = Decimal("0.01")
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """Return the amount in ``text``, or None when it is not a plain decimal like ``12.50``."""
+    if AMOUNT_RE.fullmatch(text) is None:
+        return None
+    return Decimal(text)
+
+
+def explain_bad_amount(text: str) -> str:
+    """Say why ``text`` is not an amount, without guessing what was meant."""
+    if not text.strip():
+        return "amount is empty"
+    if "," in text:
+        return "amount has a thousands separator or decimal comma; write 1234.50"
+    if text.strip() != text:
+        return "amount has spaces around it"
+    if text.startswith("-") or (text.startswith("(") and text.endswith(")")):
+        return "amount is negative; refunds are positive amounts with type=refund"
+    if any(ch in text for ch in "$€£¥") or text[:1].isalpha() or text[-1:].isalpha():
+        if text.lower() in {"nan", "inf", "infinity"}:
+            return "amount is not a number"
+        return "amount has a currency symbol or code; put the currency in its own column"
+    if "e" in text.lower():
+        return "amount uses an exponent; write it out, e.g. 1000.00"
+    if "." in text and len(text.rsplit(".", 1)[1]) > 2:
+        return "amount has more than two decimal places"
+    return "amount is not a plain decimal like 12.50"
+
+
+def to_cents(amount: Decimal) -> int:
+    """Return ``amount`` in minor units (cents)."""
+    return int((amount * 100).to_integral_value())
+
+
+def from_cents(cents: int) -> Decimal:
+    """Return minor units as a two-place Decimal."""
+    return (Decimal(cents) / 100).quantize(CENT)
+
+
+def format_money(amount: Decimal, currency: str) -> str:
+    """Format ``amount`` for people: ``$5.00``, ``€12.50``, ``12.00 CHF``."""
+    text = f"{amount.quantize(CENT):,}"
+    symbol = _SYMBOLS.get(currency)
+    if symbol is None:
+        return f"{text} {currency}"
+    if text.startswith("-"):
+        return f"-{symbol}{text[1:]}"
+    return f"{symbol}{text}"
+
+
+def format_money_short(amount: Decimal, currency: str) -> str:
+    """Format whole amounts without cents (``$5``), others as ``format_money``."""
+    if amount == amount.to_integral_value():
+        symbol = _SYMBOLS.get(currency)
+        whole = f"{int(amount):,}"
+        return f"{symbol}{whole}" if symbol else f"{whole} {currency}"
+    return format_money(amount, currency)

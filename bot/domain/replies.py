@@ -1,0 +1,93 @@
+"""What the bot says back: reply intents built from decisions, rendered later by templates."""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.domain.campaigns import Campaign
+from bot.domain.enrolment import Decision, Outcome
+
+REPLY_TEMPLATE = "reply.j2"
+CREDIT_TEMPLATE = "credit.j2"
+# Outcomes worth a reply, in the order the reply names them.
+_GROUPS = {
+    Outcome.ENROLLED: "enrolled",
+    Outcome.ALREADY_ENROLLED: "already_enrolled",
+    Outcome.SOLD_OUT: "sold_out",
+    Outcome.NOT_STARTED: "not_started",
+    Outcome.ENDED: "ended",
+}
+
+
+@dataclass(frozen=True)
+class ReplyIntent:
+    """A reply to send once: which post, which template, with what (JSON-safe) context."""
+
+    dedupe_key: str
+    member_id: str
+    in_reply_to: str
+    template: str
+    context: dict[str, Any] = field(hash=False)
+
+
+def ref_code(seed: str) -> str:
+    """Return a short reference for a post or credit; it also keeps reply texts distinct."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return base64.b32encode(digest)[:6].decode()
+
+
+def enrolment_reply(
+    mention_id: str,
+    member_id: str,
+    decisions: Iterable[Decision],
+    campaigns: Mapping[str, Campaign],
+) -> ReplyIntent | None:
+    """Return the one reply a linked member's mention deserves, or None when it needs none.
+
+    Unknown hashtags are answered only when they look like a typo of a campaign's hashtag,
+    so banter such as "#fridayvibes" does not draw a reply.
+    """
+    context: dict[str, Any] = {name: [] for name in _GROUPS.values()}
+    context["suggestions"] = []
+    for decision in decisions:
+        group = _GROUPS.get(decision.outcome)
+        if group is not None and decision.campaign is not None:
+            context[group].append(decision.campaign.summary())
+        elif decision.outcome is Outcome.UNKNOWN_HASHTAG:
+            match = difflib.get_close_matches(decision.hashtag, list(campaigns), n=1, cutoff=0.8)
+            if match:
+                context["suggestions"].append(
+                    {"typed": "#" + decision.hashtag, **campaigns[match[0]].summary()})
+    if not any(context.values()):
+        return None
+    context["ref"] = ref_code(mention_id)
+    return ReplyIntent(f"post:{mention_id}", member_id, mention_id, REPLY_TEMPLATE, context)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A reply claimed from the outbox for sending."""
+
+    id: int
+    dedupe_key: str
+    member_id: str
+    in_reply_to: str
+    template: str
+    context: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one attempt to send a reply."""
+
+    status: str  # sent | failed | cancelled | pending (retry at retry_at)
+    post_id: str | None = None
+    note: str | None = None
+    retry_at: datetime | None = None

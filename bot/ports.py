@@ -1,0 +1,37 @@
+"""The ports the services need, as protocols; adapters and test fakes implement them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.domain.mentions import MentionPage
+
+if TYPE_CHECKING:
+    from bot.adapters.repository import SqlUnitOfWork
+
+
+class SocialApi(Protocol):
+    """Where mentions come from and replies go: X, or the local sandbox."""
+
+    def describe(self) -> str:
+        """Say which service this is."""
+
+    def mentions_since(self, since_id: str | None) -> list[MentionPage]:
+        """Return mentions newer than ``since_id`` as pages, newest page first."""
+
+    def reply(self, text: str, in_reply_to: str) -> str:
+        """Post a reply and return its id."""
+
+
+class Renderer(Protocol):
+    """Turns a template name and context into a post's text."""
+
+    def render(self, template: str, context: dict[str, Any]) -> str:
+        """Return the text, or raise ReplyTooLong."""
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens a database transaction (a unit of work)."""
+
+    def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
+        """Return a new unit of work."""

@@ -1,0 +1,95 @@
+"""Scheduled jobs: each is thin (one service call, log, carry on), run by APScheduler."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.bootstrap import App
+from bot.clock import Clock
+from bot.errors import AuthError, BotError, RateLimited
+from bot.services.intake import poll_mentions
+from bot.services.replies import send_replies
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A named service call and how often to make it."""
+
+    name: str
+    seconds: float
+    call: Callable[[], None]
+
+
+def jobs_for(app: App) -> list[Job]:
+    """Return the bot's jobs: poll mentions, send replies."""
+    settings = app.settings
+
+    def poll() -> None:
+        catalog = app.campaigns.current()
+        report = poll_mentions(app.uow, app.api, catalog, app.clock, bot_user_id=settings.bot_user_id)
+        if report.posts:
+            logger.info("poll: %s", report.describe())
+
+    def send() -> None:
+        report = send_replies(app.uow, app.api, app.renderer, app.clock)
+        if report.results:
+            logger.info("replies: %s", report.describe())
+
+    return [Job("poll-mentions", settings.poll_interval, poll),
+            Job("send-replies", settings.reply_interval, send)]
+
+
+def guarded(job: Job) -> Callable[[], None]:
+    """Wrap a job so that a failure is logged and the next tick still runs."""
+
+    def run() -> None:
+        try:
+            job.call()
+        except RateLimited as exc:
+            logger.warning("%s: %s; will try again after that", job.name, exc)
+        except AuthError as exc:
+            logger.error("%s: %s", job.name, exc)
+        except BotError as exc:
+            logger.error("%s failed: %s", job.name, exc)
+        except Exception:
+            logger.exception("%s crashed; it will run again at its next tick", job.name)
+
+    return run
+
+
+def run_once(jobs: list[Job]) -> None:
+    """Run every job once, in order (for cron and tests)."""
+    for job in jobs:
+        guarded(job)()
+
+
+def run_until_stopped(jobs: list[Job], stop: threading.Event, clock: Clock) -> None:
+    """Run the jobs on their intervals until ``stop`` is set, then let running jobs finish.
+
+    Each job is one instance at most and missed ticks coalesce into one, so a slow poll never
+    piles up behind itself.
+    """
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(max_workers=len(jobs) + 1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone="UTC",
+    )
+    for job in jobs:
+        # First run straight away rather than one interval after start-up.
+        scheduler.add_job(guarded(job), "interval", seconds=job.seconds, id=job.name,
+                          name=job.name, next_run_time=clock(), replace_existing=True)
+    scheduler.start()
+    try:
+        stop.wait()
+    finally:
+        logger.info("stopping: waiting for running jobs to finish")
+        scheduler.shutdown(wait=True)
+

@@ -1,0 +1,1 @@
+"""Use cases: each orchestrates ports and domain rules; none imports a framework."""

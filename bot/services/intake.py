@@ -1,0 +1,139 @@
+"""Poll mentions: each post becomes enrolments and at most one queued reply, exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.adapters.repository import SqlUnitOfWork
+from bot.clock import Clock
+from bot.domain.enrolment import Enrolment, Outcome, decide, summarise
+from bot.domain.mentions import Command, Mention, MentionPage
+from bot.domain.replies import ReplyIntent, enrolment_reply
+from bot.ports import SocialApi, UnitOfWorkFactory
+from bot.services.campaigns import Catalog
+
+logger = logging.getLogger(__name__)
+CURSOR = "mentions"
+
+
+@dataclass
+class PollReport:
+    """What one poll did."""
+
+    pages: int = 0
+    posts: int = 0
+    handled: int = 0
+    already_handled: int = 0
+    ignored: int = 0  # retweets and the bot's own posts
+    replies_queued: int = 0
+    unlinked: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    cursor: str | None = None
+
+    def describe(self) -> str:
+        """Return a one-line summary for the log."""
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())) or "none"
+        return (f"{self.posts} posts in {self.pages} pages: {self.handled} new, "
+                f"{self.already_handled} seen before, {self.ignored} ignored; outcomes: {outcomes}; "
+                f"{self.replies_queued} replies queued; cursor {self.cursor}")
+
+
+def poll_mentions(uow: UnitOfWorkFactory, api: SocialApi, catalog: Catalog, clock: Clock,
+                  *, bot_user_id: str) -> PollReport:
+    """Fetch mentions since the cursor and handle them, oldest page first.
+
+    Each page commits with the cursor moved to that page's newest id, so a crash loses
+    nothing (unhandled pages are fetched again) and repeats nothing (handled post ids are kept).
+    Oldest first also makes limited quantity first come, first served.
+    """
+    with uow(readonly=True) as tx:
+        since_id = tx.cursors.get(CURSOR)
+    pages = api.mentions_since(since_id)  # network I/O stays outside every transaction
+    report = PollReport(pages=len(pages), cursor=since_id)
+    for page in reversed(pages):
+        with uow() as tx:
+            _handle_page(tx, page, catalog, clock(), bot_user_id, report)
+            if page.newest_id and _newer(page.newest_id, report.cursor):
+                tx.cursors.set(CURSOR, page.newest_id, clock())
+                report.cursor = page.newest_id
+            tx.commit()
+    return report
+
+
+def _newer(post_id: str, than: str | None) -> bool:
+    return than is None or int(post_id) > int(than)
+
+
+def _handle_page(tx: SqlUnitOfWork, page: MentionPage, catalog: Catalog, now: datetime,
+                 bot_user_id: str, report: PollReport) -> None:
+    report.posts += len(page.mentions)
+    unique = {m.post_id: m for m in page.mentions}
+    relevant = [m for m in unique.values() if not m.is_retweet and m.author_id != bot_user_id]
+    report.ignored += len(page.mentions) - len(relevant)
+    seen = tx.posts.seen([m.post_id for m in relevant])
+    fresh = sorted((m for m in relevant if m.post_id not in seen), key=lambda m: int(m.post_id))
+    report.already_handled += len(relevant) - len(fresh)
+    if not fresh:
+        return
+    members = tx.members.get_many(m.author_id for m in fresh)
+    linked = {uid for uid, member in members.items() if member.linked}
+    enrolled_in = tx.enrolments.campaigns_of(linked)
+    counts = tx.campaigns.enrolment_counts()
+
+    enrolments: list[Enrolment] = []
+    replies: list[ReplyIntent] = []
+    posts: list[dict[str, Any]] = []
+    for mention in fresh:
+        command = mention.command()
+        outcome = command.value
+        if command is Command.STOP:
+            outcome = _stop(tx, mention, linked, now, report)
+        elif command is Command.ENROL:
+            author_linked = mention.author_id in linked
+            decisions = decide(mention, linked=author_linked, campaigns=catalog.by_key,
+                               enrolled_in=enrolled_in[mention.author_id],
+                               enrolment_counts=counts, now=now)
+            for index, decision in enumerate(decisions):
+                if decision.outcome is Outcome.ENROLLED:
+                    assert decision.campaign is not None
+                    campaign_id = decision.campaign.id
+                    if tx.campaigns.reserve(campaign_id):
+                        enrolments.append(Enrolment(mention.author_id, campaign_id,
+                                                    mention.post_id, mention.acted_at(now)))
+                        enrolled_in[mention.author_id].add(campaign_id)
+                        counts[campaign_id] = counts.get(campaign_id, 0) + 1
+                    else:
+                        decisions[index] = decision.sold_out()
+                report.outcomes[decisions[index].outcome.value] += 1
+            if author_linked:
+                intent = enrolment_reply(mention.post_id, mention.author_id, decisions, catalog.by_key)
+                if intent is not None:
+                    replies.append(intent)
+            outcome = summarise(decisions, command.value)
+        posts.append({"post_id": mention.post_id, "author_id": mention.author_id,
+                      "created_at": mention.created_at, "processed_at": now, "outcome": outcome})
+
+    tx.enrolments.add_many(enrolments)
+    tx.outbox.add_many(replies, now)
+    tx.posts.add_many(posts)
+    report.handled += len(fresh)
+    report.replies_queued += len(replies)
+
+
+def _stop(tx: SqlUnitOfWork, mention: Mention, linked: set[str], now: datetime,
+          report: PollReport) -> str:
+    """Honour STOP: unlink the author and cancel their unsent replies; never answer it."""
+    if mention.author_id not in linked:
+        return "stop: not linked"
+    tx.members.unlink(mention.author_id, mention.acted_at(now))
+    cancelled = tx.outbox.cancel_for_member(mention.author_id, "member sent STOP")
+    linked.discard(mention.author_id)
+    report.unlinked += 1
+    logger.info("member %s sent STOP: unlinked, %d pending replies cancelled",
+                mention.author_id, cancelled)
+    return "stop: unlinked"
+

@@ -1,0 +1,118 @@
+"""Send queued replies: claim, render, post, record; each reply goes out at most once."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.domain.members import Member
+from bot.domain.replies import Delivery, OutboxItem
+from bot.errors import (
+    AuthError,
+    DuplicateContent,
+    PermanentApiError,
+    RateLimited,
+    ReplyTooLong,
+    TransientApiError,
+)
+from bot.ports import Renderer, SocialApi, UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class SendReport:
+    """What one sending run did."""
+
+    results: Counter[str] = field(default_factory=Counter)
+
+    def describe(self) -> str:
+        """Return a one-line summary for the log."""
+        return ", ".join(f"{k} {v}" for k, v in sorted(self.results.items())) or "nothing due"
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Return how long to wait after ``attempts`` failures: 30 s, doubling, at most an hour."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def send_replies(uow: UnitOfWorkFactory, api: SocialApi, renderer: Renderer, clock: Clock,
+                 *, batch: int = 20) -> SendReport:
+    """Send up to ``batch`` due replies; every result is recorded, nothing is lost.
+
+    Claiming commits before any network call, and each result commits on its own, so no
+    transaction is held open across a request to X. A rate limit or an auth failure puts the
+    rest of the batch back in the queue.
+    """
+    report = SendReport()
+    with uow() as tx:
+        items = tx.outbox.claim(clock(), batch, LEASE)
+        tx.commit()
+    if not items:
+        return report
+    with uow(readonly=True) as tx:
+        members = tx.members.get_many(i.member_id for i in items)
+        # A credit notice goes under the bot's own confirmation, keeping one reply per member post.
+        threads = {i.id: tx.outbox.sent_post_id(i.context["reply_under"])
+                   for i in items if i.context.get("reply_under")}
+    for position, item in enumerate(items):
+        try:
+            delivery = _deliver(item, members.get(item.member_id), threads.get(item.id), api,
+                                renderer, clock)
+        except RateLimited as exc:
+            _postpone(uow, items[position:], exc.reset_at, str(exc), clock)
+            report.results["postponed"] += len(items) - position
+            return report
+        except AuthError as exc:
+            _postpone(uow, items[position:], clock() + LEASE, str(exc), clock)
+            raise
+        _save(uow, item, delivery, clock)
+        report.results[delivery.status if delivery.status != "pending" else "retrying"] += 1
+    return report
+
+
+def _deliver(item: OutboxItem, member: Member | None, thread: str | None, api: SocialApi,
+             renderer: Renderer, clock: Clock) -> Delivery:
+    """Try to send one reply and say what became of it."""
+    if member is None or not member.linked:
+        return Delivery("cancelled", note="member is no longer linked")
+    try:
+        text = renderer.render(item.template, item.context)
+    except ReplyTooLong as exc:
+        logger.error("reply %s not sent: %s", item.dedupe_key, exc)
+        return Delivery("failed", note=str(exc))
+    try:
+        return Delivery("sent", post_id=api.reply(text, thread or item.in_reply_to))
+    except DuplicateContent as exc:
+        # X has this exact text already: an earlier attempt got through before a crash.
+        return Delivery("sent", note=str(exc))
+    except TransientApiError as exc:
+        if item.attempts >= MAX_ATTEMPTS:
+            logger.error("reply %s failed %d times, giving up: %s", item.dedupe_key, item.attempts, exc)
+            return Delivery("failed", note=str(exc))
+        return Delivery("pending", note=str(exc), retry_at=clock() + retry_delay(item.attempts))
+    except (RateLimited, AuthError):
+        raise
+    except PermanentApiError as exc:
+        logger.error("reply %s refused by X: %s", item.dedupe_key, exc)
+        return Delivery("failed", note=str(exc))
+
+
+def _save(uow: UnitOfWorkFactory, item: OutboxItem, delivery: Delivery, clock: Clock) -> None:
+    with uow() as tx:
+        tx.outbox.record(item.id, delivery, clock())
+        tx.commit()
+
+
+def _postpone(uow: UnitOfWorkFactory, items: Sequence[OutboxItem], until: datetime, why: str,
+              clock: Clock) -> None:
+    with uow() as tx:
+        for item in items:
+            tx.outbox.record(item.id, Delivery("pending", note=why, retry_at=until), clock())
+        tx.commit()
