@@ -28,7 +28,7 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed
-	$(BIN)/python bench/bench_intake.py
+	$(BIN)/python -m bench.bench_intake
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

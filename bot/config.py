@@ -105,7 +105,7 @@ def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
         raise ConfigError(source, "[bot] handle", f"{handle!r} is not an X handle",
                           "use 1-15 letters, digits or _")
     user_id = str(table["bot"]["user_id"])
-    if not user_id.isdigit():
+    if not (user_id.isascii() and user_id.isdigit()):
         raise ConfigError(source, "[bot] user_id", f"{user_id!r} is not a numeric X user id",
                           'set the bot account\'s numeric id in quotes, e.g. user_id = "1850000000"')
     timezone = _require(source, "bot", "timezone", table, str, 'an IANA zone, e.g. "America/New_York"')
@@ -190,9 +190,10 @@ def _database_url(source: str, table: dict[str, dict[str, Any]], environ: Mappin
                           'e.g. "sqlite:///data/offerbot.db" or "postgresql://user@host/db"')
     # A relative SQLite path means relative to bot.toml, not to wherever the bot was started.
     prefix = url.split("://", 1)[0] + ":///"
-    rest = url.removeprefix(prefix)
-    if url.startswith("sqlite") and rest and not rest.startswith(("/", ":memory:")):
-        return prefix + str(root / rest)
+    if url.startswith("sqlite") and url.startswith(prefix):
+        rest = url.removeprefix(prefix)
+        if rest and not rest.startswith(("/", ":memory:")):
+            return prefix + str(root / rest)
     return url
 
 

@@ -27,13 +27,30 @@ class UTCFormatter(logging.Formatter):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is now (a test runner may have swapped it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def setup_logging(verbose: bool = False) -> None:
-    """Send log lines to stderr; quiet the libraries that log request headers at DEBUG."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Log to stderr, one line per event; quiet libraries that log request headers at DEBUG."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)
+    handler = _StderrHandler()
     handler.setFormatter(UTCFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(MaskCardNumbers())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # tweepy logs OAuth headers at DEBUG; apscheduler logs every tick at INFO.
     for name, level in (("tweepy", logging.INFO), ("apscheduler", logging.WARNING),

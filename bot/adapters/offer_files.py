@@ -44,7 +44,7 @@ def signature(offers_dir: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
 
 
-def read_campaign_files(offers_dir: Path, tz: tzinfo | None, *,
+def read_campaign_files(offers_dir: Path, tz: tzinfo, *,
                         display_root: Path | None = None) -> CampaignFiles:
     """Read and check every ``*.toml`` in ``offers_dir``, including rules across files."""
     problems: list[FileProblem] = []

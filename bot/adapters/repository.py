@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, Table, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.adapters.database import READONLY
@@ -27,6 +27,7 @@ from bot.domain.enrolment import Enrolment
 from bot.domain.members import Member
 from bot.domain.money import to_cents
 from bot.domain.replies import Delivery, OutboxItem, ReplyIntent
+from bot.ports import UnitOfWorkFactory
 
 members_t: Table = MemberRow.__table__  # type: ignore[attr-defined]
 campaigns_t: Table = CampaignRow.__table__  # type: ignore[attr-defined]
@@ -127,23 +128,34 @@ class CampaignRepository:
         self._conn.execute(stmt.on_conflict_do_update(
             index_elements=["id"], set_={k: stmt.excluded[k] for k in keep}), rows)
 
-    def enrolment_counts(self) -> dict[str, int]:
-        """Return enrolments so far per campaign id."""
-        rows = self._conn.execute(select(campaigns_t.c.id, campaigns_t.c.enrolled))
-        return {row.id: row.enrolled for row in rows}
+    def enrolment_counts(self, *, limited_only: bool = False) -> dict[str, int]:
+        """Return enrolments so far per campaign id (only limited-quantity ones if asked)."""
+        query = select(campaigns_t.c.id, campaigns_t.c.enrolled)
+        if limited_only:
+            query = query.where(campaigns_t.c.max_enrolments.is_not(None))
+        return {row.id: row.enrolled for row in self._conn.execute(query)}
 
     def reserve(self, campaign_id: str) -> bool:
         """Take one place of a campaign's limited quantity; False when none is left.
 
         One conditional UPDATE, never read-then-write, so concurrent pollers cannot oversell.
         """
-        result = self._conn.execute(
-            update(campaigns_t)
-            .where(campaigns_t.c.id == campaign_id,
+        return self._conn.execute(_RESERVE, {"campaign_id": campaign_id}).rowcount == 1
+
+    def add_enrolled(self, counts: Mapping[str, int]) -> None:
+        """Count enrolments in campaigns without a limited quantity (nothing to reserve)."""
+        if counts:
+            self._conn.execute(_ADD_ENROLLED, [{"campaign_id": c, "n": n} for c, n in counts.items()])
+
+
+# Built once: constructing a SQL expression costs more than running it on SQLite.
+_RESERVE = (update(campaigns_t)
+            .where(campaigns_t.c.id == bindparam("campaign_id"),
                    or_(campaigns_t.c.max_enrolments.is_(None),
                        campaigns_t.c.enrolled < campaigns_t.c.max_enrolments))
             .values(enrolled=campaigns_t.c.enrolled + 1))
-        return result.rowcount == 1
+_ADD_ENROLLED = (update(campaigns_t).where(campaigns_t.c.id == bindparam("campaign_id"))
+                 .values(enrolled=campaigns_t.c.enrolled + bindparam("n")))
 
 
 class EnrolmentRepository:
@@ -260,7 +272,7 @@ class OutboxRepository:
     def counts(self) -> dict[str, int]:
         """Return the number of replies in each status."""
         rows = self._conn.execute(select(outbox_t.c.status, func.count()).group_by(outbox_t.c.status))
-        return {status: count for status, count in rows.tuples()}
+        return {status: count for status, count in rows}
 
 
 class CursorRepository:
@@ -319,9 +331,6 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         """Make the transaction's writes permanent."""
         self._tx.commit()
-
-
-UnitOfWorkFactory = Callable[..., SqlUnitOfWork]
 
 
 def unit_of_work_factory(engine: Engine) -> UnitOfWorkFactory:

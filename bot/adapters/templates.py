@@ -29,6 +29,8 @@ class TemplateRenderer:
             autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=False),
             trim_blocks=True,
             lstrip_blocks=True,
+            # An included one-line template must still end its sentence with a space.
+            keep_trailing_newline=True,
         )
 
     def render(self, template: str, context: dict[str, Any]) -> str:

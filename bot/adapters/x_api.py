@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 MENTIONS, CREATE = "GET /2/users/:id/mentions", "POST /2/tweets"
 TWEET_FIELDS = ["author_id", "created_at", "entities", "referenced_tweets", "conversation_id"]
 DEFAULT_WINDOW = timedelta(minutes=15)  # X's rate-limit window, used when 429 has no reset
+# Failures of the connection or of a half-read body (a proxy's HTML page for JSON included):
+# worth another try, unlike an answer from X itself.
+_TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+              requests.JSONDecodeError)
 MAX_PAGES = 100  # X keeps at most 800 mentions; this only guards against a runaway token chain
 
 
@@ -52,7 +56,7 @@ class XApi:
 
     def __init__(self, client: tweepy.Client, bot_user_id: str, *, clock: Clock,
                  sleep: Callable[[float], None] = time.sleep, retries: int = 3,
-                 backoff: float = 1.0, page_size: int = 100) -> None:
+                 backoff: float = 1.0, page_size: int = 100, max_pages: int = MAX_PAGES) -> None:
         self._client = client
         self._user_id = bot_user_id
         self._clock = clock
@@ -60,6 +64,7 @@ class XApi:
         self._retries = retries
         self._backoff = backoff
         self._page_size = page_size
+        self._max_pages = max_pages
         self._blocked_until: dict[str, datetime] = {}
 
     @classmethod
@@ -81,7 +86,7 @@ class XApi:
         """Return every page of mentions newer than ``since_id``, newest page first."""
         pages: list[MentionPage] = []
         token: str | None = None
-        for _ in range(MAX_PAGES):
+        for _ in range(self._max_pages):
             body = self._call(MENTIONS, self._client.get_users_mentions, self._user_id,
                               since_id=since_id, pagination_token=token,
                               max_results=self._page_size, expansions=["author_id"],
@@ -112,7 +117,7 @@ class XApi:
                 self._blocked_until[endpoint] = reset
                 logger.warning("%s rate limited until %s", endpoint, reset.isoformat())
                 raise RateLimited(endpoint, reset) from exc
-            except (tweepy.TwitterServerError, requests.ConnectionError, requests.Timeout) as exc:
+            except (tweepy.TwitterServerError, *_TRANSIENT) as exc:
                 attempt += 1
                 if attempt > self._retries:
                     raise TransientApiError(f"{endpoint} failed {attempt} times: {_describe(exc)}") from exc
@@ -121,8 +126,8 @@ class XApi:
                 self._sleep(delay)
             except tweepy.HTTPException as exc:
                 raise _translate(endpoint, exc) from exc
-            except tweepy.TweepyException as exc:
-                raise ApiError(f"{endpoint}: {exc}") from exc
+            except (tweepy.TweepyException, requests.RequestException) as exc:
+                raise ApiError(f"{endpoint}: {_describe(exc)}") from exc
 
     def _reset_time(self, exc: tweepy.TooManyRequests) -> datetime:
         now = self._clock()
@@ -155,7 +160,11 @@ def _translate(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
     if status == 403 and ("reply to this conversation is not allowed" in lowered
                           or "not been mentioned" in lowered):
         return ReplyNotAllowed(f"{endpoint}: X does not allow this reply (403 {detail})")
-    if status == 403 and (endpoint != CREATE or "permission" in lowered or "oauth" in lowered):
+    # On posting, a 403 is usually about that one post; but a problem naming the app's access
+    # (client-not-enrolled, client-forbidden, oauth permissions) would refuse every post.
+    access = ("permission", "oauth", "client-not-enrolled", "client-forbidden")
+    body = f"{lowered} {exc.response.text.lower()}"
+    if status == 403 and (endpoint != CREATE or any(word in body for word in access)):
         return AuthError(f"{endpoint}: X refused the request (403 {detail}). Check the app's "
                          "access level and read-and-write permission in the X developer portal")
     if status == 403:

@@ -6,9 +6,10 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from bot.domain.hashtags import hashtag_key
@@ -70,7 +71,7 @@ class Campaign:
     max_enrolments: int | None = None
     budget: Decimal | None = None
     per_member: int = 1
-    tz: tzinfo | None = None
+    tz: tzinfo = UTC
 
     @property
     def key(self) -> str:
@@ -126,6 +127,10 @@ class Campaign:
 
     def summary(self) -> dict[str, str]:
         """Return the campaign's display fields for reply templates (JSON-safe strings)."""
+        return dict(self._summary)
+
+    @cached_property
+    def _summary(self) -> dict[str, str]:
         return {
             "id": self.id,
             "hashtag": "#" + self.hashtag.removeprefix("#"),
@@ -143,7 +148,7 @@ def human_date(day: date) -> str:
     return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
 
 
-def parse_campaign(data: Mapping[str, Any], tz: tzinfo | None = None) -> Campaign:
+def parse_campaign(data: Mapping[str, Any], tz: tzinfo = UTC) -> Campaign:
     """Validate one campaign's TOML table and return it, or raise CampaignInvalid."""
     errors: list[FieldError] = []
 

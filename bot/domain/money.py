@@ -64,8 +64,9 @@ def format_money(amount: Decimal, currency: str) -> str:
 
 def format_money_short(amount: Decimal, currency: str) -> str:
     """Format whole amounts without cents (``$5``), others as ``format_money``."""
-    if amount == amount.to_integral_value():
-        symbol = _SYMBOLS.get(currency)
-        whole = f"{int(amount):,}"
-        return f"{symbol}{whole}" if symbol else f"{whole} {currency}"
-    return format_money(amount, currency)
+    if amount != amount.to_integral_value():
+        return format_money(amount, currency)
+    symbol = _SYMBOLS.get(currency)
+    whole = f"{abs(int(amount)):,}"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{symbol}{whole}" if symbol else f"{sign}{whole} {currency}"

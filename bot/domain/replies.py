@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,19 +39,25 @@ class ReplyIntent:
 def ref_code(seed: str) -> str:
     """Return a short reference for a post or credit; it also keeps reply texts distinct."""
     digest = hashlib.sha256(seed.encode()).digest()
-    return base64.b32encode(digest)[:6].decode()
+    return base64.b32encode(digest[:5])[:6].decode()
+
+
+def suggest_campaign(hashtag: str, campaigns: Mapping[str, Campaign]) -> Campaign | None:
+    """Return the campaign whose hashtag ``hashtag`` looks like a typo of, if any."""
+    match = difflib.get_close_matches(hashtag, list(campaigns), n=1, cutoff=0.8)
+    return campaigns[match[0]] if match else None
 
 
 def enrolment_reply(
     mention_id: str,
     member_id: str,
     decisions: Iterable[Decision],
-    campaigns: Mapping[str, Campaign],
+    suggest: Callable[[str], Campaign | None],
 ) -> ReplyIntent | None:
     """Return the one reply a linked member's mention deserves, or None when it needs none.
 
-    Unknown hashtags are answered only when they look like a typo of a campaign's hashtag,
-    so banter such as "#fridayvibes" does not draw a reply.
+    Unknown hashtags are answered only when ``suggest`` finds a campaign they look like a typo
+    of, so banter such as "#fridayvibes" does not draw a reply.
     """
     context: dict[str, Any] = {name: [] for name in _GROUPS.values()}
     context["suggestions"] = []
@@ -60,10 +66,9 @@ def enrolment_reply(
         if group is not None and decision.campaign is not None:
             context[group].append(decision.campaign.summary())
         elif decision.outcome is Outcome.UNKNOWN_HASHTAG:
-            match = difflib.get_close_matches(decision.hashtag, list(campaigns), n=1, cutoff=0.8)
-            if match:
-                context["suggestions"].append(
-                    {"typed": "#" + decision.hashtag, **campaigns[match[0]].summary()})
+            suggestion = suggest(decision.hashtag)
+            if suggestion is not None:
+                context["suggestions"].append({"typed": "#" + decision.hashtag, **suggestion.summary()})
     if not any(context.values()):
         return None
     context["ref"] = ref_code(mention_id)

@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.adapters.offer_files import CampaignFiles, FileProblem, read_campaign_files, signature
 from bot.clock import Clock
 from bot.domain.campaigns import Campaign, Status
-from bot.domain.replies import REPLY_TEMPLATE
+from bot.domain.replies import REPLY_TEMPLATE, suggest_campaign
 from bot.errors import BotError, ReplyTooLong
 from bot.ports import Renderer, UnitOfWorkFactory
 
@@ -42,6 +42,19 @@ class Catalog:
     def by_id(self) -> dict[str, Campaign]:
         """Return campaigns by id."""
         return {c.id: c for c in self.campaigns}
+
+    def suggest(self, hashtag: str) -> Campaign | None:
+        """Return the campaign ``hashtag`` looks like a typo of (remembered per catalog)."""
+        memo = self._suggestions
+        if hashtag not in memo:
+            if len(memo) >= 10_000:  # hashtags are user input: keep the memo bounded
+                memo.clear()
+            memo[hashtag] = suggest_campaign(hashtag, self.by_key)
+        return memo[hashtag]
+
+    @cached_property
+    def _suggestions(self) -> dict[str, Campaign | None]:
+        return {}
 
     @cached_property
     def by_merchant_id(self) -> dict[str, tuple[Campaign, ...]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from bot.services.campaigns import Catalog
 
 logger = logging.getLogger(__name__)
 CURSOR = "mentions"
+BATCH_POSTS = 1000  # posts per transaction: a few short write locks rather than one per page
 
 
 @dataclass
@@ -43,37 +45,54 @@ class PollReport:
 
 
 def poll_mentions(uow: UnitOfWorkFactory, api: SocialApi, catalog: Catalog, clock: Clock,
-                  *, bot_user_id: str) -> PollReport:
+                  *, bot_user_id: str, batch_posts: int = BATCH_POSTS) -> PollReport:
     """Fetch mentions since the cursor and handle them, oldest page first.
 
-    Each page commits with the cursor moved to that page's newest id, so a crash loses
-    nothing (unhandled pages are fetched again) and repeats nothing (handled post ids are kept).
-    Oldest first also makes limited quantity first come, first served.
+    Consecutive pages are handled in transactions of about ``batch_posts`` posts, each
+    committing the cursor at its newest post: a crash loses nothing (unhandled pages are
+    fetched again) and repeats nothing (handled post ids are kept). Oldest first also makes
+    limited quantity first come, first served.
     """
     with uow(readonly=True) as tx:
         since_id = tx.cursors.get(CURSOR)
     pages = api.mentions_since(since_id)  # network I/O stays outside every transaction
     report = PollReport(pages=len(pages), cursor=since_id)
-    for page in reversed(pages):
+    for batch in _batches(reversed(pages), batch_posts):
         with uow() as tx:
-            _handle_page(tx, page, catalog, clock(), bot_user_id, report)
-            if page.newest_id and _newer(page.newest_id, report.cursor):
-                tx.cursors.set(CURSOR, page.newest_id, clock())
-                report.cursor = page.newest_id
+            _handle_posts(tx, [m for page in batch for m in page.mentions], catalog, clock(),
+                          bot_user_id, report)
+            newest = max((p.newest_id for p in batch if p.newest_id), key=int, default=None)
+            if newest and _newer(newest, report.cursor):
+                tx.cursors.set(CURSOR, newest, clock())
+                report.cursor = newest
             tx.commit()
     return report
+
+
+def _batches(pages: Iterable[MentionPage], size: int) -> Iterator[list[MentionPage]]:
+    """Group consecutive pages into lists of about ``size`` posts (whole pages only)."""
+    batch: list[MentionPage] = []
+    posts = 0
+    for page in pages:
+        batch.append(page)
+        posts += len(page.mentions)
+        if posts >= size:
+            yield batch
+            batch, posts = [], 0
+    if batch:
+        yield batch
 
 
 def _newer(post_id: str, than: str | None) -> bool:
     return than is None or int(post_id) > int(than)
 
 
-def _handle_page(tx: SqlUnitOfWork, page: MentionPage, catalog: Catalog, now: datetime,
-                 bot_user_id: str, report: PollReport) -> None:
-    report.posts += len(page.mentions)
-    unique = {m.post_id: m for m in page.mentions}
+def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, now: datetime,
+                  bot_user_id: str, report: PollReport) -> None:
+    report.posts += len(mentions)
+    unique = {m.post_id: m for m in mentions}
     relevant = [m for m in unique.values() if not m.is_retweet and m.author_id != bot_user_id]
-    report.ignored += len(page.mentions) - len(relevant)
+    report.ignored += len(mentions) - len(relevant)
     seen = tx.posts.seen([m.post_id for m in relevant])
     fresh = sorted((m for m in relevant if m.post_id not in seen), key=lambda m: int(m.post_id))
     report.already_handled += len(relevant) - len(fresh)
@@ -82,9 +101,10 @@ def _handle_page(tx: SqlUnitOfWork, page: MentionPage, catalog: Catalog, now: da
     members = tx.members.get_many(m.author_id for m in fresh)
     linked = {uid for uid, member in members.items() if member.linked}
     enrolled_in = tx.enrolments.campaigns_of(linked)
-    counts = tx.campaigns.enrolment_counts()
+    counts = tx.campaigns.enrolment_counts(limited_only=True)
 
     enrolments: list[Enrolment] = []
+    unlimited: Counter[str] = Counter()  # enrolments in campaigns with no quantity to reserve
     replies: list[ReplyIntent] = []
     posts: list[dict[str, Any]] = []
     for mention in fresh:
@@ -92,6 +112,8 @@ def _handle_page(tx: SqlUnitOfWork, page: MentionPage, catalog: Catalog, now: da
         outcome = command.value
         if command is Command.STOP:
             outcome = _stop(tx, mention, linked, now, report)
+            # Replies decided earlier in this page are not queued yet; they must not go out either.
+            replies = [r for r in replies if r.member_id != mention.author_id]
         elif command is Command.ENROL:
             author_linked = mention.author_id in linked
             decisions = decide(mention, linked=author_linked, campaigns=catalog.by_key,
@@ -101,16 +123,19 @@ def _handle_page(tx: SqlUnitOfWork, page: MentionPage, catalog: Catalog, now: da
                 if decision.outcome is Outcome.ENROLLED:
                     assert decision.campaign is not None
                     campaign_id = decision.campaign.id
-                    if tx.campaigns.reserve(campaign_id):
-                        enrolments.append(Enrolment(mention.author_id, campaign_id,
-                                                    mention.post_id, mention.acted_at(now)))
-                        enrolled_in[mention.author_id].add(campaign_id)
-                        counts[campaign_id] = counts.get(campaign_id, 0) + 1
-                    else:
+                    if decision.campaign.max_enrolments is None:
+                        unlimited[campaign_id] += 1
+                    elif not tx.campaigns.reserve(campaign_id):
                         decisions[index] = decision.sold_out()
-                report.outcomes[decisions[index].outcome.value] += 1
+                        report.outcomes[Outcome.SOLD_OUT.value] += 1
+                        continue
+                    enrolments.append(Enrolment(mention.author_id, campaign_id,
+                                                mention.post_id, mention.acted_at(now)))
+                    enrolled_in[mention.author_id].add(campaign_id)
+                    counts[campaign_id] = counts.get(campaign_id, 0) + 1
+                report.outcomes[decision.outcome.value] += 1
             if author_linked:
-                intent = enrolment_reply(mention.post_id, mention.author_id, decisions, catalog.by_key)
+                intent = enrolment_reply(mention.post_id, mention.author_id, decisions, catalog.suggest)
                 if intent is not None:
                     replies.append(intent)
             outcome = summarise(decisions, command.value)
@@ -118,6 +143,7 @@ def _handle_page(tx: SqlUnitOfWork, page: MentionPage, catalog: Catalog, now: da
                       "created_at": mention.created_at, "processed_at": now, "outcome": outcome})
 
     tx.enrolments.add_many(enrolments)
+    tx.campaigns.add_enrolled(unlimited)
     tx.outbox.add_many(replies, now)
     tx.posts.add_many(posts)
     report.handled += len(fresh)

@@ -1,0 +1,94 @@
+"""Generators of realistic benchmark data: campaigns, card numbers, members, X payload pages."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+BOT_ID = "1850000000000000000"
+
+
+def luhn_complete(prefix: str) -> str:
+    """Return ``prefix`` with the check digit that makes it pass the Luhn check."""
+    total = 0
+    for index, char in enumerate(reversed(prefix + "0")):
+        value = int(char)
+        if index & 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return prefix + str((10 - total % 10) % 10)
+
+
+def card_number(n: int) -> str:
+    """Return the n-th generated 15-digit Amex-style card number."""
+    return luhn_complete(f"37{n:012d}")
+
+
+def user_id(n: int) -> str:
+    """Return the n-th member's X user id."""
+    return str(1_000_000 + n)
+
+
+def write_campaigns(offers: Path, count: int, *, limited_every: int = 10) -> list[str]:
+    """Write ``count`` campaign files (every limited_every-th one with limited quantity)."""
+    offers.mkdir(parents=True, exist_ok=True)
+    tags = []
+    for n in range(count):
+        tag = f"AmexMerchant{n:03d}"
+        tags.append(tag)
+        reward = ("credit = 5.00\nmin_spend = 20.00\n" if n % 2 == 0
+                  else "percent = 10\nmax_credit = 25.00\n")
+        limited = f"max_enrolments = {500 + n}\n" if n % limited_every == 0 else ""
+        (offers / f"merchant-{n:03d}.toml").write_text(
+            f'id = "merchant-{n:03d}"\nmerchant = "Merchant {n:03d}"\nhashtag = "#{tag}"\n'
+            f'merchant_ids = ["MID-{n:03d}-A", "MID-{n:03d}-B"]\n'
+            "enrol_from = 2026-01-01\nenrol_until = 2027-12-31\nredeem_by = 2028-01-31\n"
+            f'currency = "USD"\n{reward}{limited}budget = 1000000.00\n')
+    return tags
+
+
+def mention_pages(total: int, members: int, tags: list[str], *, page_size: int = 100,
+                  seed: int = 7) -> list[dict[str, Any]]:
+    """Return X v2 mentions-timeline bodies, newest page first, chained by next_token."""
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    posts = []
+    for n in range(total):
+        post_id = str(1_900_000_000_000_000_000 + n)
+        linked = rng.random() < 0.9
+        author = user_id(rng.randrange(members)) if linked else str(9_000_000 + rng.randrange(10**6))
+        chosen = rng.sample(tags, 2 if rng.random() < 0.2 else 1)
+        if rng.random() < 0.05:
+            chosen.append("fridayvibes")
+        text = "@offerbot " + " ".join(f"#{t}" for t in chosen)
+        hashtags, offset = [], len("@offerbot ")
+        for tag in chosen:
+            hashtags.append({"start": offset, "end": offset + len(tag) + 1, "tag": tag})
+            offset += len(tag) + 2
+        post: dict[str, Any] = {
+            "id": post_id, "text": text, "author_id": author, "conversation_id": post_id,
+            "created_at": (start + timedelta(seconds=n)).isoformat().replace("+00:00", ".000Z"),
+            "edit_history_tweet_ids": [post_id],
+            "entities": {"hashtags": hashtags,
+                         "mentions": [{"start": 0, "end": 9, "username": "offerbot", "id": BOT_ID}]},
+        }
+        if rng.random() < 0.02:
+            post["referenced_tweets"] = [{"type": "retweeted", "id": str(int(post_id) - 1)}]
+            post["text"] = "RT @someone: " + text
+        posts.append(post)
+    posts.reverse()  # X returns newest first
+    bodies = []
+    for index, first in enumerate(range(0, total, page_size)):
+        chunk = posts[first:first + page_size]
+        authors = sorted({p["author_id"] for p in chunk})
+        meta: dict[str, Any] = {"newest_id": chunk[0]["id"], "oldest_id": chunk[-1]["id"],
+                                "result_count": len(chunk)}
+        if first + page_size < total:
+            meta["next_token"] = f"token{index + 1:05d}"
+        bodies.append({"data": chunk,
+                       "includes": {"users": [{"id": a, "name": f"Member {a}", "username": f"m{a}"}
+                                              for a in authors]},
+                       "meta": meta})
+    return bodies

@@ -1,0 +1,108 @@
+"""Shared fixtures: an in-memory database, fakes for the ports, the real templates and seeds."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.adapters.database import create_schema, make_engine
+from bot.adapters.offer_files import read_campaign_files
+from bot.adapters.repository import unit_of_work_factory
+from bot.adapters.templates import TemplateRenderer
+from bot.domain.cards import Fingerprinter
+from bot.ports import UnitOfWorkFactory
+from bot.services.campaigns import Catalog
+from bot.services.members import link_member
+from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, FakeSocialApi, FixedClock
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    engine = make_engine("sqlite://")
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def uow(engine: Engine) -> UnitOfWorkFactory:
+    return unit_of_work_factory(engine)
+
+
+@pytest.fixture
+def fingerprinter() -> Fingerprinter:
+    return Fingerprinter(b"test-key-" + b"k" * 32)
+
+
+@pytest.fixture
+def api() -> FakeSocialApi:
+    return FakeSocialApi()
+
+
+@pytest.fixture
+def renderer() -> TemplateRenderer:
+    return TemplateRenderer(REPO / "templates")
+
+
+@pytest.fixture
+def catalog(uow: UnitOfWorkFactory, clock: FixedClock) -> Catalog:
+    """The four seed campaigns from offers/, synced into the database."""
+    files = read_campaign_files(REPO / "offers", UTC)
+    assert not files.problems
+    with uow() as tx:
+        tx.campaigns.sync(files.campaigns, clock())
+        tx.commit()
+    return Catalog(files.campaigns)
+
+
+@pytest.fixture
+def members(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: FixedClock) -> dict[str, str]:
+    """Alice (1001), Bob (1002) and Carol (1003), linked; returns handle -> user id."""
+    for user_id, handle, card in (("1001", "alice", ALICE_CARD), ("1002", "bob", BOB_CARD),
+                                  ("1003", "carol", CAROL_CARD)):
+        link_member(uow, fingerprinter, clock, user_id, handle, card)
+    return {"alice": "1001", "bob": "1002", "carol": "1003"}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project's config, campaigns, templates and sample data in a temp folder."""
+    for name in ("offers", "templates"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    shutil.copy(REPO / "bot.toml", tmp_path / "bot.toml")
+    (tmp_path / "data").mkdir()
+    for sample in (REPO / "data").glob("sample_*"):
+        shutil.copy(sample, tmp_path / "data" / sample.name)
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures logging in-process; give every test the root logger it started with."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def no_x_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make sure the developer's own X keys or database URL never leak into a test."""
+    for name in ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET",
+                 "OFFERBOT_FINGERPRINT_KEY", "OFFERBOT_DATABASE_URL", "OFFERBOT_CONFIG"):
+        monkeypatch.delenv(name, raising=False)

@@ -1,0 +1,190 @@
+"""The offerbot command end to end, in a copy of the project, on the sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.cli import cli
+from tests.fakes import ALICE_CARD
+
+
+@pytest.fixture
+def offerbot(project: Path, no_x_credentials, monkeypatch):
+    """Run `offerbot ARGS` in the temp project; returns the click Result."""
+    monkeypatch.chdir(project)
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+    return run
+
+
+def replies(project: Path) -> list[dict]:
+    path = project / "data" / "sandbox" / "replies.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_campaigns_check_passes_on_the_seed_campaigns(offerbot):
+    """The four shipped campaigns are valid."""
+    result = offerbot("campaigns", "check")
+
+    assert result.exit_code == 0
+    assert "4 campaign(s) OK" in result.output
+
+
+def test_campaigns_check_prints_file_line_field_message_and_exits_1(offerbot, project):
+    """Each problem is one 'file:line: field: message' line; any problem means exit 1."""
+    broken = (project / "offers" / "amex-fedex.toml").read_text().replace("credit = 5.00", "credit = -5")
+    (project / "offers" / "amex-fedex.toml").write_text(broken + "percnt = 10\n")
+    (project / "offers" / "copy.toml").write_text(
+        (project / "offers" / "amex-zappos.toml").read_text().replace('"amex-zappos"', '"zappos-2"')
+        .replace("#AmexZappos", "#amexzappos"))
+
+    result = offerbot("campaigns", "check")
+
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert "offers/amex-fedex.toml:13: percnt: unknown key; did you mean 'percent'?" in lines
+    assert "offers/amex-fedex.toml:10: credit: must be greater than 0" in lines
+    assert any(line.startswith("offers/copy.toml:4: hashtag: #amexzappos is also used by "
+                               "offers/amex-zappos.toml") for line in lines)
+
+
+def test_a_bad_setting_exits_2_naming_the_key_and_the_fix(offerbot, project):
+    """A wrong value in bot.toml stops the bot with one message and exit status 2."""
+    config = project / "bot.toml"
+    config.write_text(config.read_text().replace("poll_interval = 60", "poll_interval = 0"))
+
+    result = offerbot("run", "--once")
+
+    assert result.exit_code == 2
+    assert "bot.toml: [bot] poll_interval: 0 is not a number of seconds" in result.output
+    assert "Fix:" in result.output
+
+
+def test_partial_x_credentials_exit_2(offerbot, project):
+    """Setting some X keys but not all is a configuration error, not a silent sandbox."""
+    (project / ".env").write_text("X_CONSUMER_KEY=abc\n")
+
+    result = offerbot("run", "--once")
+
+    assert result.exit_code == 2
+    assert "X_CONSUMER_SECRET" in result.output
+
+
+def test_sync_add_reads_the_card_from_stdin_and_never_echoes_it(offerbot):
+    """The card number comes from stdin; only its last 4 digits are printed."""
+    result = offerbot("sync", "add", "1001", "@alice_eats", input=ALICE_CARD + "\n")
+
+    assert result.exit_code == 0, result.output
+    assert "linked X user 1001 (@alice_eats) to card ending 0005" in result.output
+    assert ALICE_CARD not in result.output
+
+
+def test_sync_add_with_a_bad_card_exits_1_without_echoing_it(offerbot):
+    """A mistyped card number is refused with a reason and without the digits."""
+    result = offerbot("sync", "add", "1001", "alice", input="378282246310006\n")
+
+    assert result.exit_code == 1
+    assert "Luhn" in result.output
+    assert "378282246310006" not in result.output
+
+
+def test_sync_import_reports_bad_rows_and_links_the_rest(offerbot, project):
+    """Bad rows are listed by file and line; good rows are linked; the exit status is 1."""
+    path = project / "members.csv"
+    path.write_text("handle,card_number,user_id\nalice,378282246310005,1001\nbob,4111,1002\n"
+                    "carol,378734493671000,1003\n")
+
+    result = offerbot("sync", "import", str(path))
+
+    assert result.exit_code == 1
+    assert "2 linked, 0 unchanged, 1 rejected" in result.output
+    assert f"{path}:line 3: card_number: card number has 4 digits; expected 13 to 19" in result.output
+
+
+def test_sync_import_refuses_a_file_without_the_columns(offerbot, project):
+    """A CSV missing a required column is refused whole, naming the missing column."""
+    path = project / "members.csv"
+    path.write_text("user_id,card_number\n1001,378282246310005\n")
+
+    result = offerbot("sync", "import", str(path))
+
+    assert result.exit_code == 1
+    assert "header lacks handle" in result.output
+
+
+def test_sync_remove_unlinks(offerbot):
+    """`sync remove` forgets the card; removing again says there is none."""
+    offerbot("sync", "import", "data/sample_members.csv")
+
+    assert offerbot("sync", "remove", "1001").exit_code == 0
+    second = offerbot("sync", "remove", "1001")
+    assert second.exit_code == 1
+    assert "has no linked card" in second.output
+
+
+def test_run_once_in_the_sandbox_enrols_and_replies(offerbot, project):
+    """With no X keys, `run --once` reads the sandbox file and writes replies for linked members."""
+    offerbot("sync", "import", "data/sample_members.csv")
+    sandbox = project / "data" / "sandbox"
+    (sandbox / "mentions.jsonl").write_text((project / "data" / "sample_mentions.jsonl").read_text())
+
+    result = offerbot("run", "--once")
+
+    assert result.exit_code == 0, result.output
+    assert "SANDBOX" in result.output
+    sent = replies(project)
+    assert [r["in_reply_to_tweet_id"] for r in sent] == ["1900000000000000001", "1900000000000000002"]
+    assert "#AmexMcDonalds" in sent[0]["text"]
+
+    with (sandbox / "mentions.jsonl").open("a") as lines:
+        lines.write(json.dumps({"author_id": "1003", "text": "@offerbot #AmexVirginAmer"}) + "\n")
+    offerbot("run", "--once")
+
+    assert "#AmexVirginAmer" in replies(project)[-1]["text"]
+    listing = offerbot("campaigns", "list").output
+    assert "amex-virgin-america  #AmexVirginAmer  Virgin America  live    1         999" in listing
+
+
+def test_run_refuses_to_start_with_invalid_campaign_files(offerbot, project):
+    """A broken campaign file stops `run` with exit 2 and the problem listed."""
+    (project / "offers" / "bad.toml").write_text('id = "bad"\n')
+
+    result = offerbot("run", "--once")
+
+    assert result.exit_code == 2
+    assert "offers/bad.toml: merchant: is required" in result.output
+
+
+def test_keygen_prints_a_usable_key(offerbot):
+    """`keygen` prints a 64-hex-character key line for .env."""
+    result = offerbot("keygen")
+
+    name, _, value = result.output.strip().partition("=")
+    assert name == "OFFERBOT_FINGERPRINT_KEY"
+    assert len(bytes.fromhex(value)) == 32
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((*prefix, name))
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, (*prefix, name)))
+    return found
+
+
+@pytest.mark.parametrize("command", _commands(cli), ids=" ".join)
+def test_every_command_has_help(offerbot, command):
+    """Every command explains itself under --help."""
+    result = offerbot(*command, "--help")
+
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    assert (cli.get_command(click.Context(cli), command[0]).help or "").strip()

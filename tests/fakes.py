@@ -1,0 +1,96 @@
+"""Fakes for the ports, and builders for readable test data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from bot.domain.campaigns import Campaign
+from bot.domain.hashtags import unique_keys
+from bot.domain.mentions import Mention, MentionPage
+from bot.errors import DuplicateContent
+
+BOT_ID = "1850000000000000000"
+START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+# Published test card numbers (Luhn-valid, never issued to anyone).
+ALICE_CARD = "378282246310005"
+BOB_CARD = "371449635398431"
+CAROL_CARD = "378734493671000"
+
+
+class FixedClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move time forward by a timedelta's keyword arguments."""
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@dataclass
+class FakeSocialApi:
+    """An in-memory X: posts in, replies recorded, failures injected on demand."""
+
+    posts: list[Mention] = field(default_factory=list)
+    page_size: int = 100
+    replies: list[tuple[str, str, str]] = field(default_factory=list)  # (text, in_reply_to, id)
+    reply_errors: list[Exception] = field(default_factory=list)
+    mention_errors: list[Exception] = field(default_factory=list)
+    since_ids: list[str | None] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return "fake social api"
+
+    def post(self, *mentions: Mention) -> None:
+        """Make mentions visible to the next poll."""
+        self.posts.extend(mentions)
+
+    def mentions_since(self, since_id: str | None) -> list[MentionPage]:
+        self.since_ids.append(since_id)
+        if self.mention_errors:
+            raise self.mention_errors.pop(0)
+        after = int(since_id) if since_id else -1
+        newest_first = sorted((m for m in self.posts if int(m.post_id) > after),
+                              key=lambda m: int(m.post_id), reverse=True)
+        pages = []
+        for start in range(0, len(newest_first), self.page_size):
+            chunk = tuple(newest_first[start:start + self.page_size])
+            pages.append(MentionPage(chunk, chunk[0].post_id))
+        return pages
+
+    def reply(self, text: str, in_reply_to: str) -> str:
+        if self.reply_errors:
+            raise self.reply_errors.pop(0)
+        if any(t == text for t, _, _ in self.replies):
+            raise DuplicateContent("fake: duplicate content")
+        post_id = str(9 * 10**17 + len(self.replies) + 1)
+        self.replies.append((text, in_reply_to, post_id))
+        return post_id
+
+
+def mention(post_id: int | str, author: str, text: str, *, at: datetime | None = START,
+            retweet: bool = False, handle: str | None = None) -> Mention:
+    """Build a mention whose hashtags are parsed from ``text``."""
+    from bot.domain.hashtags import hashtags_in_text
+
+    return Mention(str(post_id), author, text, unique_keys(hashtags_in_text(text)), at, handle, retweet)
+
+
+def campaign(**overrides: Any) -> Campaign:
+    """Build a live campaign (McDonald's, $5 back) with any field overridden."""
+    values: dict[str, Any] = {
+        "id": "amex-mcdonalds", "merchant": "McDonald's", "hashtag": "#AmexMcDonalds",
+        "merchant_ids": ("MID-MCD-0001",), "enrol_from": date(2026, 11, 1),
+        "enrol_until": date(2026, 12, 31), "redeem_by": date(2027, 1, 31), "currency": "USD",
+        "min_spend": Decimal("5.00"), "credit": Decimal("5.00"), "tz": UTC,
+    }
+    values.update(overrides)
+    return Campaign(**values)

@@ -1,0 +1,87 @@
+"""The SQL repositories: conditional updates, claims and time zones."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+from sqlalchemy import select, text
+
+from bot.adapters.database import make_engine
+from bot.adapters.tables import CursorRow
+from bot.domain.replies import ReplyIntent
+from bot.services.replies import LEASE
+from tests.fakes import campaign
+
+
+def test_reserve_never_goes_past_the_limited_quantity(uow, clock):
+    """reserve() succeeds max_enrolments times and then refuses, counting exactly."""
+    with uow() as tx:
+        tx.campaigns.sync([campaign(max_enrolments=3)], clock())
+        results = [tx.campaigns.reserve("amex-mcdonalds") for _ in range(5)]
+        tx.commit()
+
+    assert results == [True, True, True, False, False]
+    with uow(readonly=True) as tx:
+        assert tx.campaigns.enrolment_counts() == {"amex-mcdonalds": 3}
+
+
+def test_syncing_campaigns_keeps_their_counters(uow, clock):
+    """Editing a campaign file (new cap) keeps the enrolments counted so far."""
+    with uow() as tx:
+        tx.campaigns.sync([campaign(max_enrolments=3)], clock())
+        tx.campaigns.reserve("amex-mcdonalds")
+        tx.campaigns.sync([campaign(max_enrolments=10, merchant="McD")], clock())
+        tx.commit()
+
+    with uow(readonly=True) as tx:
+        assert tx.campaigns.enrolment_counts() == {"amex-mcdonalds": 1}
+
+
+def test_datetimes_come_back_aware_in_utc(engine, uow, clock):
+    """SQLite keeps no time zone: UTC is stored, and the same aware instant comes back."""
+    with uow() as tx:
+        tx.cursors.set("mentions", "1", clock())
+        tx.commit()
+
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT updated_at FROM cursors")).scalar()
+        [row] = conn.execute(select(CursorRow.__table__)).all()
+    assert stored == "2026-11-23 12:00:00.000000"
+    assert row.updated_at == clock()
+    assert row.updated_at.tzinfo is UTC
+
+
+def test_a_rolled_back_unit_of_work_leaves_no_trace(uow, clock):
+    """Leaving the block without commit() discards every write."""
+    with uow() as tx:
+        tx.cursors.set("mentions", "99", clock())
+    with uow(readonly=True) as tx:
+        assert tx.cursors.get("mentions") is None
+
+
+def test_claim_takes_due_rows_once_and_again_after_the_lease(uow, clock):
+    """A claimed row is not claimed again until its lease has run out."""
+    intent = ReplyIntent("post:1", "1001", "1", "reply.j2", {"ref": "X"})
+    with uow() as tx:
+        tx.outbox.add_many([intent], clock())
+        first = tx.outbox.claim(clock(), 10, LEASE)
+        second = tx.outbox.claim(clock(), 10, LEASE)
+        later = tx.outbox.claim(clock() + LEASE + timedelta(seconds=1), 10, LEASE)
+        tx.commit()
+
+    assert [i.dedupe_key for i in first] == ["post:1"]
+    assert second == []
+    assert [i.attempts for i in later] == [2]
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path):
+    """Every pooled connection to a file database has WAL, foreign keys and busy_timeout set."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'db' / 'bot.db'}")
+    try:
+        with engine.connect() as conn:
+            pragmas = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                       for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")}
+    finally:
+        engine.dispose()
+
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000, "synchronous": 2}

@@ -1,0 +1,239 @@
+"""Reply templates: the texts members read, folded to one line and within X's 280 weighted characters."""
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.adapters.templates import MAX_WEIGHTED_LENGTH, TemplateRenderer, weighted_length
+from bot.domain.replies import CREDIT_TEMPLATE, REPLY_TEMPLATE
+from bot.errors import BotError, ReplyTooLong
+from tests.fakes import campaign
+
+REF = "ABC234"
+MCDONALDS = campaign().summary()
+ZAPPOS = campaign(id="amex-zappos", hashtag="#AmexZappos", merchant="Zappos.com",
+                  credit=Decimal("10.00"), min_spend=Decimal("75.00")).summary()
+FEDEX = campaign(id="amex-fedex", hashtag="#AmexFedEx", merchant="FedEx Office",
+                 min_spend=Decimal("20.00")).summary()
+VIRGIN = campaign(id="amex-virgin-america", hashtag="#AmexVirginAmer", merchant="Virgin America",
+                  credit=None, percent=Decimal("10"), max_credit=Decimal("50.00"),
+                  min_spend=Decimal("0")).summary()
+
+
+def reply_context(**groups: list[dict[str, str]]) -> dict[str, Any]:
+    """Return a reply.j2 context with the given groups filled and the rest empty."""
+    context: dict[str, Any] = {name: [] for name in ("enrolled", "already_enrolled", "sold_out",
+                                                      "not_started", "ended", "suggestions")}
+    context.update(groups)
+    context["ref"] = REF
+    return context
+
+
+def credit_context(kind: str) -> dict[str, str]:
+    """Return a credit.j2 context for a $5.00 McDonald's credit of ``kind``."""
+    return {"kind": kind, "amount": "$5.00", "merchant": "McDonald's", "hashtag": "#AmexMcDonalds",
+            "ref": REF}
+
+
+def assert_one_line(text: str) -> None:
+    """Check a rendered text is folded: single spaces, no newlines, no edge spaces."""
+    assert text == " ".join(text.split())
+
+
+@pytest.fixture
+def tmp_renderer(tmp_path: Path) -> TemplateRenderer:
+    """A renderer over an empty temporary templates folder (tests write their own templates)."""
+    return TemplateRenderer(tmp_path)
+
+
+def test_enrolled_in_one_campaign(renderer: TemplateRenderer) -> None:
+    """Enrolling in one campaign names it, its reward, merchant and deadline, then the ref."""
+    text = renderer.render(REPLY_TEMPLATE, reply_context(enrolled=[MCDONALDS]))
+    assert text == ("You're enrolled in #AmexMcDonalds: $5 back on $5+ at McDonald's when you pay "
+                    "with your synced card by Jan 31, 2027. Ref ABC234")
+
+
+def test_enrolled_in_two_campaigns(renderer: TemplateRenderer) -> None:
+    """Enrolling in two campaigns names both hashtags and ends with the ref."""
+    text = renderer.render(REPLY_TEMPLATE, reply_context(enrolled=[MCDONALDS, ZAPPOS]))
+    assert "You're enrolled in #AmexMcDonalds: $5 back on $5+ at McDonald's" in text
+    assert "You're enrolled in #AmexZappos: $10 back on $75+ at Zappos.com" in text
+    assert text.index("#AmexMcDonalds") < text.index("#AmexZappos")
+    assert re.search(r" Ref [A-Z2-7]{6}$", text)
+    assert_one_line(text)
+
+
+@pytest.mark.parametrize(
+    ("groups", "expected"),
+    [
+        ({"already_enrolled": [MCDONALDS]},
+         "You're already enrolled in #AmexMcDonalds; no need to post again. Ref ABC234"),
+        ({"already_enrolled": [MCDONALDS, ZAPPOS]},
+         "You're already enrolled in #AmexMcDonalds, #AmexZappos; no need to post again. Ref ABC234"),
+        ({"sold_out": [MCDONALDS]},
+         "Sorry, #AmexMcDonalds is sold out: every enrolment has been taken. Ref ABC234"),
+        ({"sold_out": [MCDONALDS, ZAPPOS]},
+         "Sorry, #AmexMcDonalds, #AmexZappos are sold out: every enrolment has been taken. Ref ABC234"),
+        ({"not_started": [MCDONALDS]},
+         "#AmexMcDonalds opens Nov 1, 2026; post again then to enrol. Ref ABC234"),
+        ({"ended": [ZAPPOS]},
+         "#AmexZappos closed to new enrolments on Dec 31, 2026. Ref ABC234"),
+        ({"suggestions": [{"typed": "#amexmcdonals", **MCDONALDS}]},
+         "We found no offer called #amexmcdonals. Did you mean #AmexMcDonalds? Ref ABC234"),
+    ],
+    ids=["already", "already-two", "sold-out", "sold-out-two", "not-started", "ended", "suggestion"],
+)
+def test_reply_texts(renderer: TemplateRenderer, groups: dict[str, list[dict[str, str]]],
+                     expected: str) -> None:
+    """Each outcome has its own sentence, followed by the ref after a space."""
+    assert renderer.render(REPLY_TEMPLATE, reply_context(**groups)) == expected
+
+
+def test_mixed_reply_keeps_sentences_apart(renderer: TemplateRenderer) -> None:
+    """A reply covering every group separates its sentences by single spaces."""
+    context = reply_context(enrolled=[MCDONALDS], already_enrolled=[ZAPPOS], sold_out=[VIRGIN],
+                            not_started=[FEDEX], suggestions=[{"typed": "#amexzapos", **ZAPPOS}])
+    text = renderer.render(REPLY_TEMPLATE, context)
+    assert_one_line(text)
+    assert re.search(r"[.?!;:][A-Z#]", text) is None, text
+    for sentence in ("You're enrolled in #AmexMcDonalds", "You're already enrolled in #AmexZappos",
+                     "Sorry, #AmexVirginAmer is sold out", "#AmexFedEx opens",
+                     "Did you mean #AmexZappos?"):
+        assert sentence in text
+    assert text.endswith(" Ref ABC234")
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("credit", "Good news: your $5.00 statement credit from McDonald's (#AmexMcDonalds) is on its way. "
+                   "Ref ABC234"),
+        ("clawback", "Your McDonald's purchase was refunded, so the $5.00 credit from #AmexMcDonalds has "
+                     "been reversed. Ref ABC234"),
+    ],
+)
+def test_credit_texts(renderer: TemplateRenderer, kind: str, expected: str) -> None:
+    """credit.j2 announces a credit, or its reversal after a refund, with the ref."""
+    assert renderer.render(CREDIT_TEMPLATE, credit_context(kind)) == expected
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        reply_context(enrolled=[MCDONALDS, ZAPPOS]),
+        reply_context(not_started=[MCDONALDS], ended=[ZAPPOS]),
+        reply_context(suggestions=[{"typed": "#a", **MCDONALDS}, {"typed": "#b", **ZAPPOS}]),
+    ],
+    ids=["enrolled", "not-active", "suggestions"],
+)
+def test_whitespace_is_folded(renderer: TemplateRenderer, context: dict[str, Any]) -> None:
+    """Multi-line templates render as one line with single spaces."""
+    assert_one_line(renderer.render(REPLY_TEMPLATE, context))
+
+
+def test_template_whitespace_is_folded(tmp_path: Path, tmp_renderer: TemplateRenderer) -> None:
+    """Newlines, tabs and runs of spaces written in a template become single spaces."""
+    (tmp_path / "spaced.j2").write_text("\n  Hello,\t\tworld.\n\n   Bye   now.  \n", encoding="utf-8")
+    assert tmp_renderer.render("spaced.j2", {}) == "Hello, world. Bye now."
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("hello", 5),
+        ("café", 4),
+        ("😀", 2),
+        ("hi 😀", 5),
+        ("中文", 4),
+        ("日本語のテキスト", 16),
+        ("https://example.com/" + "a" * 100, 23),
+        ("see https://example.com/x now", 4 + 23 + 4),
+        ("", 0),
+    ],
+)
+def test_weighted_length(text: str, length: int) -> None:
+    """Length is counted as X does: emoji and CJK count 2, any URL 23."""
+    assert weighted_length(text) == length
+
+
+def test_many_campaigns_fall_back_to_compact_form(renderer: TemplateRenderer) -> None:
+    """When the full reply is over 280, the compact form is sent and still names every hashtag."""
+    enrolled = [MCDONALDS, ZAPPOS, FEDEX, VIRGIN]
+    full = " ".join(f"You're enrolled in {c['hashtag']}: {c['reward']} at {c['merchant']} when you pay "
+                    f"with your synced card by {c['redeem_by']}." for c in enrolled)
+    assert weighted_length(full) > MAX_WEIGHTED_LENGTH  # the full form cannot be used
+    text = renderer.render(REPLY_TEMPLATE, reply_context(enrolled=enrolled))
+    assert text == ("You're enrolled in #AmexMcDonalds, #AmexZappos, #AmexFedEx, #AmexVirginAmer. "
+                    "Pay with your synced card. Ref ABC234")
+    assert weighted_length(text) <= MAX_WEIGHTED_LENGTH
+
+
+def test_compact_form_drops_optional_clauses(renderer: TemplateRenderer) -> None:
+    """In compact form the optional clauses go but every hashtag stays."""
+    context = reply_context(enrolled=[MCDONALDS, ZAPPOS, FEDEX, VIRGIN], already_enrolled=[ZAPPOS],
+                            sold_out=[VIRGIN], not_started=[FEDEX])
+    text = renderer.render(REPLY_TEMPLATE, context)
+    assert weighted_length(text) <= MAX_WEIGHTED_LENGTH
+    assert "no need to post again" not in text
+    assert "every enrolment has been taken" not in text
+    assert "post again then" not in text
+    for hashtag in ("#AmexMcDonalds", "#AmexZappos", "#AmexFedEx", "#AmexVirginAmer"):
+        assert hashtag in text
+    assert text.endswith(" Ref ABC234")
+
+
+def test_reply_that_cannot_fit_raises(renderer: TemplateRenderer) -> None:
+    """A reply too long even in compact form raises ReplyTooLong with its length."""
+    enrolled = [campaign(id=f"c{n}", hashtag=f"#AmexVeryLongCampaignName{n:02}").summary() for n in range(30)]
+    with pytest.raises(ReplyTooLong) as caught:
+        renderer.render(REPLY_TEMPLATE, reply_context(enrolled=enrolled))
+    assert caught.value.template == REPLY_TEMPLATE
+    assert caught.value.weighted_length > MAX_WEIGHTED_LENGTH
+    assert "reply.j2 renders to" in str(caught.value)
+
+
+def test_compact_flag_is_tried_second(tmp_path: Path, tmp_renderer: TemplateRenderer) -> None:
+    """A template is rendered with compact false first and true only when too long."""
+    (tmp_path / "long.j2").write_text(
+        "{% if compact %}Short form.{% else %}{{ 'word ' * n }}{% endif %}", encoding="utf-8")
+    assert tmp_renderer.render("long.j2", {"n": 10}) == " ".join(["word"] * 10)
+    assert tmp_renderer.render("long.j2", {"n": 100}) == "Short form."
+
+
+def test_always_long_template_raises(tmp_path: Path, tmp_renderer: TemplateRenderer) -> None:
+    """A template over 280 in both forms raises ReplyTooLong naming it."""
+    (tmp_path / "huge.j2").write_text("{{ 'x' * 300 }}", encoding="utf-8")
+    with pytest.raises(ReplyTooLong, match=r"huge\.j2 renders to 300 weighted characters"):
+        tmp_renderer.render("huge.j2", {})
+
+
+def test_undefined_variable_raises_bot_error(tmp_path: Path, tmp_renderer: TemplateRenderer) -> None:
+    """A misspelt variable fails loudly as a BotError naming the template, not as empty text."""
+    (tmp_path / "typo.j2").write_text("Hello {{ merchnat }}.", encoding="utf-8")
+    with pytest.raises(BotError, match=r"typo\.j2.*template error.*merchnat"):
+        tmp_renderer.render("typo.j2", {"merchant": "McDonald's"})
+
+
+def test_template_syntax_error_raises_bot_error(tmp_path: Path, tmp_renderer: TemplateRenderer) -> None:
+    """A template syntax error is a BotError naming the file and line."""
+    (tmp_path / "broken.j2").write_text("line one\n{% if %}\n", encoding="utf-8")
+    with pytest.raises(BotError, match=r"broken\.j2:2: template error"):
+        tmp_renderer.render("broken.j2", {})
+
+
+def test_missing_template_raises_bot_error(tmp_renderer: TemplateRenderer) -> None:
+    """Asking for a template that does not exist is a BotError."""
+    with pytest.raises(BotError, match=r"missing\.j2"):
+        tmp_renderer.render("missing.j2", {})
+
+
+def test_plain_text_is_not_html_escaped(renderer: TemplateRenderer) -> None:
+    """Replies are plain text: apostrophes and ampersands are not turned into entities."""
+    merchant = campaign(merchant="Ben & Jerry's").summary()
+    text = renderer.render(REPLY_TEMPLATE, reply_context(enrolled=[merchant]))
+    assert "Ben & Jerry's" in text
+    assert "&amp;" not in text
+    assert "&#39;" not in text

@@ -1,0 +1,307 @@
+"""Polling mentions: enrolments, replies and the cursor, exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from bot.errors import TransientApiError
+from bot.ports import UnitOfWorkFactory
+from bot.services.campaigns import Catalog
+from bot.services.intake import poll_mentions
+from tests.fakes import BOT_ID, FakeSocialApi, FixedClock, campaign, mention
+
+
+def poll(uow: UnitOfWorkFactory, api: FakeSocialApi, catalog: Catalog, clock: FixedClock, **kwargs):
+    return poll_mentions(uow, api, catalog, clock, bot_user_id=BOT_ID, **kwargs)
+
+
+def enrolments(uow: UnitOfWorkFactory) -> set[tuple[str, str]]:
+    with uow(readonly=True) as tx:
+        found = tx.enrolments.campaigns_of(["1001", "1002", "1003", "4242"])
+    return {(member, c) for member, cs in found.items() for c in cs}
+
+
+def outbox(uow: UnitOfWorkFactory) -> list[tuple[str, str, dict]]:
+    with uow(readonly=True) as tx:
+        rows = tx.outbox._conn.exec_driver_sql(
+            "SELECT dedupe_key, in_reply_to, context FROM outbox ORDER BY id").all()
+    import json
+
+    return [(key, to, json.loads(ctx)) for key, to, ctx in rows]
+
+
+@pytest.fixture
+def setup(uow, api, catalog, clock, members):
+    return uow, api, catalog, clock
+
+
+def test_linked_member_is_enrolled_and_gets_one_reply(setup):
+    """A linked member's '@bot #AmexMcDonalds' enrols them and queues one reply to that post."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert enrolments(uow) == {("1001", "amex-mcdonalds")}
+    [(key, to, context)] = outbox(uow)
+    assert (key, to) == ("post:1", "1")
+    assert [c["hashtag"] for c in context["enrolled"]] == ["#AmexMcDonalds"]
+    assert report.outcomes == {"enrolled": 1}
+    assert report.cursor == "1"
+
+
+def test_unlinked_author_is_recorded_but_never_answered(setup):
+    """A post from an account with no linked card enrols nobody and queues no reply (X's rules)."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "4242", "@offerbot #AmexMcDonalds"))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert enrolments(uow) == set()
+    assert outbox(uow) == []
+    assert report.outcomes == {"not linked": 1}
+    assert report.handled == 1
+
+
+def test_a_post_naming_two_campaigns_enrols_in_both_with_one_reply(setup):
+    """Two campaign hashtags in one post give two enrolments and a single reply naming both."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1002", "@offerbot #AmexFedEx and #amexzappos please"))
+
+    poll(uow, api, catalog, clock)
+
+    assert enrolments(uow) == {("1002", "amex-fedex"), ("1002", "amex-zappos")}
+    [(_, _, context)] = outbox(uow)
+    assert [c["hashtag"] for c in context["enrolled"]] == ["#AmexFedEx", "#AmexZappos"]
+
+
+def test_posting_again_says_already_enrolled_without_a_second_enrolment(setup):
+    """A second post for the same campaign enrols nothing new and is answered 'already enrolled'."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"), mention(2, "1001", "@offerbot #AmexMcDonalds"))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert enrolments(uow) == {("1001", "amex-mcdonalds")}
+    assert report.outcomes == {"enrolled": 1, "already enrolled": 1}
+    replies = outbox(uow)
+    assert [key for key, _, _ in replies] == ["post:1", "post:2"]
+    assert replies[1][2]["already_enrolled"][0]["hashtag"] == "#AmexMcDonalds"
+
+
+def test_polling_again_handles_nothing_twice(setup):
+    """A second poll with the same posts visible changes nothing: no enrolment, no reply."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    poll(uow, api, catalog, clock)
+
+    second = poll(uow, api, catalog, clock)
+
+    assert second.handled == 0
+    assert api.since_ids == [None, "1"]
+    assert len(outbox(uow)) == 1
+
+
+def test_a_page_served_twice_is_handled_once(setup):
+    """Posts X serves again (an old since_id, a retried page) are recognised by id and skipped."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    poll(uow, api, catalog, clock)
+    with uow() as tx:
+        tx.cursors.set("mentions", "0", clock())
+        tx.commit()
+
+    again = poll(uow, api, catalog, clock)
+
+    assert (again.handled, again.already_handled) == (0, 1)
+    assert len(outbox(uow)) == 1
+
+
+def test_retweets_and_the_bots_own_posts_are_ignored(setup):
+    """Retweets and posts by the bot itself neither enrol nor draw a reply."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "RT @bob: @offerbot #AmexMcDonalds", retweet=True),
+             mention(2, BOT_ID, "@alice #AmexMcDonalds"))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.ignored == 2
+    assert enrolments(uow) == set()
+    assert outbox(uow) == []
+
+
+def test_limited_quantity_goes_to_the_earliest_posts_across_pages(uow, api, clock, members):
+    """With 2 places and 3 posts over 2 pages, the two oldest posts enrol; the third is sold out."""
+    limited = campaign(id="limited", hashtag="#AmexLimited", max_enrolments=2)
+    with uow() as tx:
+        tx.campaigns.sync([limited], clock())
+        tx.commit()
+    api.page_size = 2
+    api.post(mention(10, "1001", "@offerbot #AmexLimited"), mention(11, "1002", "@offerbot #AmexLimited"),
+             mention(12, "1003", "@offerbot #AmexLimited"))
+
+    report = poll(uow, api, Catalog((limited,)), clock)
+
+    assert enrolments(uow) == {("1001", "limited"), ("1002", "limited")}
+    assert report.outcomes == {"enrolled": 2, "sold out": 1}
+    assert outbox(uow)[-1][2]["sold_out"][0]["hashtag"] == "#AmexLimited"
+    with uow(readonly=True) as tx:
+        assert tx.campaigns.enrolment_counts()["limited"] == 2
+
+
+def test_campaign_window_is_judged_at_the_posts_time(uow, api, clock, members):
+    """A post made before the window opened is 'not started' even if handled later; after it ends, 'ended'."""
+    early = campaign(id="early", hashtag="#AmexSoon", enrol_from=clock().date() + timedelta(days=3))
+    late = campaign(id="late", hashtag="#AmexGone", enrol_from=clock().date() - timedelta(days=30),
+                    enrol_until=clock().date() - timedelta(days=1))
+    with uow() as tx:
+        tx.campaigns.sync([early, late], clock())
+        tx.commit()
+    api.post(mention(1, "1001", "@offerbot #AmexSoon #AmexGone"))
+
+    report = poll(uow, api, Catalog((early, late)), clock)
+
+    assert report.outcomes == {"not started": 1, "ended": 1}
+    [(_, _, context)] = outbox(uow)
+    assert [c["id"] for c in context["not_started"]] == ["early"]
+    assert [c["id"] for c in context["ended"]] == ["late"]
+
+
+def test_a_mention_without_hashtags_is_recorded_and_not_answered(setup):
+    """Chat such as '@offerbot thanks!' gets no reply."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot thanks!"))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.handled == 1
+    assert outbox(uow) == []
+
+
+def test_a_typo_hashtag_gets_a_suggestion_but_banter_does_not(setup):
+    """'#AmexMcDonals' draws 'did you mean #AmexMcDonalds'; '#fridayvibes' draws nothing."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonals"), mention(2, "1002", "@offerbot #fridayvibes"))
+
+    poll(uow, api, catalog, clock)
+
+    [(key, _, context)] = outbox(uow)
+    assert key == "post:1"
+    assert context["suggestions"][0]["hashtag"] == "#AmexMcDonalds"
+
+
+def test_stop_unlinks_the_member_and_cancels_their_pending_replies(setup):
+    """'@offerbot STOP' unlinks the author, cancels replies queued earlier and is itself not answered."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(2, "1001", "@offerbot STOP"))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.unlinked == 1
+    with uow(readonly=True) as tx:
+        member = tx.members.get("1001")
+        statuses = tx.outbox.counts()
+    assert member is not None
+    assert not member.linked
+    assert statuses == {"cancelled": 1}
+
+
+def test_stop_in_the_same_page_keeps_earlier_replies_from_being_queued(setup):
+    """An enrolment and a STOP handled in one page leave no reply queued for that member."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"), mention(2, "1001", "@offerbot STOP"),
+             mention(3, "1002", "@offerbot #AmexMcDonalds"))
+
+    poll(uow, api, catalog, clock)
+
+    assert [key for key, _, _ in outbox(uow)] == ["post:3"]
+
+
+def test_after_stop_later_posts_are_not_answered(setup):
+    """Once a member has sent STOP, their later posts enrol nothing and get no reply."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot STOP"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(2, "1001", "@offerbot #AmexMcDonalds"))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.outcomes == {"not linked": 1}
+    assert outbox(uow) == []
+
+
+def test_each_batch_commits_with_its_cursor_so_a_crash_loses_and_repeats_nothing(
+        setup, monkeypatch):
+    """If the second batch fails, the first batch's work and cursor stay; a rerun does the rest."""
+    uow, api, catalog, clock = setup
+    api.page_size = 1
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"), mention(2, "1002", "@offerbot #AmexFedEx"))
+
+    import bot.services.intake as intake
+
+    real = intake._handle_posts
+    calls = {"n": 0}
+
+    def crash_on_second_page(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(intake, "_handle_posts", crash_on_second_page)
+    with pytest.raises(RuntimeError):
+        poll(uow, api, catalog, clock, batch_posts=1)
+    assert enrolments(uow) == {("1001", "amex-mcdonalds")}
+    with uow(readonly=True) as tx:
+        assert tx.cursors.get("mentions") == "1"
+
+    monkeypatch.setattr(intake, "_handle_posts", real)
+    poll(uow, api, catalog, clock)
+
+    assert enrolments(uow) == {("1001", "amex-mcdonalds"), ("1002", "amex-fedex")}
+    assert [key for key, _, _ in outbox(uow)] == ["post:1", "post:2"]
+
+
+def test_an_api_failure_leaves_the_cursor_alone(setup):
+    """When X fails mid-poll nothing is recorded, and the next poll asks from the same place."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    api.mention_errors.append(TransientApiError("503"))
+
+    with pytest.raises(TransientApiError):
+        poll(uow, api, catalog, clock)
+    poll(uow, api, catalog, clock)
+
+    assert api.since_ids == [None, None]
+    assert enrolments(uow) == {("1001", "amex-mcdonalds")}
+
+
+def test_enrolment_time_is_when_the_member_posted(setup):
+    """The enrolment's time is the post's created_at, which later decides which purchases count."""
+    uow, api, catalog, clock = setup
+    posted = clock() - timedelta(hours=5)
+    api.post(replace(mention(1, "1001", "@offerbot #AmexMcDonalds"), created_at=posted))
+
+    poll(uow, api, catalog, clock)
+
+    with uow(readonly=True) as tx:
+        enrolment = tx.enrolments.get("1001", "amex-mcdonalds")
+    assert enrolment is not None
+    assert enrolment.enrolled_at == posted
+
+
+def test_pages_are_batched_into_transactions_with_the_newest_cursor(setup):
+    """Several small pages commit together, the cursor at the newest post of the batch."""
+    uow, api, catalog, clock = setup
+    api.page_size = 2
+    api.post(*(mention(n, "1001", "@offerbot #AmexMcDonalds") for n in range(1, 8)))
+
+    report = poll(uow, api, catalog, clock, batch_posts=4)
+
+    assert (report.pages, report.handled, report.cursor) == (4, 7, "7")
+    assert report.outcomes == {"enrolled": 1, "already enrolled": 6}

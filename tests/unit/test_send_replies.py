@@ -1,0 +1,224 @@
+"""Sending queued replies: once each, whatever X answers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from bot.domain.replies import ReplyIntent
+from bot.errors import (
+    AuthError,
+    DuplicateContent,
+    PermanentApiError,
+    RateLimited,
+    ReplyNotAllowed,
+    TransientApiError,
+)
+from bot.services.replies import LEASE, MAX_ATTEMPTS, send_replies
+from tests.fakes import FakeSocialApi
+
+ENROLLED = {"enrolled": [{"hashtag": "#AmexMcDonalds", "merchant": "McDonald's", "reward": "$5 back",
+                          "redeem_by": "Jan 31, 2027"}],
+            "already_enrolled": [], "sold_out": [], "not_started": [], "ended": [], "suggestions": []}
+
+
+def queue(uow, clock, *, post_id: str, member: str = "1001", **context) -> None:
+    intent = ReplyIntent(f"post:{post_id}", member, post_id, "reply.j2",
+                         {**ENROLLED, "ref": f"R{post_id}", **context})
+    with uow() as tx:
+        tx.outbox.add_many([intent], clock())
+        tx.commit()
+
+
+def rows(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT dedupe_key, status, attempts, sent_post_id, last_error FROM outbox ORDER BY id")).all()
+
+
+@pytest.fixture
+def send(uow, renderer, clock, members):
+    def run(api: FakeSocialApi, **kwargs):
+        return send_replies(uow, api, renderer, clock, **kwargs)
+
+    return run
+
+
+def test_a_due_reply_is_posted_in_reply_to_its_post_and_marked_sent(uow, engine, clock, send, api):
+    """The reply goes to the member's post and the row records X's id for it."""
+    queue(uow, clock, post_id="11")
+
+    report = send(api)
+
+    [(text_, to, post_id)] = api.replies
+    assert to == "11"
+    assert "You're enrolled in #AmexMcDonalds" in text_
+    assert rows(engine) == [("post:11", "sent", 1, post_id, None)]
+    assert report.results == {"sent": 1}
+
+
+def test_the_same_intent_queued_twice_is_sent_once(uow, engine, clock, send, api):
+    """The outbox key makes a second queueing of the same reply a no-op."""
+    queue(uow, clock, post_id="11")
+    queue(uow, clock, post_id="11")
+
+    send(api)
+    send(api)
+
+    assert len(api.replies) == 1
+
+
+def test_duplicate_content_counts_as_sent_and_is_not_retried(uow, engine, clock, send, api):
+    """X's 403 'duplicate content' means the reply is already there: sent, never retried."""
+    queue(uow, clock, post_id="11")
+    api.reply_errors.append(DuplicateContent("403 duplicate content"))
+
+    send(api)
+    clock.advance(hours=2)
+    send(api)
+
+    [(_, status, attempts, post_id, note)] = rows(engine)
+    assert (status, attempts, post_id) == ("sent", 1, None)
+    assert "duplicate" in note
+
+
+def test_a_rate_limit_puts_the_rest_of_the_batch_back_until_the_reset(uow, engine, clock, send, api):
+    """On 429 no more replies are tried; they are due again at X's reset time."""
+    for post_id in ("11", "12", "13"):
+        queue(uow, clock, post_id=post_id, member={"11": "1001", "12": "1002", "13": "1003"}[post_id])
+    reset = clock() + timedelta(minutes=15)
+    api.reply_errors.append(RateLimited("POST /2/tweets", reset))
+
+    send(api)
+
+    assert api.replies == []
+    assert {status for _, status, *_ in rows(engine)} == {"pending"}
+    clock.advance(minutes=14)
+    assert send(api).results == {}
+    clock.advance(minutes=2)
+    assert send(api).results == {"sent": 3}
+
+
+def test_a_server_error_is_retried_later_with_backoff(uow, engine, clock, send, api):
+    """A transient failure leaves the reply pending, due again after a delay, then it goes out."""
+    queue(uow, clock, post_id="11")
+    api.reply_errors.append(TransientApiError("503"))
+
+    assert send(api).results == {"retrying": 1}
+    assert send(api).results == {}
+    clock.advance(seconds=31)
+    assert send(api).results == {"sent": 1}
+
+
+def test_a_reply_that_keeps_failing_is_given_up_after_max_attempts(uow, engine, clock, send, api):
+    """After MAX_ATTEMPTS transient failures the row is failed with the reason, not retried forever."""
+    queue(uow, clock, post_id="11")
+    api.reply_errors.extend(TransientApiError("503") for _ in range(MAX_ATTEMPTS))
+
+    for _ in range(MAX_ATTEMPTS):
+        send(api)
+        clock.advance(hours=2)
+
+    [(_, status, attempts, _, note)] = rows(engine)
+    assert (status, attempts) == ("failed", MAX_ATTEMPTS)
+    assert "503" in note
+
+
+@pytest.mark.parametrize("error", [ReplyNotAllowed("403 not allowed"), PermanentApiError("400 bad")])
+def test_a_refused_reply_is_failed_with_the_reason(uow, engine, clock, send, api, error):
+    """A permanent refusal fails that reply only; it is not retried."""
+    queue(uow, clock, post_id="11")
+    api.reply_errors.append(error)
+
+    send(api)
+
+    [(_, status, _, _, note)] = rows(engine)
+    assert status == "failed"
+    assert note == str(error)
+
+
+def test_bad_credentials_stop_the_batch_and_raise(uow, engine, clock, send, api):
+    """An auth failure is raised for the job to log, and the replies wait instead of failing."""
+    queue(uow, clock, post_id="11")
+    queue(uow, clock, post_id="12", member="1002")
+    api.reply_errors.append(AuthError("401"))
+
+    with pytest.raises(AuthError):
+        send(api)
+
+    assert [status for _, status, *_ in rows(engine)] == ["pending", "pending"]
+
+
+def test_a_reply_to_a_member_who_unlinked_is_cancelled(uow, engine, clock, send, api):
+    """If the member unlinked after the reply was queued, it is cancelled, not sent."""
+    queue(uow, clock, post_id="11")
+    with uow() as tx:
+        tx.members.unlink("1001", clock())
+        tx.commit()
+
+    send(api)
+
+    assert api.replies == []
+    assert rows(engine)[0][1] == "cancelled"
+
+
+def test_a_reply_over_280_weighted_characters_is_failed_not_sent(uow, engine, clock, send, api):
+    """A reply that cannot be made to fit is failed with the template's name."""
+    long_name = [{"hashtag": f"#AmexAVeryLongCampaignHashtag{i}", "merchant": "M" * 60,
+                  "reward": "$5 back", "redeem_by": "x"} for i in range(12)]
+    queue(uow, clock, post_id="11", enrolled=long_name)
+
+    send(api)
+
+    assert api.replies == []
+    [(_, status, _, _, note)] = rows(engine)
+    assert status == "failed"
+    assert "reply.j2" in note
+
+
+def test_a_reply_claimed_by_a_sender_that_died_is_sent_again_after_the_lease(uow, engine, clock, send, api):
+    """A row left 'sending' (the process died mid-send) is retried after the lease; X dedupes it."""
+    queue(uow, clock, post_id="11")
+    with uow() as tx:
+        claimed = tx.outbox.claim(clock(), 10, LEASE)
+        tx.commit()
+    assert len(claimed) == 1
+
+    assert send(api).results == {}
+    clock.advance(minutes=6)
+    assert send(api).results == {"sent": 1}
+
+
+def test_a_crash_after_x_accepted_the_reply_does_not_post_it_twice(uow, engine, clock, renderer, members):
+    """If X took the post but the process died before recording it, the resend hits duplicate content."""
+    api = FakeSocialApi()
+    queue(uow, clock, post_id="11")
+    with uow() as tx:
+        [item] = tx.outbox.claim(clock(), 10, LEASE)
+        tx.commit()
+    api.reply(renderer.render(item.template, item.context), item.in_reply_to)  # then "kill -9"
+
+    clock.advance(minutes=6)
+    send_replies(uow, api, renderer, clock)
+
+    assert len(api.replies) == 1
+    assert rows(engine)[0][1] == "sent"
+
+
+def test_a_credit_notice_goes_under_the_bots_own_confirmation(uow, engine, clock, send, api):
+    """A reply with reply_under threads below the bot's earlier reply, not on the member's post again."""
+    queue(uow, clock, post_id="11")
+    send(api)
+    confirmation = api.replies[0][2]
+    intent = ReplyIntent("credit:c1", "1001", "11", "credit.j2",
+                         {"kind": "credit", "amount": "$5.00", "merchant": "McDonald's",
+                          "hashtag": "#AmexMcDonalds", "ref": "C1", "reply_under": "post:11"})
+    with uow() as tx:
+        tx.outbox.add_many([intent], clock())
+        tx.commit()
+
+    send(api)
+
+    assert api.replies[1][1] == confirmation
