@@ -92,3 +92,52 @@ def mention_pages(total: int, members: int, tags: list[str], *, page_size: int =
                                               for a in authors]},
                        "meta": meta})
     return bodies
+
+
+def enrolment_pairs(members: int, campaigns: int, per_member: int, *, seed: int = 11) -> list[tuple[int, int]]:
+    """Return (member, campaign) enrolments: ``per_member`` distinct campaigns per member."""
+    rng = random.Random(seed)
+    return [(m, c) for m in range(members) for c in rng.sample(range(campaigns), per_member)]
+
+
+def write_transactions(path: Path, rows: int, *, members: int, campaigns: int,
+                       enrolled: dict[int, list[int]], seed: int, id_prefix: str = "T") -> None:
+    """Write a daily transaction file of ``rows`` rows, like a card system would send.
+
+    Three in four rows are linked members' cards; one in four is at a campaign's merchant (most
+    of those at a campaign the member enrolled in); 3% are refunds, some naming the purchase;
+    one row in a thousand is malformed.
+    """
+    rng = random.Random(seed)
+    bad_amounts = ("1,234.50", "$12", "(12.00)", "1e3", "NaN", "", "-5.00")
+    recent: list[tuple[str, str, str, str]] = []  # (id, card, mid, amount) of past purchases
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("transaction_id,card_number,merchant_id,merchant_name,amount,currency,"
+                  "transaction_date,type,original_transaction_id\n")
+        for n in range(rows):
+            member = rng.randrange(members)
+            linked = rng.random() < 0.75
+            card = card_number(member) if linked else luhn_complete(f"34{rng.randrange(10**12):012d}")
+            if rng.random() < 0.25:
+                choices = enrolled.get(member) if linked and rng.random() < 0.6 else None
+                campaign = rng.choice(choices) if choices else rng.randrange(campaigns)
+                mid = f"MID-{campaign:03d}-{'AB'[n & 1]}"
+            else:
+                mid = f"SHOP-{rng.randrange(5000):05d}"
+            day = f"2026-11-{rng.randrange(1, 29):02d}"
+            amount = f"{rng.uniform(1, 150):.2f}"
+            txn_id = f"{id_prefix}{n:09d}"
+            if recent and rng.random() < 0.03:
+                orig_id, card, mid, orig_amount = recent[rng.randrange(len(recent))]
+                whole = rng.random() < 0.5
+                amount = orig_amount if whole else f"{float(orig_amount) / 4:.2f}"
+                kind, original = "refund", (orig_id if rng.random() < 0.7 else "")
+                day = "2026-11-29"
+            else:
+                kind, original = "purchase", ""
+                if mid.startswith("MID-") and len(recent) < 5000:
+                    recent.append((txn_id, card, mid, amount))
+            if rng.random() < 0.001:
+                amount = rng.choice(bad_amounts)
+                amount = f'"{amount}"' if "," in amount else amount
+            out.write(f"{txn_id},{card},{mid},Merchant {mid},{amount},USD,{day},{kind},{original}\n")

@@ -21,6 +21,7 @@ from bot.domain.cards import Fingerprinter
 from bot.errors import ConfigError
 from bot.ports import Renderer, SocialApi, UnitOfWorkFactory
 from bot.services.campaigns import CampaignSource
+from bot.services.reconciliation import ReconcileDeps
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,11 @@ class App:
     clock: Clock
     campaigns: CampaignSource
     fingerprinter: Fingerprinter
+
+    def reconcile_deps(self) -> ReconcileDeps:
+        """Return what reconciliation needs."""
+        return ReconcileDeps(self.uow, self.fingerprinter, self.clock, self.settings.exports_dir,
+                             self.settings.tz)
 
     def close(self) -> None:
         """Release database connections."""

@@ -9,18 +9,26 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
+from rich.console import Console
+from rich.progress import Progress as RichProgress
+from rich.progress import TextColumn
 
+from bot.adapters.offer_files import read_campaign_files
 from bot.bootstrap import App, bootstrap
 from bot.config import Settings, load_settings, read_environment
+from bot.domain.money import format_money, from_cents
 from bot.errors import BotError, ConfigError
 from bot.logs import setup_logging
 from bot.scheduler import jobs_for, run_once, run_until_stopped
-from bot.services.campaigns import CampaignFilesInvalid, check_campaigns, list_campaigns
+from bot.services.campaigns import CampaignFilesInvalid, Catalog, check_campaigns, list_campaigns
+from bot.services.explain import explain as explain_credit
 from bot.services.members import IMPORT_COLUMNS, import_members, link_member, unlink_member
+from bot.services.reconciliation import Progress, reconcile_file
 
 logger = logging.getLogger("bot")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -219,9 +227,89 @@ def sync_remove(obj: Context, user_id: str) -> None:
 
 
 @cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Decide and report everything; write nothing.")
+@click.option("--campaigns", "campaigns_path", type=click.Path(exists=True, path_type=Path),
+              help="Use this campaign file or folder instead of offers/ (to backtest one).")
+@click.option("--assume-enrolled", is_flag=True,
+              help="Backtest: count every linked member as enrolled from the campaign's start.")
+@pass_ctx
+@bot_errors
+def reconcile(obj: Context, file: Path, dry_run: bool, campaigns_path: Path | None,
+              assume_enrolled: bool) -> None:
+    """Reconcile FILE, a daily transaction CSV, into statement credits (once only)."""
+    if assume_enrolled and not dry_run:
+        raise click.UsageError("--assume-enrolled is for backtests; add --dry-run")
+    app = obj.app()
+    catalog = app.campaigns.load() if campaigns_path is None else _catalog_from(app, campaigns_path)
+    with _progress_bar(file.name) as progress:
+        summary = reconcile_file(app.reconcile_deps(), catalog, file, dry_run=dry_run,
+                                 assume_enrolled=assume_enrolled, progress=progress)
+    currency = {c.id: c.currency for c in catalog.campaigns}
+    click.echo(summary.render(lambda cid: currency.get(cid, "USD")))
+    if summary.status == "already reconciled":
+        click.echo("This file (same SHA-256) was reconciled before: no new credits were issued.")
+    if dry_run:
+        click.echo("Dry run: nothing was written.")
+
+
+@cli.command()
+@click.option("--member", "member_id", required=True, help="The member's numeric X user id.")
+@click.option("--campaign", "campaign_id", required=True, help="The campaign id (see campaigns list).")
+@pass_ctx
+@bot_errors
+def explain(obj: Context, member_id: str, campaign_id: str) -> None:
+    """Say why a member did or did not get a campaign's credit."""
+    app = obj.app()
+    report = explain_credit(app.uow, app.campaigns.load(), member_id, campaign_id)
+    member, campaign = report.member, report.campaign
+    if member is not None:
+        card = f"card ending {member.card.last4}" if member.card else "no card linked now"
+        click.echo(f"member    {member.user_id} (@{member.handle}), {card}")
+    if campaign is not None:
+        click.echo(f"campaign  {campaign.id}: {campaign.hashtag} at {campaign.merchant}, "
+                   f"{campaign.reward_text()}, purchases {campaign.enrol_from} to {campaign.redeem_by}")
+    if report.enrolment is not None:
+        click.echo(f"enrolled  {report.enrolment.enrolled_at:%Y-%m-%d %H:%M} UTC by post "
+                   f"{report.enrolment.post_id}")
+    if report.transactions:
+        click.echo("transactions at the campaign's merchants:")
+    for seen in report.transactions:
+        click.echo(f"  {seen.day}  {seen.transaction_id:<20} {seen.kind:<8} {seen.amount:>12}  "
+                   f"{seen.outcome}")
+    for credit in report.credits:
+        amount = format_money(from_cents(credit.cents), credit.currency)
+        click.echo(f"  {credit.kind:<8} {credit.credit_id}  {amount}  for {credit.transaction_id}")
+    click.echo(f"result    {report.verdict()}")
+
+
+@cli.command()
 def keygen() -> None:
     """Print a new card fingerprint key for .env (OFFERBOT_FINGERPRINT_KEY=...)."""
     click.echo(f"OFFERBOT_FINGERPRINT_KEY={secrets.token_hex(32)}")
+
+
+def _catalog_from(app: App, path: Path) -> Catalog:
+    """Read campaigns from a file or folder other than offers/ (a backtest), refusing problems."""
+    files = read_campaign_files(path, app.settings.tz)
+    if files.problems:
+        raise CampaignFilesInvalid(files.problems)
+    with app.uow() as tx:  # the ledger's foreign keys need the campaigns to exist
+        tx.campaigns.sync(files.campaigns, app.clock())
+        tx.commit()
+    return Catalog(files.campaigns)
+
+
+@contextmanager
+def _progress_bar(name: str) -> Iterator[Progress | None]:
+    """Yield a progress callback drawing a bar on an interactive terminal, else None."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with RichProgress(*RichProgress.get_default_columns(), TextColumn("{task.completed:,} rows"),
+                      console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"reconciling {name}", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=max(total, done))
 
 
 def _csv_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:

@@ -34,4 +34,4 @@ class UnitOfWorkFactory(Protocol):
     """Opens a database transaction (a unit of work)."""
 
     def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
-        """Return a new unit of work."""
+        """Return a new unit of work (``readonly=True`` for reads)."""

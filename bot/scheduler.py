@@ -13,7 +13,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.bootstrap import App
 from bot.clock import Clock
 from bot.errors import AuthError, BotError, RateLimited
+from bot.services.inbox import reconcile_inbox
 from bot.services.intake import poll_mentions
+from bot.services.notices import queue_credit_notices
 from bot.services.replies import send_replies
 
 logger = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ class Job:
 
 
 def jobs_for(app: App) -> list[Job]:
-    """Return the bot's jobs: poll mentions, send replies."""
+    """Return the bot's jobs: poll mentions, reconcile the inbox, queue credit notices, reply."""
     settings = app.settings
 
     def poll() -> None:
@@ -43,7 +45,18 @@ def jobs_for(app: App) -> list[Job]:
         if report.results:
             logger.info("replies: %s", report.describe())
 
+    def reconcile() -> None:
+        for result in reconcile_inbox(app.reconcile_deps(), app.campaigns.current(), settings.inbox_dir):
+            if result.summary is not None:
+                logger.info("inbox: %s", result.summary.render().splitlines()[0])
+
+    def notices() -> None:
+        queue_credit_notices(app.uow, app.campaigns.current(), app.clock)
+
+    # In this order, `run --once` takes a post or a file all the way to its reply.
     return [Job("poll-mentions", settings.poll_interval, poll),
+            Job("reconcile-inbox", settings.reconcile_interval, reconcile),
+            Job("queue-credit-notices", settings.reply_interval, notices),
             Job("send-replies", settings.reply_interval, send)]
 
 

@@ -45,6 +45,9 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         # FULL: a commit that reached the credits ledger survives power loss, not only a crash.
         cursor.execute("PRAGMA synchronous=FULL")
+        # 16 MiB of page cache rather than 2: bulk inserts into indexes in member order touch
+        # pages all over the file, and re-reading them cost more than the memory.
+        cursor.execute("PRAGMA cache_size=-16384")
         cursor.close()
 
     @event.listens_for(engine, "begin")

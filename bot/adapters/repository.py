@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, Self
 
@@ -15,18 +16,24 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bot.adapters.database import READONLY
 from bot.adapters.tables import (
     CampaignRow,
+    CardTransactionRow,
+    CreditRow,
     CursorRow,
     EnrolmentRow,
     MemberRow,
     OutboxRow,
     PostRow,
+    RejectRow,
+    TransactionFileRow,
 )
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import CardRef
 from bot.domain.enrolment import Enrolment
 from bot.domain.members import Member
 from bot.domain.money import to_cents
+from bot.domain.reconcile import Credit, CreditedPurchase
 from bot.domain.replies import Delivery, OutboxItem, ReplyIntent
+from bot.domain.transactions import Reject
 from bot.ports import UnitOfWorkFactory
 
 members_t: Table = MemberRow.__table__  # type: ignore[attr-defined]
@@ -35,6 +42,10 @@ enrolments_t: Table = EnrolmentRow.__table__  # type: ignore[attr-defined]
 posts_t: Table = PostRow.__table__  # type: ignore[attr-defined]
 outbox_t: Table = OutboxRow.__table__  # type: ignore[attr-defined]
 cursors_t: Table = CursorRow.__table__  # type: ignore[attr-defined]
+files_t: Table = TransactionFileRow.__table__  # type: ignore[attr-defined]
+transactions_t: Table = CardTransactionRow.__table__  # type: ignore[attr-defined]
+credits_t: Table = CreditRow.__table__  # type: ignore[attr-defined]
+rejects_t: Table = RejectRow.__table__  # type: ignore[attr-defined]
 _CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
 
 
@@ -45,9 +56,115 @@ def _insert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert
     return sqlite.insert(table)
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class _Bulk:
+    """A multi-row INSERT run through the driver: for the hot tables, SQLAlchemy's per-row
+    parameter handling costs more than the database's own work.
+
+    Rows are tuples in ``columns`` order holding driver-ready values; ``to_native`` turns
+    dates and datetimes into what the dialect stores (see ``native``).
+    """
+
+    def __init__(self, table: Table, columns: Sequence[str], *, ignore_conflicts: Sequence[str] = ()) -> None:
+        self._table, self._columns, self._ignore = table, tuple(columns), tuple(ignore_conflicts)
+        self._compiled: dict[str, tuple[str, tuple[int, ...] | None]] = {}
+
+    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` in one executemany."""
+        if not rows:
+            return
+        sql, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
+        if order is None:  # named parameters (psycopg)
+            conn.exec_driver_sql(sql, [dict(zip(self._columns, row, strict=True)) for row in rows])
+        else:
+            conn.exec_driver_sql(sql, [tuple(row[i] for i in order) for row in rows]
+                                 if order != tuple(range(len(self._columns))) else list(rows))
+
+    def _compile(self, conn: Connection) -> tuple[str, tuple[int, ...] | None]:
+        stmt = _insert(conn, self._table).values({c: bindparam(c) for c in self._columns})
+        if self._ignore:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(self._ignore))
+        compiled = stmt.compile(dialect=conn.dialect)
+        extra = set(compiled.positiontup or compiled.binds) - set(self._columns)
+        if extra:  # a column with a Python-side default: give it a server default instead
+            raise TypeError(f"bulk insert into {self._table.name} would need {sorted(extra)}")
+        order = (tuple(self._columns.index(name) for name in compiled.positiontup or ())
+                 if compiled.positional else None)
+        self._compiled[conn.dialect.name] = found = (str(compiled), order)
+        return found
+
+
+class _InLookup:
+    """SELECT ... WHERE key IN (a fixed number of parameters), compiled once per dialect.
+
+    SQLAlchemy re-expands an IN list on every execution, which costs more than the query for
+    thousands of keys; a fixed-size statement padded with a repeated key avoids that.
+    """
+
+    SIZE = 1000
+
+    def __init__(self, table: Table, key: str, columns: Sequence[str]) -> None:
+        self._table, self._key, self._columns = table, key, tuple(columns)
+        self._compiled: dict[str, tuple[str, bool]] = {}
+
+    def run(self, conn: Connection, keys: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Return the rows whose key is among ``keys``."""
+        if not keys:
+            return []
+        sql, positional = self._compiled.get(conn.dialect.name) or self._compile(conn)
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(keys), self.SIZE):
+            chunk = list(keys[start:start + self.SIZE])
+            chunk += [chunk[0]] * (self.SIZE - len(chunk))
+            params: Any = tuple(chunk) if positional else {f"k{i}": k for i, k in enumerate(chunk)}
+            found.extend(tuple(row) for row in conn.exec_driver_sql(sql, params))
+        return found
+
+    def _compile(self, conn: Connection) -> tuple[str, bool]:
+        table = self._table
+        stmt = select(*(table.c[c] for c in self._columns)).where(
+            table.c[self._key].in_([bindparam(f"k{i}") for i in range(self.SIZE)]))
+        compiled = stmt.compile(dialect=conn.dialect)
+        self._compiled[conn.dialect.name] = found = (str(compiled), bool(compiled.positional))
+        return found
+
+
+def _raw_rows(conn: Connection, sql: str) -> Iterator[tuple[Any, ...]]:
+    """Yield plain tuples from the driver's cursor: for the few queries that load a whole
+    table into memory, SQLAlchemy's per-row Row objects would cost more than the query."""
+    cursor = conn.exec_driver_sql(sql).cursor
+    assert cursor is not None
+    while chunk := cursor.fetchmany(10_000):
+        yield from chunk
+
+
+def native_day(conn: Connection) -> Callable[[date], Any]:
+    """Return how this dialect takes a date parameter (SQLite keeps ISO text)."""
+    return date.isoformat if conn.dialect.name == "sqlite" else _same
+
+
+def _same(value: date) -> date:
+    return value
+
+
+def native(conn: Connection) -> Callable[[date | datetime], Any]:
+    """Return how this dialect stores a date or an aware datetime (naive UTC, as UTCDateTime)."""
+    if conn.dialect.name == "sqlite":
+        def to_sqlite(value: date | datetime) -> str:
+            if isinstance(value, datetime):
+                return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            return value.isoformat()
+        return to_sqlite
+
+    def to_driver(value: date | datetime) -> Any:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+    return to_driver
 
 
 class MemberRepository:
@@ -103,6 +220,11 @@ class MemberRepository:
             .values(card_fingerprint=None, card_last4=None, unlinked_at=now))
         return result.rowcount == 1
 
+    def fingerprint_index(self) -> dict[str, str]:
+        """Return member user id by card fingerprint, for every linked member."""
+        return dict(_raw_rows(self._conn, "SELECT card_fingerprint, user_id FROM members "
+                                          "WHERE card_fingerprint IS NOT NULL"))
+
     def linked_count(self) -> int:
         """Return how many members have a card linked."""
         return self._conn.execute(
@@ -149,6 +271,8 @@ class CampaignRepository:
 
 
 # Built once: constructing a SQL expression costs more than running it on SQLite.
+_OUTBOX = _Bulk(outbox_t, ("dedupe_key", "member_id", "in_reply_to", "template", "context", "status",
+                           "attempts", "next_attempt_at", "created_at"), ignore_conflicts=["dedupe_key"])
 _RESERVE = (update(campaigns_t)
             .where(campaigns_t.c.id == bindparam("campaign_id"),
                    or_(campaigns_t.c.max_enrolments.is_(None),
@@ -181,6 +305,38 @@ class EnrolmentRepository:
             self._conn.execute(_insert(self._conn, enrolments_t), [
                 {"member_id": e.member_id, "campaign_id": e.campaign_id, "post_id": e.post_id,
                  "enrolled_at": e.enrolled_at} for e in enrolments])
+
+    def days_by_key(self, tz: tzinfo) -> dict[str, date]:
+        """Return the enrolment day of every enrolment, by enrolment_key(member, campaign).
+
+        The day is the calendar day in ``tz``, the zone campaign dates are read in. Members who
+        unlinked are included: with no card on file, none of their transactions reach the rules.
+        """
+        # Straight from the driver: SQLAlchemy's datetime parsing would cost more than the query.
+        rows = _raw_rows(self._conn, "SELECT member_id, campaign_id, enrolled_at FROM enrolments")
+        utc = getattr(tz, "key", None) in ("UTC", "Etc/UTC") or tz is UTC
+        days: dict[str, date] = {}
+        found: dict[str, date] = {}
+        for member_id, campaign_id, enrolled_at in rows:
+            if utc and isinstance(enrolled_at, str):  # SQLite keeps "YYYY-MM-DD HH:MM:SS..." in UTC
+                text = enrolled_at[:10]
+                day = days.get(text) or days.setdefault(text, date.fromisoformat(text))
+            else:
+                moment = datetime.fromisoformat(enrolled_at) if isinstance(enrolled_at, str) else enrolled_at
+                day = moment.replace(tzinfo=UTC).astimezone(tz).date()
+            found[f"{member_id}\t{campaign_id}"] = day
+        return found
+
+    def posts_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Return the enrolment post id for each (member, campaign) that has one."""
+        wanted = set(keys)
+        found: dict[tuple[str, str], str] = {}
+        for chunk in _chunks(sorted({member for member, _ in wanted})):
+            rows = self._conn.execute(
+                select(enrolments_t.c.member_id, enrolments_t.c.campaign_id, enrolments_t.c.post_id)
+                .where(enrolments_t.c.member_id.in_(chunk)))
+            found.update({(m, c): post for m, c, post in rows if (m, c) in wanted})
+        return found
 
     def get(self, member_id: str, campaign_id: str) -> Enrolment | None:
         """Return the enrolment of ``member_id`` in ``campaign_id``, if any."""
@@ -220,12 +376,10 @@ class OutboxRepository:
         """Queue replies; one already queued under the same key is left as it is."""
         if not intents:
             return
-        rows = [{"dedupe_key": i.dedupe_key, "member_id": i.member_id, "in_reply_to": i.in_reply_to,
-                 "template": i.template, "context": json.dumps(i.context, separators=(",", ":")),
-                 "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
-                for i in intents]
-        self._conn.execute(
-            _insert(self._conn, outbox_t).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
+        when = native(self._conn)(now)
+        _OUTBOX.run(self._conn, [
+            (i.dedupe_key, i.member_id, i.in_reply_to, i.template,
+             json.dumps(i.context, separators=(",", ":")), "pending", 0, when, when) for i in intents])
 
     def claim(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
         """Mark up to ``limit`` due replies as sending and return them.
@@ -292,6 +446,211 @@ class CursorRepository:
             index_elements=["name"], set_={"value": value, "updated_at": now}))
 
 
+@dataclass(frozen=True)
+class FileRecord:
+    """A transaction file as the ledger knows it."""
+
+    id: int
+    sha256: str
+    name: str
+    status: str
+    rows_done: int
+    counters: dict[str, Any]
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class LedgerRepository:
+    """Transaction files, the transactions that mattered, credits and rejected rows."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def file(self, sha256: str) -> FileRecord | None:
+        """Return the file with this SHA-256, if it was ever seen."""
+        row = self._conn.execute(select(files_t).where(files_t.c.sha256 == sha256)).first()
+        return None if row is None else _file_record(row)
+
+    def latest_file(self) -> FileRecord | None:
+        """Return the file most recently started."""
+        row = self._conn.execute(select(files_t).order_by(files_t.c.id.desc()).limit(1)).first()
+        return None if row is None else _file_record(row)
+
+    def start_file(self, sha256: str, name: str, now: datetime) -> FileRecord:
+        """Record a new file as running (or return the one with this SHA-256)."""
+        self._conn.execute(_insert(self._conn, files_t).values(
+            sha256=sha256, name=name, status="running", rows_done=0, counters="{}",
+            started_at=now).on_conflict_do_nothing(index_elements=["sha256"]))
+        found = self.file(sha256)
+        assert found is not None
+        return found
+
+    def save_progress(self, file_id: int, rows_done: int, counters: Mapping[str, Any],
+                      *, finished_at: datetime | None = None) -> None:
+        """Store how far the file got and its counters (and, at the end, that it is done)."""
+        values: dict[str, Any] = {"rows_done": rows_done, "counters": json.dumps(counters)}
+        if finished_at is not None:
+            values.update(status="reconciled", finished_at=finished_at)
+        self._conn.execute(update(files_t).where(files_t.c.id == file_id).values(**values))
+
+    def seen(self, transaction_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Return (file id, line) for each of ``transaction_ids`` already reconciled."""
+        return {tid: (fid, line) for tid, fid, line in _SEEN.run(self._conn, transaction_ids)}
+
+    def add_transactions(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Keep the transactions that matter, with their outcomes.
+
+        Each row: transaction_id, file_id, line, member_id, merchant_id, cents, currency, day,
+        kind, original_id, outcomes.
+        """
+        if rows:
+            day = native_day(self._conn)
+            _TRANSACTIONS.run(self._conn, [(*r[:7], day(r[7]), *r[8:]) for r in rows])
+
+    def add_credits(self, credits: Sequence[Credit], file_id: int, now: datetime) -> None:
+        """Record credits and clawbacks; one already recorded (a rerun) is left as it is."""
+        if not credits:
+            return
+        day, when = native_day(self._conn), native(self._conn)(now)
+        _CREDITS.run(self._conn, [
+            (c.credit_id, c.transaction_id, c.campaign_id, c.member_id, c.kind, c.cents, c.currency,
+             c.last4, c.basis_cents, c.merchant_id, day(c.day), c.reverses, file_id, when)
+            for c in credits])
+
+    def update_refunds(self, items: Iterable[CreditedPurchase]) -> None:
+        """Store how much of each credited purchase was refunded and clawed back."""
+        rows = [{"tid": i.credit.transaction_id, "cid": i.credit.campaign_id, "k": i.credit.kind,
+                 "refunded": i.refunded_cents, "reversed": i.reversed_cents} for i in items]
+        if rows:
+            self._conn.execute(_UPDATE_REFUNDS, rows)
+
+    def credited_purchases(self, purchase_ids: Sequence[str]) -> list[CreditedPurchase]:
+        """Return the credits given on these purchases."""
+        found = []
+        for chunk in _chunks(purchase_ids, 5000):
+            found.extend(self._purchases(credits_t.c.transaction_id.in_(chunk)))
+        return found
+
+    def refundable(self, member_ids: Sequence[str], since: date) -> list[CreditedPurchase]:
+        """Return these members' credited purchases on or after ``since`` not yet refunded."""
+        # Through the member's kept transactions (indexed by member): an index on credits by
+        # member would cost every insert, for the few refunds that name no purchase.
+        found = []
+        for chunk in _chunks(member_ids):
+            found.extend(self._purchases(
+                credits_t.c.transaction_id.in_(
+                    select(transactions_t.c.transaction_id).where(
+                        transactions_t.c.member_id.in_(chunk), transactions_t.c.day >= since,
+                        transactions_t.c.kind == "purchase")),
+                credits_t.c.refunded_cents == 0))
+        return found
+
+    def _purchases(self, *where: Any) -> list[CreditedPurchase]:
+        rows = self._conn.execute(select(credits_t).where(credits_t.c.kind == "credit", *where))
+        return [CreditedPurchase(_credit(r), r.refunded_cents, r.reversed_cents) for r in rows]
+
+    def credits_held(self) -> dict[tuple[str, str], int]:
+        """Return how many credits each (member, campaign) holds, net of full reversals."""
+        rows = self._conn.execute(
+            select(credits_t.c.member_id, credits_t.c.campaign_id, func.count())
+            .where(credits_t.c.kind == "credit", credits_t.c.reversed_cents < credits_t.c.cents)
+            .group_by(credits_t.c.member_id, credits_t.c.campaign_id))
+        return {(member, campaign): count for member, campaign, count in rows}
+
+    def spent(self) -> dict[str, int]:
+        """Return cents credited net of clawbacks, per campaign."""
+        rows = self._conn.execute(select(credits_t.c.campaign_id, func.sum(credits_t.c.cents))
+                                  .group_by(credits_t.c.campaign_id))
+        return {campaign: int(total) for campaign, total in rows}
+
+    def export_rows(self, file_id: int) -> Iterator[tuple[str, str, str, int, str, str, str, str | None]]:
+        """Yield a file's credits for the export, streamed: id, transaction, campaign, cents,
+        currency, last4, kind, reversed credit (no dates, so nothing to convert per row)."""
+        c = credits_t.c
+        rows = self._conn.execute(
+            select(c.credit_id, c.transaction_id, c.campaign_id, c.cents, c.currency, c.last4, c.kind,
+                   c.reverses).where(c.file_id == file_id).order_by(c.seq))
+        for row in rows:
+            yield tuple(row)
+
+    def notices_due(self) -> tuple[int, int] | None:
+        """Return (file id, credit seq queued last) of the oldest reconciled file whose credit
+        notices are not all queued yet."""
+        row = self._conn.execute(
+            select(files_t.c.id, files_t.c.notices_after)
+            .where(files_t.c.status == "reconciled", files_t.c.notices_done.is_(False))
+            .order_by(files_t.c.id).limit(1)).first()
+        return None if row is None else (row.id, row.notices_after)
+
+    def credits_after(self, file_id: int, after: int, limit: int) -> list[tuple[int, Credit]]:
+        """Return up to ``limit`` (seq, credit) of a file's credits after seq ``after``."""
+        rows = self._conn.execute(
+            select(credits_t).where(credits_t.c.file_id == file_id, credits_t.c.seq > after)
+            .order_by(credits_t.c.seq).limit(limit))
+        return [(r.seq, _credit(r)) for r in rows]
+
+    def notices_queued(self, file_id: int, last: int, *, done: bool) -> None:
+        """Move a file's notice cursor (and say when all its notices are queued)."""
+        self._conn.execute(update(files_t).where(files_t.c.id == file_id)
+                           .values(notices_after=last, notices_done=done))
+
+    def credits_of(self, member_id: str, campaign_id: str) -> list[Credit]:
+        """Return a member's credits and clawbacks in a campaign."""
+        rows = self._conn.execute(select(credits_t).where(
+            credits_t.c.member_id == member_id, credits_t.c.campaign_id == campaign_id)
+            .order_by(credits_t.c.day, credits_t.c.transaction_id))
+        return [_credit(r) for r in rows]
+
+    def transactions_of(self, member_id: str) -> list[Mapping[str, Any]]:
+        """Return the kept transactions of a member, oldest first."""
+        rows = self._conn.execute(select(transactions_t).where(transactions_t.c.member_id == member_id)
+                                  .order_by(transactions_t.c.day, transactions_t.c.line))
+        return [dict(r._mapping) for r in rows]
+
+    def add_rejects(self, file_id: int, rejects: Sequence[Reject]) -> None:
+        """Record rejected rows (a rerun of the same rows changes nothing)."""
+        _REJECTS.run(self._conn, [(file_id, r.line, r.column, r.reason[:300]) for r in rejects])
+
+    def rejects_of_file(self, file_id: int) -> list[Reject]:
+        """Return a file's rejected rows by line."""
+        rows = self._conn.execute(select(rejects_t).where(rejects_t.c.file_id == file_id)
+                                  .order_by(rejects_t.c.line))
+        return [Reject(r.line, r.column, r.reason) for r in rows]
+
+    def add_spent(self, deltas: Mapping[str, int]) -> None:
+        """Move each campaign's spent total by the given cents."""
+        rows = [{"campaign_id": c, "delta": d} for c, d in deltas.items() if d]
+        if rows:
+            self._conn.execute(_ADD_SPENT, rows)
+
+
+_TRANSACTIONS = _Bulk(transactions_t, (
+    "transaction_id", "file_id", "line", "member_id", "merchant_id", "cents", "currency", "day", "kind",
+    "original_id", "outcomes"))
+_CREDITS = _Bulk(credits_t, (
+    "credit_id", "transaction_id", "campaign_id", "member_id", "kind", "cents", "currency", "last4",
+    "basis_cents", "merchant_id", "day", "reverses", "file_id", "created_at"),
+    ignore_conflicts=["transaction_id", "campaign_id", "kind"])
+_SEEN = _InLookup(transactions_t, "transaction_id", ("transaction_id", "file_id", "line"))
+_REJECTS = _Bulk(rejects_t, ("file_id", "line", "column", "reason"), ignore_conflicts=["file_id", "line"])
+_UPDATE_REFUNDS = (update(credits_t).where(credits_t.c.transaction_id == bindparam("tid"),
+                                           credits_t.c.campaign_id == bindparam("cid"),
+                                           credits_t.c.kind == bindparam("k"))
+                   .values(refunded_cents=bindparam("refunded"), reversed_cents=bindparam("reversed")))
+_ADD_SPENT = (update(campaigns_t).where(campaigns_t.c.id == bindparam("campaign_id"))
+              .values(spent_cents=campaigns_t.c.spent_cents + bindparam("delta")))
+
+
+def _file_record(row: Any) -> FileRecord:
+    return FileRecord(row.id, row.sha256, row.name, row.status, row.rows_done, json.loads(row.counters),
+                      row.started_at, row.finished_at)
+
+
+def _credit(r: Any) -> Credit:
+    return Credit(r.credit_id, r.transaction_id, r.campaign_id, r.member_id, r.kind, r.cents, r.currency,
+                  r.last4, r.basis_cents, r.merchant_id, r.day, r.reverses)
+
+
 class SqlUnitOfWork:
     """One database transaction: rolled back on leaving unless ``commit()`` was called."""
 
@@ -301,6 +660,7 @@ class SqlUnitOfWork:
     posts: PostRepository
     outbox: OutboxRepository
     cursors: CursorRepository
+    ledger: LedgerRepository
 
     def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
         self._engine = engine
@@ -318,6 +678,7 @@ class SqlUnitOfWork:
         self.posts = PostRepository(conn)
         self.outbox = OutboxRepository(conn)
         self.cursors = CursorRepository(conn)
+        self.ledger = LedgerRepository(conn)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Integer, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -111,3 +111,79 @@ class CursorRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=50)
     value: str = Field(max_length=50)
     updated_at: datetime = _when()
+
+
+class TransactionFileRow(SQLModel, table=True):
+    """A transaction file, known by its SHA-256: progress, counters, and whether it is done."""
+
+    __tablename__ = "transaction_files"
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=255)
+    status: str = Field(max_length=20)  # running | reconciled
+    rows_done: int = 0  # data rows consumed, for resuming after a crash
+    counters: str = "{}"  # the summary so far, JSON
+    started_at: datetime = _when()
+    finished_at: datetime | None = _when(nullable=True)
+    # Credit notices are queued from a reconciled file a chunk at a time, after this credit seq.
+    notices_after: int = 0
+    notices_done: bool = False
+
+
+class CardTransactionRow(SQLModel, table=True):
+    """A transaction of a linked member at a campaign merchant, and what it meant per campaign.
+
+    Other rows of a file (unlinked cards, other merchants) are counted, not kept.
+    """
+
+    __tablename__ = "card_transactions"
+    # Clustered on its key, which arrives mostly in order: one B-tree to append to, not two.
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    transaction_id: str = Field(primary_key=True, max_length=64)
+    file_id: int = Field(foreign_key="transaction_files.id")
+    line: int
+    member_id: str = Field(max_length=20, index=True)
+    merchant_id: str = Field(max_length=64)
+    cents: int
+    currency: str = Field(max_length=3)
+    day: date
+    kind: str = Field(max_length=8)
+    original_id: str | None = Field(default=None, max_length=64)
+    outcomes: str = Field(max_length=1000)  # "campaign=outcome (detail) | ..."
+
+
+class CreditRow(SQLModel, table=True):
+    """A statement credit or clawback: one per transaction, campaign and kind, ever."""
+
+    __tablename__ = "credits"
+    # One credit per transaction, campaign and kind, ever. Transaction ids mostly arrive in
+    # order, so this index grows at its end; so do seq and file_id: cheap to insert.
+    __table_args__ = (UniqueConstraint("transaction_id", "campaign_id", "kind"),)
+    seq: int | None = Field(default=None, primary_key=True)  # insertion order: file order
+    # Derived from (kind, campaign, transaction), hence as unique as they are; no index needed.
+    credit_id: str = Field(max_length=20)
+    transaction_id: str = Field(max_length=64)
+    campaign_id: str = Field(foreign_key="campaigns.id", max_length=64)
+    member_id: str = Field(max_length=20)
+    kind: str = Field(max_length=8)  # credit | clawback
+    cents: int  # negative for a clawback
+    currency: str = Field(max_length=3)
+    last4: str = Field(max_length=4)
+    basis_cents: int
+    merchant_id: str = Field(max_length=64)
+    day: date
+    reverses: str | None = Field(default=None, max_length=20)
+    refunded_cents: int = Field(sa_column=Column(Integer, nullable=False, server_default="0"))
+    reversed_cents: int = Field(sa_column=Column(Integer, nullable=False, server_default="0"))
+    file_id: int = Field(foreign_key="transaction_files.id", index=True)
+    created_at: datetime = _when()
+
+
+class RejectRow(SQLModel, table=True):
+    """A row of a transaction file that could not be used, and why."""
+
+    __tablename__ = "rejects"
+    file_id: int = Field(foreign_key="transaction_files.id", primary_key=True)
+    line: int = Field(primary_key=True)
+    column: str = Field(max_length=40)
+    reason: str = Field(max_length=300)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -53,13 +53,25 @@ class Fingerprinter:
         if len(key) < 32:
             raise ValueError("the fingerprint key must be at least 32 bytes")
         self._key = key
+        # HMAC (RFC 2104) with the padded key hashed once: the same result as hmac.digest at
+        # half the cost, which matters over millions of transaction rows.
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
     def __repr__(self) -> str:
         return "Fingerprinter(key=<hidden>)"
 
+    def __reduce__(self) -> tuple[type[Fingerprinter], tuple[bytes]]:
+        return (Fingerprinter, (self._key,))  # hash objects do not pickle; the key does
+
     def fingerprint(self, digits: str) -> str:
         """Return the hex fingerprint of a card number given as bare digits."""
-        return hmac.digest(self._key, digits.encode("ascii"), "sha256").hex()
+        inner = self._inner.copy()
+        inner.update(digits.encode("ascii"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
     def card_ref(self, digits: str) -> CardRef:
         """Return the fingerprint and last four digits of a card number."""

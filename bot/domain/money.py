@@ -46,6 +46,22 @@ def to_cents(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value())
 
 
+def cents_text(cents: int) -> str:
+    """Return minor units as a plain decimal for files: 500 -> '5.00', -1050 -> '-10.50'."""
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+def format_cents(cents: int, currency: str) -> str:
+    """Format minor units for people, as format_money does, without going through Decimal."""
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    text = f"{cents // 100:,}.{cents % 100:02d}"
+    symbol = _SYMBOLS.get(currency)
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
+
+
 def from_cents(cents: int) -> Decimal:
     """Return minor units as a two-place Decimal."""
     return (Decimal(cents) / 100).quantize(CENT)

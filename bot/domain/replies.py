@@ -12,6 +12,8 @@ from typing import Any
 
 from bot.domain.campaigns import Campaign
 from bot.domain.enrolment import Decision, Outcome
+from bot.domain.money import format_cents
+from bot.domain.reconcile import Credit
 
 REPLY_TEMPLATE = "reply.j2"
 CREDIT_TEMPLATE = "credit.j2"
@@ -96,3 +98,18 @@ class Delivery:
     post_id: str | None = None
     note: str | None = None
     retry_at: datetime | None = None
+
+
+def credit_notice(credit: Credit, campaign: Campaign, enrolment_post_id: str) -> ReplyIntent:
+    """Return the notice of a credit (or its reversal), threaded under the enrolment reply."""
+    context = {
+        "kind": credit.kind,
+        "amount": format_cents(abs(credit.cents), credit.currency),
+        "merchant": campaign.merchant,
+        "hashtag": campaign.hashtag,
+        "ref": credit.credit_id[2:8],  # the credit id is a hash already; its start names it
+        # Under the bot's own confirmation, so the member's post still gets one reply only.
+        "reply_under": f"post:{enrolment_post_id}",
+    }
+    return ReplyIntent(f"credit:{credit.credit_id}", credit.member_id, enrolment_post_id,
+                       CREDIT_TEMPLATE, context)

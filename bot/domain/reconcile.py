@@ -1,0 +1,263 @@
+"""Reconciliation rules: which transactions earn a statement credit, and which refunds take one back.
+
+Everything here is in cents and pure: the service primes the Reconciler with what the database
+knows (enrolments, credits used, budget spent, earlier credits a refund may reverse) and writes
+what it decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import NamedTuple
+
+from bot.domain.campaigns import Campaign
+from bot.domain.money import to_cents
+
+REFUND_MATCH_DAYS = 30
+
+
+class Outcome(StrEnum):
+    """What one transaction meant for one campaign."""
+
+    CREDITED = "credited"
+    BELOW_MINIMUM = "below minimum"
+    OUTSIDE_WINDOW = "outside window"
+    NOT_ENROLLED = "not enrolled"
+    CURRENCY_MISMATCH = "currency mismatch"
+    LIMIT_REACHED = "member limit reached"
+    BUDGET_EXHAUSTED = "budget exhausted"
+    ALREADY_RECONCILED = "already reconciled"
+    CLAWBACK = "clawback"
+    REFUND_KEPT = "refund, credit kept"
+    REFUND_UNMATCHED = "refund, nothing to reverse"
+
+
+class Txn(NamedTuple):
+    """A transaction of a linked member at a campaign's merchant, amounts in cents.
+
+    A named tuple: batches of these cross from the scanning process, and tuples pickle cheaply.
+    """
+
+    line: int
+    transaction_id: str
+    member_id: str
+    last4: str
+    merchant_id: str
+    cents: int
+    currency: str
+    day: date
+    kind: str  # purchase | refund
+    original_id: str | None = None
+
+
+class Credit(NamedTuple):
+    """A statement credit (positive) or a clawback (negative), in cents (a named tuple: made
+    by the hundred thousand per file, and a frozen dataclass costs several times more)."""
+
+    credit_id: str
+    transaction_id: str
+    campaign_id: str
+    member_id: str
+    kind: str  # credit | clawback
+    cents: int
+    currency: str
+    last4: str
+    basis_cents: int  # the purchase (or refund) amount it was worked out from
+    merchant_id: str
+    day: date
+    reverses: str | None = None
+
+
+@dataclass
+class CreditedPurchase:
+    """An issued credit that a later refund may reverse, with what was refunded so far."""
+
+    credit: Credit
+    refunded_cents: int = 0
+    reversed_cents: int = 0
+
+    @property
+    def open_cents(self) -> int:
+        """Return how much of the credit has not been clawed back."""
+        return self.credit.cents - self.reversed_cents
+
+
+class Verdict(NamedTuple):
+    """One campaign's outcome for one transaction, with a reason people can read."""
+
+    campaign_id: str
+    outcome: Outcome
+    detail: str = ""
+    credit: Credit | None = None
+
+
+def enrolment_key(member_id: str, campaign_id: str) -> str:
+    """Return the key enrolments are looked up by (one string: cheap to hash, to pass, to keep)."""
+    return f"{member_id}\t{campaign_id}"
+
+
+def credit_id(kind: str, campaign_id: str, transaction_id: str) -> str:
+    """Return a credit's id, derived from what it is for: a rerun derives the same id."""
+    digest = hashlib.sha256(f"{kind}|{campaign_id}|{transaction_id}".encode()).hexdigest()
+    return "CR" + digest[:18].upper()
+
+
+@dataclass
+class _Terms:
+    """A campaign's money rules in cents, worked out once per run."""
+
+    campaign: Campaign
+    min_cents: int
+    credit_cents: int | None
+    max_cents: int | None
+    budget_cents: int | None
+    # percent / 100 as an exact fraction, so a percentage credit needs no Decimal per purchase
+    rate_num: int = 0
+    rate_den: int = 1
+    below_minimum: str = ""  # reasons, written once per campaign rather than per transaction
+    limit_reached: str = ""
+
+    @classmethod
+    def of(cls, c: Campaign) -> _Terms:
+        terms = cls(c, to_cents(c.min_spend), None if c.credit is None else to_cents(c.credit),
+                    None if c.max_credit is None else to_cents(c.max_credit),
+                    None if c.budget is None else to_cents(c.budget))
+        if c.percent is not None:
+            num, den = (c.percent / 100).as_integer_ratio()
+            terms.rate_num, terms.rate_den = num, den
+        terms.below_minimum = f"under the {c.min_spend} minimum"
+        terms.limit_reached = f"{c.per_member} credit(s) already given"
+        return terms
+
+    def credit_for(self, cents: int) -> int:
+        """Return the credit for a purchase: fixed, or the percentage rounded half up, capped."""
+        if self.credit_cents is not None:
+            return self.credit_cents
+        assert self.max_cents is not None
+        whole, rest = divmod(cents * self.rate_num, self.rate_den)
+        earned = whole + (2 * rest >= self.rate_den)  # half up, as Decimal ROUND_HALF_UP does
+        return min(earned, self.max_cents)
+
+
+@dataclass
+class Reconciler:
+    """Decides credits transaction by transaction, in file order, keeping the running totals."""
+
+    campaigns: Mapping[str, Campaign]  # by id
+    campaigns_by_mid: Mapping[str, tuple[Campaign, ...]]
+    enrolled_on: Mapping[str, date]  # enrolment day, by enrolment_key(member id, campaign id)
+    used: dict[tuple[str, str], int]  # (member, campaign) -> credits held now
+    spent: dict[str, int]  # campaign id -> cents credited net of clawbacks
+    purchases: dict[str, list[CreditedPurchase]] = field(default_factory=dict)  # by purchase id
+    by_member: dict[str, list[CreditedPurchase]] = field(default_factory=dict)
+    touched: dict[str, CreditedPurchase] = field(default_factory=dict)  # refunded since last forget
+    _terms: dict[str, _Terms] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._terms = {cid: _Terms.of(c) for cid, c in self.campaigns.items()}
+
+    def terms(self, campaign: Campaign) -> _Terms:
+        """Return the campaign's rules in cents."""
+        return self._terms[campaign.id]
+
+    def remember(self, credited: Iterable[CreditedPurchase]) -> None:
+        """Make earlier credits known, so refunds in this batch can reverse them."""
+        for item in credited:
+            known = self.purchases.setdefault(item.credit.transaction_id, [])
+            if all(k.credit.credit_id != item.credit.credit_id for k in known):
+                self._index(item)
+
+    def forget(self) -> None:
+        """Drop credits kept for refunds once they are safely stored (keeps memory flat)."""
+        self.purchases.clear()
+        self.by_member.clear()
+        self.touched.clear()
+
+    def _index(self, item: CreditedPurchase) -> None:
+        self.purchases.setdefault(item.credit.transaction_id, []).append(item)
+        self.by_member.setdefault(item.credit.member_id, []).append(item)
+
+    def evaluate(self, txn: Txn) -> list[Verdict]:
+        """Return one verdict per campaign the transaction's merchant belongs to."""
+        if txn.kind == "refund":
+            return self._refund(txn)
+        return [self._purchase(txn, c) for c in self.campaigns_by_mid.get(txn.merchant_id, ())]
+
+    def _purchase(self, txn: Txn, campaign: Campaign) -> Verdict:
+        cid = campaign.id
+        since = self.enrolled_on.get(f"{txn.member_id}\t{cid}")
+        if since is None:
+            return Verdict(cid, Outcome.NOT_ENROLLED, "the member had not enrolled")
+        if txn.currency != campaign.currency:
+            return Verdict(cid, Outcome.CURRENCY_MISMATCH, f"{txn.currency}, campaign is {campaign.currency}")
+        if txn.day < since:
+            return Verdict(cid, Outcome.OUTSIDE_WINDOW, f"before enrolment on {since}")
+        if txn.day > campaign.redeem_by:
+            return Verdict(cid, Outcome.OUTSIDE_WINDOW, f"after redeem_by {campaign.redeem_by}")
+        terms = self._terms[cid]
+        if txn.cents < terms.min_cents:
+            return Verdict(cid, Outcome.BELOW_MINIMUM, terms.below_minimum)
+        key = (txn.member_id, cid)
+        if self.used.get(key, 0) >= campaign.per_member:
+            return Verdict(cid, Outcome.LIMIT_REACHED, terms.limit_reached)
+        amount = terms.credit_cents if terms.credit_cents is not None else terms.credit_for(txn.cents)
+        spent = self.spent.get(cid, 0)
+        if terms.budget_cents is not None and spent + amount > terms.budget_cents:
+            return Verdict(cid, Outcome.BUDGET_EXHAUSTED,
+                           f"{(terms.budget_cents - spent) / 100:.2f} of the budget left")
+        credit = Credit(credit_id("credit", cid, txn.transaction_id), txn.transaction_id, cid,
+                        txn.member_id, "credit", amount, txn.currency, txn.last4, txn.cents,
+                        txn.merchant_id, txn.day)
+        self.used[key] = self.used.get(key, 0) + 1
+        self.spent[cid] = spent + amount
+        self._index(CreditedPurchase(credit))
+        return Verdict(cid, Outcome.CREDITED, "", credit)
+
+    def _refund(self, txn: Txn) -> list[Verdict]:
+        credited = self._original(txn)
+        if not credited:
+            campaigns = self.campaigns_by_mid.get(txn.merchant_id, ())
+            return [Verdict(c.id, Outcome.REFUND_UNMATCHED, "no credited purchase found") for c in campaigns]
+        return [self._reverse(txn, item) for item in credited]
+
+    def _original(self, txn: Txn) -> list[CreditedPurchase]:
+        """Return the credits on the purchase this refund undoes (by reference, else by match)."""
+        if txn.original_id is not None:
+            return [p for p in self.purchases.get(txn.original_id, ()) if p.credit.member_id == txn.member_id]
+        earliest = txn.day - timedelta(days=REFUND_MATCH_DAYS)
+        candidates = [p for p in self.by_member.get(txn.member_id, ())
+                      if p.credit.merchant_id == txn.merchant_id and p.credit.basis_cents == txn.cents
+                      and earliest <= p.credit.day <= txn.day and p.refunded_cents == 0]
+        if not candidates:
+            return []
+        latest = max(candidates, key=lambda p: (p.credit.day, p.credit.transaction_id))
+        return [p for p in self.purchases[latest.credit.transaction_id] if p.refunded_cents == 0]
+
+    def _reverse(self, txn: Txn, item: CreditedPurchase) -> Verdict:
+        """Claw back what the refund un-earns: all below the minimum, else (percent) the excess."""
+        credit = item.credit
+        cid = credit.campaign_id
+        campaign = self.campaigns.get(cid)
+        item.refunded_cents += txn.cents
+        self.touched[credit.credit_id] = item
+        net = credit.basis_cents - item.refunded_cents
+        if campaign is None:
+            return Verdict(cid, Outcome.REFUND_KEPT, "the campaign is no longer configured")
+        terms = self.terms(campaign)
+        deserved = 0 if net < max(terms.min_cents, 1) else min(terms.credit_for(net), credit.cents)
+        take = item.open_cents - deserved
+        if take <= 0:
+            return Verdict(cid, Outcome.REFUND_KEPT, f"{net / 100:.2f} still qualifies")
+        clawback = Credit(credit_id("clawback", cid, txn.transaction_id), txn.transaction_id, cid,
+                          credit.member_id, "clawback", -take, credit.currency, credit.last4, txn.cents,
+                          credit.merchant_id, txn.day, reverses=credit.credit_id)
+        item.reversed_cents += take
+        self.spent[cid] = self.spent.get(cid, 0) - take
+        if deserved == 0:  # the purchase no longer counts: the member may earn the credit again
+            key = (credit.member_id, cid)
+            self.used[key] = max(self.used.get(key, 0) - 1, 0)
+        return Verdict(cid, Outcome.CLAWBACK, f"refund leaves {max(net, 0) / 100:.2f}", clawback)

@@ -1,0 +1,260 @@
+"""Scanning a transaction file: every row checked, relevant rows fingerprinted and batched.
+
+A large file is scanned in a second process while this one decides and writes the batches
+before it, so both cores work. The scanner imports no database code and keeps no state beyond
+the batch in hand; it sees card numbers only on the way to their fingerprint.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import pickle
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from multiprocessing.connection import Connection
+from typing import Any
+
+from bot.adapters.transaction_csv import FileFacts, Unreadable, read_rows
+from bot.domain.cards import Fingerprinter
+from bot.domain.reconcile import Txn
+from bot.domain.transactions import Columns, HeaderInvalid, LineParser, Reject, parse_row, read_header
+from bot.errors import BotError, FileRejected
+
+IN_PROCESS_BELOW = 4 << 20  # bytes: a smaller file is not worth starting a process for
+AHEAD = 3  # batches the scanner may have ready before the parent takes them
+
+
+@dataclass
+class ScanBatch:
+    """What one stretch of rows held."""
+
+    rows: int = 0
+    txns: list[Txn] = field(default_factory=list)  # linked members' rows at campaign merchants
+    rejects: list[Reject] = field(default_factory=list)
+    other_merchant: int = 0  # rows at merchants no campaign has
+    not_linked: int = 0  # rows of cards no member linked
+    # Once the scanner knows the enrolments it drops purchases by members enrolled in none of
+    # the merchant's campaigns (they can never earn nor lose a credit) and counts them here.
+    filtered: bool = False
+    not_enrolled: int = 0
+    not_enrolled_outcomes: int = 0  # the same, once per campaign, as outcomes are counted
+
+
+@dataclass(frozen=True)
+class Interest:
+    """What makes a row worth deciding: a campaign's merchant id, and a linked card."""
+
+    campaigns_of: dict[str, tuple[str, ...]]  # merchant id -> its campaigns' ids
+    members: dict[str, str]  # card fingerprint -> member id
+
+
+def read_columns(facts: FileFacts) -> Columns:
+    """Return the file's column map, or refuse the whole file."""
+    header, rows = read_rows(facts)
+    rows.close()
+    try:
+        return read_header(header)
+    except HeaderInvalid as exc:
+        raise FileRejected(f"{facts.path.name}: line 1: {exc}") from exc
+
+
+def scan(facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerprinter,
+         batch_rows: int, enrolments: Callable[[], frozenset[str] | None] = lambda: None
+         ) -> Iterator[ScanBatch]:
+    """Yield batches of data rows (after skipping ``skip``), in file order.
+
+    The first batch is a quarter of ``batch_rows``, so the caller has work while the next one is
+    read. Between batches ``enrolments`` is asked for the enrolment keys (member<TAB>campaign);
+    once it has given them, later batches come filtered.
+    """
+    header, rows = read_rows(facts, skip=skip)
+    columns = read_header(header)
+    parser = LineParser(columns)
+    fast, day_of = parser.fields, parser.day
+    fingerprint = fingerprinter.fingerprint
+    campaigns_of, members = interest.campaigns_of, interest.members
+    enrolled = enrolments()
+    batch = ScanBatch(filtered=enrolled is not None)
+    txns, rejects = batch.txns, batch.rejects
+    size = max(batch_rows // 4, 1)
+    for line, row in rows:
+        batch.rows += 1
+        values = fast(row) if row.__class__ is str else None
+        if values is None:
+            values = _checked(row, columns, line, rejects, day_of)
+        if values is not None:
+            tid, card, mid, amount, currency, day, kind, original = values
+            campaigns = campaigns_of.get(mid)
+            if campaigns is None:
+                batch.other_merchant += 1
+            else:
+                member = members.get(fingerprint(card))
+                if member is None:
+                    batch.not_linked += 1
+                elif (enrolled is not None and kind == "purchase"
+                      and (f"{member}\t{campaigns[0]}" not in enrolled if len(campaigns) == 1
+                           else not any(f"{member}\t{c}" in enrolled for c in campaigns))):
+                    batch.not_enrolled += 1
+                    batch.not_enrolled_outcomes += len(campaigns)
+                else:
+                    txns.append(Txn(line, tid, member, card[-4:], mid, _cents(amount), currency,
+                                    day_of(day), kind, original or None))  # type: ignore[arg-type]
+        if batch.rows == size:
+            yield batch
+            enrolled = enrolled or enrolments()
+            batch = ScanBatch(filtered=enrolled is not None)
+            txns, rejects = batch.txns, batch.rejects
+            size = batch_rows
+    if batch.rows:
+        yield batch
+
+
+def _checked(row: str | list[str] | Unreadable, columns: Columns, line: int, rejects: list[Reject],
+             day_of: Callable[[str], date | None]) -> tuple[str, str, str, str, str, str, str, str] | None:
+    """Check a row field by field (the slow path), recording why it is rejected."""
+    if isinstance(row, Unreadable):
+        rejects.append(Reject(line, "", row.message))
+        return None
+    parsed = parse_row(row.split(",") if isinstance(row, str) else row, columns, line)
+    if isinstance(parsed, Reject):
+        rejects.append(parsed)
+        return None
+    day = parsed.day.isoformat()
+    day_of(day)
+    return (parsed.transaction_id, parsed.card_number, parsed.merchant_id, str(parsed.amount),
+            parsed.currency, day, parsed.kind, parsed.original_id or "")
+
+
+def _cents(amount: str) -> int:
+    whole, _, fraction = amount.partition(".")
+    return int(whole) * 100 + int((fraction + "00")[:2])
+
+
+class BackgroundScan:
+    """Batches of a file, scanned in a second process from the moment this is created.
+
+    Use it as a context manager: leaving the block stops the process, whatever happened.
+    """
+
+    def __init__(self, facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerprinter,
+                 batch_rows: int) -> None:
+        self._name = facts.path.name
+        context: Any = multiprocessing.get_context(_start_method())
+        self._receive, send = context.Pipe(duplex=False)
+        hear, self._tell = context.Pipe(duplex=False)
+        self._worker = context.Process(target=_scan_worker, daemon=True, name="offerbot-scan",
+                                       args=(send, hear, facts, skip, interest, fingerprinter, batch_rows))
+        self._worker.start()
+        send.close()
+        hear.close()
+
+    def share(self, enrolled: frozenset[str]) -> None:
+        """Give the scanner the enrolment keys; it filters the batches it reads from then on."""
+        self._tell.send_bytes(pickle.dumps(enrolled, pickle.HIGHEST_PROTOCOL))
+
+    def __enter__(self) -> BackgroundScan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._receive.close()
+        self._tell.close()
+        if self._worker.is_alive():
+            self._worker.kill()  # finished or not, nothing it still holds is wanted
+        self._worker.join()
+
+    def __iter__(self) -> Iterator[ScanBatch]:
+        while True:
+            try:
+                # Our own child process on a private pipe: pickle is safe here.
+                kind, payload = pickle.loads(self._receive.recv_bytes())  # noqa: S301
+            except EOFError as exc:
+                raise BotError(f"{self._name}: the file scanner stopped unexpectedly") from exc
+            if kind == "batch":
+                yield payload
+            elif kind == "done":
+                return
+            else:
+                raise BotError(f"{self._name}: the file scanner failed: {payload}")
+
+
+class _InProcessScan:
+    """The same interface for small files, scanned right here as they are read."""
+
+    def __init__(self, facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerprinter,
+                 batch_rows: int) -> None:
+        self._enrolled: frozenset[str] | None = None
+        self._batches = scan(facts, skip, interest, fingerprinter, batch_rows, lambda: self._enrolled)
+
+    def share(self, enrolled: frozenset[str]) -> None:
+        """Filter the batches read from now on by these enrolment keys."""
+        self._enrolled = enrolled
+
+    def __enter__(self) -> _InProcessScan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __iter__(self) -> Iterator[ScanBatch]:
+        return self._batches
+
+
+def scan_batches(facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerprinter,
+                 batch_rows: int) -> BackgroundScan | _InProcessScan:
+    """Start scanning: in this process for small files, in a second process for large ones."""
+    if facts.size < IN_PROCESS_BELOW:
+        return _InProcessScan(facts, skip, interest, fingerprinter, batch_rows)
+    return BackgroundScan(facts, skip, interest, fingerprinter, batch_rows)
+
+
+def _start_method() -> str:
+    """Fork when this process has one thread: the scanner inherits its state at no cost.
+
+    With threads running (the scheduler) forking is unsafe, so a fresh process is started and
+    the state pickled to it instead.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _scan_worker(send: Connection, hear: Connection, facts: FileFacts, skip: int, interest: Interest,
+                 fingerprinter: Fingerprinter, batch_rows: int) -> None:
+    """Run ``scan``, handing each pickled batch to a sender thread (AHEAD at most in hand).
+
+    The scanner pickles; the thread only writes bytes, which releases the GIL, so reading
+    goes on while the parent is busy with earlier batches.
+    """
+    gc.set_threshold(50_000, 20, 100)  # see reconciliation: few collections over a large heap
+    outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD)
+
+    def sender() -> None:
+        try:
+            while (data := outbox.get()) is not None:
+                send.send_bytes(data)
+        except (BrokenPipeError, OSError):
+            pass  # the parent has gone; nothing left to do
+
+    thread = threading.Thread(target=sender, name="offerbot-scan-send", daemon=True)
+    thread.start()
+    try:
+        def enrolments() -> frozenset[str] | None:
+            if not hear.poll():
+                return None
+            found: frozenset[str] = pickle.loads(hear.recv_bytes())  # noqa: S301 - from our parent
+            return found
+
+        for batch in scan(facts, skip, interest, fingerprinter, batch_rows, enrolments):
+            outbox.put(pickle.dumps(("batch", batch), pickle.HIGHEST_PROTOCOL))
+        outbox.put(pickle.dumps(("done", None)))
+    except Exception as exc:  # reported to the parent, which raises it
+        outbox.put(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
+    finally:
+        outbox.put(None)
+        thread.join()
+        send.close()
