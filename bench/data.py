@@ -94,7 +94,8 @@ def mention_pages(total: int, members: int, tags: list[str], *, page_size: int =
     return bodies
 
 
-def enrolment_pairs(members: int, campaigns: int, per_member: int, *, seed: int = 11) -> list[tuple[int, int]]:
+def enrolment_pairs(members: int, campaigns: int, per_member: int, *,
+                    seed: int = 11) -> list[tuple[int, int]]:
     """Return (member, campaign) enrolments: ``per_member`` distinct campaigns per member."""
     rng = random.Random(seed)
     return [(m, c) for m in range(members) for c in rng.sample(range(campaigns), per_member)]

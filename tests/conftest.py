@@ -106,3 +106,52 @@ def no_x_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET",
                  "OFFERBOT_FINGERPRINT_KEY", "OFFERBOT_DATABASE_URL", "OFFERBOT_CONFIG"):
         monkeypatch.delenv(name, raising=False)
+
+
+HEADER = ("transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,type,"
+          "original_transaction_id")
+
+
+@pytest.fixture
+def make_csv(tmp_path: Path):
+    """Write a transaction file: make_csv("name.csv", "T1,378282246310005,...", ...) -> path.
+
+    Lines are data rows under the standard header (pass header=... to change it); the file
+    ends with a line break unless end="" is given. Bytes are UTF-8 unless encoding is given.
+    """
+
+    def make(name: str, *rows: str, header: str = HEADER, end: str = "\n", newline: str = "\n",
+             encoding: str = "utf-8", bom: bool = False) -> Path:
+        path = tmp_path / name
+        text = newline.join((header, *rows)) + end.replace("\n", newline)
+        path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding))
+        return path
+
+    return make
+
+
+@pytest.fixture
+def ledger(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: FixedClock, catalog: Catalog,
+           members: dict[str, str], tmp_path: Path):
+    """Alice, Bob and Carol linked; Alice enrolled in McDonald's and Zappos on Nov 20 (post 5001, 5002),
+    Bob in FedEx (post 5003). Returns a namespace with deps, catalog and reconcile(path, **kw)."""
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from bot.domain.enrolment import Enrolment
+    from bot.services.reconciliation import ReconcileDeps, reconcile_file
+
+    enrolled_at = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    with uow() as tx:
+        tx.enrolments.add_many([
+            Enrolment("1001", "amex-mcdonalds", "5001", enrolled_at),
+            Enrolment("1001", "amex-zappos", "5002", enrolled_at),
+            Enrolment("1002", "amex-fedex", "5003", enrolled_at),
+        ])
+        tx.commit()
+    deps = ReconcileDeps(uow, fingerprinter, clock, tmp_path / "exports", UTC)
+
+    def reconcile(path: Path, **kwargs):
+        return reconcile_file(deps, catalog, path, **kwargs)
+
+    return SimpleNamespace(deps=deps, catalog=catalog, uow=uow, reconcile=reconcile, exports=tmp_path / "exports")

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from bot.errors import FileRejected
 
@@ -75,27 +74,27 @@ def inspect_file(path: Path) -> FileFacts:
     return FileFacts(path, digest.hexdigest(), size, newlines + (0 if ends else 1), ends)
 
 
-def read_rows(facts: FileFacts, *, skip: int = 0) -> tuple[list[str], Generator[RawRow, None, None]]:
-    """Return the header and an iterator of (first line, row) for each data row.
+def read_header(facts: FileFacts) -> list[str]:
+    """Return the header row's fields, or refuse the whole file."""
+    with facts.path.open(encoding="utf-8-sig", newline="") as handle:
+        try:
+            return next(csv.reader(handle, strict=True))
+        except (StopIteration, csv.Error) as exc:
+            raise FileRejected(f"{facts.path.name}: line 1: no readable header row") from exc
+
+
+def read_rows(facts: FileFacts, *, skip: int = 0) -> Generator[RawRow, None, None]:
+    """Yield (first line, row) for each data row after the header.
 
     A row is the raw text of a line without quotes (the caller splits or matches it, which is
     much cheaper than the csv module), the fields of a quoted record (which may span lines),
     or Unreadable. ``skip`` rows are passed over (a resumed run). Files with or without a BOM,
     with LF, CRLF or CR line endings, read the same.
     """
-    handle = facts.path.open(encoding="utf-8-sig", newline="")
-    try:
-        header = next(csv.reader(handle, strict=True))
-    except (StopIteration, csv.Error) as exc:
-        handle.close()
-        raise FileRejected(f"{facts.path.name}: line 1: no readable header row") from exc
-    return header, _rows(handle, skip)
-
-
-def _rows(handle: TextIO, skip: int) -> Generator[RawRow, None, None]:
-    with handle:
-        number = 1  # the header's line
+    with facts.path.open(encoding="utf-8-sig", newline="") as handle:
         lines = iter(handle)
+        _, used, _ = _quoted_record(next(lines, ""), lines)  # the header, possibly quoted
+        number = used  # the header's last line
         for text in lines:
             number += 1
             start = number

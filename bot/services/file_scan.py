@@ -18,10 +18,11 @@ from datetime import date
 from multiprocessing.connection import Connection
 from typing import Any
 
-from bot.adapters.transaction_csv import FileFacts, Unreadable, read_rows
+from bot.adapters.transaction_csv import FileFacts, Unreadable, read_header, read_rows
 from bot.domain.cards import Fingerprinter
 from bot.domain.reconcile import Txn
-from bot.domain.transactions import Columns, HeaderInvalid, LineParser, Reject, parse_row, read_header
+from bot.domain.transactions import Columns, HeaderInvalid, LineParser, Reject, parse_row
+from bot.domain.transactions import read_header as parse_header
 from bot.errors import BotError, FileRejected
 
 IN_PROCESS_BELOW = 4 << 20  # bytes: a smaller file is not worth starting a process for
@@ -54,10 +55,8 @@ class Interest:
 
 def read_columns(facts: FileFacts) -> Columns:
     """Return the file's column map, or refuse the whole file."""
-    header, rows = read_rows(facts)
-    rows.close()
     try:
-        return read_header(header)
+        return parse_header(read_header(facts))
     except HeaderInvalid as exc:
         raise FileRejected(f"{facts.path.name}: line 1: {exc}") from exc
 
@@ -71,8 +70,8 @@ def scan(facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerp
     read. Between batches ``enrolments`` is asked for the enrolment keys (member<TAB>campaign);
     once it has given them, later batches come filtered.
     """
-    header, rows = read_rows(facts, skip=skip)
-    columns = read_header(header)
+    columns = parse_header(read_header(facts))
+    rows = read_rows(facts, skip=skip)
     parser = LineParser(columns)
     fast, day_of = parser.fields, parser.day
     fingerprint = fingerprinter.fingerprint
