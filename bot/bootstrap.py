@@ -42,7 +42,7 @@ class App:
     def reconcile_deps(self) -> ReconcileDeps:
         """Return what reconciliation needs."""
         return ReconcileDeps(self.uow, self.fingerprinter, self.clock, self.settings.exports_dir,
-                             self.settings.tz)
+                             self.settings.tz, self.settings.reconcile_batch_rows)
 
     def close(self) -> None:
         """Release database connections."""

@@ -29,7 +29,8 @@ _SCHEMA: dict[str, dict[str, Any]] = {
     "database": {"url": "sqlite:///data/offerbot.db"},
     "sandbox": {"mentions": "data/sandbox/mentions.jsonl",
                 "replies": "data/sandbox/replies.jsonl"},
-    "reconcile": {"inbox": "data/inbox", "exports": "data/exports", "interval": 300},
+    "reconcile": {"inbox": "data/inbox", "exports": "data/exports", "interval": 300,
+                  "batch_rows": 200_000},
 }
 
 
@@ -62,6 +63,7 @@ class Settings:
     inbox_dir: Path
     exports_dir: Path
     reconcile_interval: float
+    reconcile_batch_rows: int = 200_000
     x: XCredentials | None = None
     fingerprint_key: bytes | None = field(default=None, repr=False)
 
@@ -130,6 +132,7 @@ def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
         inbox_dir=rel("reconcile", "inbox"),
         exports_dir=rel("reconcile", "exports"),
         reconcile_interval=_seconds(source, "reconcile", "interval", table),
+        reconcile_batch_rows=_batch_rows(source, table),
         x=_x_credentials(environ),
         fingerprint_key=_fingerprint_key(environ),
     )
@@ -178,6 +181,14 @@ def _seconds(source: str, section: str, key: str, table: dict[str, dict[str, Any
         raise ConfigError(source, f"[{section}] {key}", f"{value!r} is not a number of seconds",
                           f"set it to a number of seconds of at least 1, e.g. {key} = 60")
     return float(value)
+
+
+def _batch_rows(source: str, table: dict[str, dict[str, Any]]) -> int:
+    value = table["reconcile"]["batch_rows"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(source, "[reconcile] batch_rows", f"{value!r} is not a whole number of rows",
+                          "set it to the rows per committed batch, e.g. batch_rows = 200000")
+    return value
 
 
 def _database_url(source: str, table: dict[str, dict[str, Any]], environ: Mapping[str, str],

@@ -154,4 +154,5 @@ def ledger(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: FixedClo
     def reconcile(path: Path, **kwargs):
         return reconcile_file(deps, catalog, path, **kwargs)
 
-    return SimpleNamespace(deps=deps, catalog=catalog, uow=uow, reconcile=reconcile, exports=tmp_path / "exports")
+    return SimpleNamespace(deps=deps, catalog=catalog, uow=uow, reconcile=reconcile,
+                           exports=tmp_path / "exports")

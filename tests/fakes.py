@@ -94,3 +94,11 @@ def campaign(**overrides: Any) -> Campaign:
     }
     values.update(overrides)
     return Campaign(**values)
+
+
+def card_number(n: int) -> str:
+    """Return the n-th generated 15-digit test card number (Luhn-valid, 37 prefix)."""
+    from bot.domain.cards import luhn_ok
+
+    prefix = f"37{n:012d}"
+    return next(prefix + d for d in "0123456789" if luhn_ok(prefix + d))

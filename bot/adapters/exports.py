@@ -38,14 +38,18 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]])
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
     count = 0
-    with temp.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([neutralise("" if v is None else str(v)) for v in row])
-            count += 1
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with temp.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\r\n")
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([neutralise("" if v is None else str(v)) for v in row])
+                count += 1
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)  # the earlier file, if any, stays as it was
+        raise
     os.replace(temp, path)
     return count
 

@@ -46,15 +46,19 @@ def signature(offers_dir: Path) -> tuple[tuple[str, int, int], ...]:
 
 def read_campaign_files(offers_dir: Path, tz: tzinfo, *,
                         display_root: Path | None = None) -> CampaignFiles:
-    """Read and check every ``*.toml`` in ``offers_dir``, including rules across files."""
+    """Read and check every ``*.toml`` in ``offers_dir`` (or that one file), rules across files too."""
     problems: list[FileProblem] = []
     loaded: list[tuple[str, Campaign, str]] = []
-    if not offers_dir.is_dir():
+    if offers_dir.is_file():  # one campaign file, e.g. to backtest it
+        paths = [offers_dir]
+    elif offers_dir.is_dir():
+        paths = sorted(offers_dir.glob("*.toml"))
+    else:
         problems.append(FileProblem(str(offers_dir), None, "offers", "folder not found; create it "
                                     "or set [paths] offers in bot.toml"))
         return CampaignFiles((), tuple(problems), ())
     sig = signature(offers_dir)
-    for path in sorted(offers_dir.glob("*.toml")):
+    for path in paths:
         name = _display(path, display_root)
         try:
             text = path.read_text(encoding="utf-8")

@@ -418,10 +418,11 @@ class OutboxRepository:
             .values(status="cancelled", last_error=reason))
         return result.rowcount
 
-    def sent_post_id(self, dedupe_key: str) -> str | None:
-        """Return the id of the post sent for ``dedupe_key``, if it was sent and X gave one."""
-        return self._conn.execute(select(outbox_t.c.sent_post_id).where(
-            outbox_t.c.dedupe_key == dedupe_key, outbox_t.c.status == "sent")).scalar()
+    def state_of(self, dedupe_key: str) -> tuple[str, str | None] | None:
+        """Return (status, sent post id) of the reply queued under ``dedupe_key``, if any."""
+        row = self._conn.execute(select(outbox_t.c.status, outbox_t.c.sent_post_id).where(
+            outbox_t.c.dedupe_key == dedupe_key)).first()
+        return None if row is None else (row.status, row.sent_post_id)
 
     def counts(self) -> dict[str, int]:
         """Return the number of replies in each status."""

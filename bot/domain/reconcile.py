@@ -205,6 +205,8 @@ class Reconciler:
         if self.used.get(key, 0) >= campaign.per_member:
             return Verdict(cid, Outcome.LIMIT_REACHED, terms.limit_reached)
         amount = terms.credit_cents if terms.credit_cents is not None else terms.credit_for(txn.cents)
+        if amount <= 0:  # a percentage of a few cents: no $0.00 credit, and no slot used up
+            return Verdict(cid, Outcome.BELOW_MINIMUM, "earns less than a cent")
         spent = self.spent.get(cid, 0)
         if terms.budget_cents is not None and spent + amount > terms.budget_cents:
             return Verdict(cid, Outcome.BUDGET_EXHAUSTED,
@@ -241,6 +243,8 @@ class Reconciler:
         """Claw back what the refund un-earns: all below the minimum, else (percent) the excess."""
         credit = item.credit
         cid = credit.campaign_id
+        if item.open_cents <= 0:
+            return Verdict(cid, Outcome.REFUND_UNMATCHED, "the credit was already taken back")
         campaign = self.campaigns.get(cid)
         item.refunded_cents += txn.cents
         self.touched[credit.credit_id] = item

@@ -66,7 +66,7 @@ def read_header(fields: list[str]) -> Columns:
 
 # The fast path's view of each column: stricter than parse_row (no spaces, lower-case type,
 # amounts above zero), so every line it accepts parse_row accepts with the same values.
-_ID = r"([^,\"\x00-\x20\x7f]{1,64})"
+_ID = r"([^,\"\s\x00-\x20\x7f]{1,64})"  # \s: parse_row strips Unicode spaces too (NBSP...)
 _FAST = {
     "transaction_id": _ID,
     "card_number": r"([0-9]{13,19})",
@@ -76,7 +76,7 @@ _FAST = {
     "currency": r"([A-Z]{3})",
     "transaction_date": r"([0-9]{4}-[0-9]{2}-[0-9]{2})",
     "type": r"(purchase|refund)",
-    "original_transaction_id": r"([^,\"\x00-\x20\x7f]{0,64})",
+    "original_transaction_id": r"([^,\"\s\x00-\x20\x7f]{0,64})",
 }
 _FAST_ORDER = ("transaction_id", "card_number", "merchant_id", "amount", "currency",
                "transaction_date", "type", "original_transaction_id")
@@ -207,7 +207,12 @@ def _forbidden(name: str) -> bool:
     return any(w in _FORBIDDEN_WORDS for w in (*words, *joined))
 
 
+# Nine or more digits, however separated (spaces, dashes, dots...): masked before a value is
+# quoted back, so a card number typed into the wrong column never reaches a rejects file.
+_DIGIT_RUN_RE = re.compile(r"\d(?:[^0-9A-Za-z]{0,2}\d){8,}")
+
+
 def _quote(value: str) -> str:
-    """Quote a bad value for a reject reason, shortened, with digit runs masked."""
-    shown = re.sub(r"\d{9,}", lambda m: "#" * len(m.group()), value[:40])
-    return repr(shown + ("..." if len(value) > 40 else ""))
+    """Quote a bad value for a reject reason, shortened, with long digit runs masked."""
+    masked = _DIGIT_RUN_RE.sub(lambda m: re.sub(r"\d", "#", m.group()), value)
+    return repr(masked[:40] + ("..." if len(masked) > 40 else ""))

@@ -13,6 +13,7 @@ import pickle
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from multiprocessing.connection import Connection
@@ -147,23 +148,37 @@ class BackgroundScan:
         hear, self._tell = context.Pipe(duplex=False)
         self._worker = context.Process(target=_scan_worker, daemon=True, name="offerbot-scan",
                                        args=(send, hear, facts, skip, interest, fingerprinter, batch_rows))
+        self._sharing: threading.Thread | None = None
         self._worker.start()
         send.close()
         hear.close()
 
     def share(self, enrolled: frozenset[str]) -> None:
-        """Give the scanner the enrolment keys; it filters the batches it reads from then on."""
-        self._tell.send_bytes(pickle.dumps(enrolled, pickle.HIGHEST_PROTOCOL))
+        """Give the scanner the enrolment keys; it filters the batches it reads from then on.
+
+        Sent from a thread: the scanner takes the keys only between batches, and the pipe holds
+        far less than the keys, so sending here would stall this process meanwhile.
+        """
+        data = pickle.dumps(enrolled, pickle.HIGHEST_PROTOCOL)
+
+        def send() -> None:
+            with suppress(OSError):  # the scanner finished first: its batches come unfiltered
+                self._tell.send_bytes(data)
+
+        self._sharing = threading.Thread(target=send, name="offerbot-scan-share", daemon=True)
+        self._sharing.start()
 
     def __enter__(self) -> BackgroundScan:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._receive.close()
-        self._tell.close()
         if self._worker.is_alive():
             self._worker.kill()  # finished or not, nothing it still holds is wanted
         self._worker.join()
+        if self._sharing is not None:
+            self._sharing.join()  # the scanner is gone, so the send has ended
+        self._tell.close()
 
     def __iter__(self) -> Iterator[ScanBatch]:
         while True:

@@ -42,7 +42,7 @@ from bot.services.campaigns import Catalog
 from bot.services.file_scan import Interest, ScanBatch, read_columns, scan_batches
 
 logger = logging.getLogger(__name__)
-BATCH_ROWS = 200_000  # data rows per transaction: a crash redoes at most this many
+BATCH_ROWS = 200_000  # rows per transaction, unless [reconcile] batch_rows says otherwise
 Progress = Callable[[int, int], None]  # (data rows read so far, rows expected about)
 
 
@@ -127,6 +127,7 @@ class ReconcileDeps:
     clock: Clock
     exports_dir: Path
     tz: tzinfo
+    batch_rows: int = BATCH_ROWS
 
 
 class _EveryoneEnrolled(Mapping[str, date]):
@@ -196,7 +197,7 @@ def _reconcile(deps: ReconcileDeps, catalog: Catalog, path: Path, dry_run: bool,
     summary = Summary.from_dict(record.counters) if resume and record else Summary(path.name, facts.sha256)
     summary.status = "dry run" if dry_run else "running"
     # The scanner starts now and reads while the rest of the state is loaded here.
-    with scan_batches(facts, skip, interest, deps.fingerprinter, BATCH_ROWS) as batches:
+    with scan_batches(facts, skip, interest, deps.fingerprinter, deps.batch_rows) as batches:
         with deps.uow(readonly=True) as tx:
             enrolled_on: Mapping[str, date] = (
                 _EveryoneEnrolled(catalog.by_id) if assume_enrolled else tx.enrolments.days_by_key(deps.tz))
@@ -236,6 +237,7 @@ class _Run:
         self.deps, self.catalog, self.reconciler, self.summary = deps, catalog, reconciler, summary
         self.dry_run = dry_run
         self.file_id = 0
+        self.run_seen: dict[str, int] = {}  # a dry run keeps every id; a real run asks the ledger
         self.campaign_ids = {mid: tuple(c.id for c in cs) for mid, cs in catalog.by_merchant_id.items()}
         # A clean run writes its exports as it goes; a resumed one rebuilds them at the end.
         self.appenders: tuple[CsvAppender, CsvAppender] | None = None
@@ -252,7 +254,6 @@ class _Run:
         paths = _export_paths(self.deps, self.summary)
         self.appenders = (CsvAppender(Path(paths["credits.csv"]), CREDIT_COLUMNS, CREDIT_OUTSIDE),
                           CsvAppender(Path(paths["rejects.csv"]), REJECT_COLUMNS, REJECT_OUTSIDE))
-        self.run_seen: dict[str, int] = {}  # a dry run keeps every id; a real run asks the ledger
 
     def apply(self, batch: ScanBatch) -> None:
         """Decide one batch; a real run commits it with its counters and the position reached."""
@@ -271,6 +272,7 @@ class _Run:
             return
         with self.deps.uow() as tx:
             credits, kept = self._decide(tx, batch)
+            rejects.sort(key=lambda r: r.line)  # repeats are found last; the file lists by line
             summary.rejected += len(rejects)
             now = self.deps.clock()
             tx.ledger.add_rejects(self.file_id, rejects)
@@ -404,6 +406,9 @@ def _finish(deps: ReconcileDeps, run: _Run) -> Summary:
 def _write_exports(deps: ReconcileDeps, file_id: int, summary: Summary, catalog: Catalog) -> None:
     """Write the credits export, the rejects and the summary from what the ledger holds."""
     exports = summary.exports
+    for kind in ("credits.csv", "rejects.csv"):  # what a killed run's appenders left behind
+        path = Path(exports[kind])
+        path.with_name(f".{path.name}.partial").unlink(missing_ok=True)
     with deps.uow(readonly=True) as tx:  # rows stream from the database into the files
         write_csv(Path(exports["credits.csv"]), CREDIT_COLUMNS, (
             (credit_id, tid, campaign, cents_text(cents), currency, last4, kind, reverses)

@@ -58,13 +58,13 @@ def send_replies(uow: UnitOfWorkFactory, api: SocialApi, renderer: Renderer, clo
         return report
     with uow(readonly=True) as tx:
         members = tx.members.get_many(i.member_id for i in items)
-        # A credit notice goes under the bot's own confirmation, keeping one reply per member post.
-        threads = {i.id: tx.outbox.sent_post_id(i.context["reply_under"])
+        threads = {i.id: tx.outbox.state_of(i.context["reply_under"])
                    for i in items if i.context.get("reply_under")}
     for position, item in enumerate(items):
         try:
-            delivery = _deliver(item, members.get(item.member_id), threads.get(item.id), api,
-                                renderer, clock)
+            target = _target(item, threads.get(item.id), clock) if item.id in threads else item.in_reply_to
+            delivery = (target if isinstance(target, Delivery) else
+                        _deliver(item, members.get(item.member_id), target, api, renderer, clock))
         except RateLimited as exc:
             _postpone(uow, items[position:], exc.reset_at, str(exc), clock)
             report.results["postponed"] += len(items) - position
@@ -77,7 +77,27 @@ def send_replies(uow: UnitOfWorkFactory, api: SocialApi, renderer: Renderer, clo
     return report
 
 
-def _deliver(item: OutboxItem, member: Member | None, thread: str | None, api: SocialApi,
+def _target(item: OutboxItem, confirmation: tuple[str, str | None] | None, clock: Clock) -> str | Delivery:
+    """Return the post a threaded reply (a credit notice) goes under, or what to do instead.
+
+    The notice goes under the bot's own confirmation, so the member's post still has one reply
+    from the bot. With no confirmation ever sent it may answer the member's post itself; but a
+    confirmation that went out under an unknown id (X called it a duplicate) leaves no safe
+    place, since a second reply to the member's post is what X's rules forbid.
+    """
+    if confirmation is None or confirmation[0] in ("failed", "cancelled"):
+        return item.in_reply_to
+    status, post_id = confirmation
+    if status == "sent":
+        if post_id:
+            return post_id
+        return Delivery("cancelled", note="the confirmation went out but X gave no id for it; "
+                                          "a second reply to the member's post is not allowed")
+    return Delivery("pending", note="waiting for the enrolment confirmation to be sent first",
+                    retry_at=clock() + timedelta(minutes=1))
+
+
+def _deliver(item: OutboxItem, member: Member | None, thread: str, api: SocialApi,
              renderer: Renderer, clock: Clock) -> Delivery:
     """Try to send one reply and say what became of it."""
     if member is None or not member.linked:
@@ -88,7 +108,7 @@ def _deliver(item: OutboxItem, member: Member | None, thread: str | None, api: S
         logger.error("reply %s not sent: %s", item.dedupe_key, exc)
         return Delivery("failed", note=str(exc))
     try:
-        return Delivery("sent", post_id=api.reply(text, thread or item.in_reply_to))
+        return Delivery("sent", post_id=api.reply(text, thread))
     except DuplicateContent as exc:
         # X has this exact text already: an earlier attempt got through before a crash.
         return Delivery("sent", note=str(exc))

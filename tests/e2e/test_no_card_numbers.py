@@ -46,10 +46,21 @@ def everything(project: Path, no_x_credentials, monkeypatch, caplog) -> tuple[st
     posts = [{"id": "2000000000000000011", "author_id": "1001", "text": "@offerbot #AmexMcDonalds"},
              {"id": "2000000000000000012", "author_id": "1002", "text": f"@offerbot #AmexZappos {BOB_CARD}"}]
     (sandbox / "mentions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in posts))
+    (project / "day.csv").write_text(
+        "transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,type\n"
+        f"T1,{ALICE_CARD},MID-MCD-0001,McDonald's,12.50,USD,2026-11-21,purchase\n"
+        f"T2,{BOB_CARD},MID-ZAP-0001,Zappos {CAROL_CARD},80.00,USD,2026-11-21,purchase\n"
+        f"T3,{BOB_CARD},MID-FDX-0001,FedEx,{MISTYPED},USD,2026-11-21,purchase\n"
+        f"T4,4111-1111-1111-1111,MID-FDX-0001,FedEx,5.00,USD,2026-11-21,purchase\n"
+        f"T5,{ALICE_CARD},MID-MCD-0001,McDonald's,3782 822463 10005,USD,2026-11-21,purchase\n")
     outputs = [
         runner.invoke(cli, ["-v", "sync", "add", "1001", "alice"], input=ALICE_CARD + "\n"),
         runner.invoke(cli, ["-v", "sync", "add", "1009", "zed"], input=MISTYPED + "\n"),
         runner.invoke(cli, ["-v", "sync", "import", "members.csv"]),
+        runner.invoke(cli, ["-v", "run", "--once"]),
+        runner.invoke(cli, ["-v", "reconcile", "day.csv"]),
+        runner.invoke(cli, ["-v", "reconcile", "--dry-run", "day.csv"]),
+        runner.invoke(cli, ["-v", "explain", "--member", "1001", "--campaign", "amex-mcdonalds"]),
         runner.invoke(cli, ["-v", "run", "--once"]),
         runner.invoke(cli, ["-v", "sync", "remove", "1003"]),
     ]
@@ -87,4 +98,5 @@ def test_files_the_bot_writes_hold_no_card_number(everything, project):
         content = path.read_text(errors="replace")
         if path.name == "mentions.jsonl":
             continue  # the input we fed in, which does contain a card in a post
+        assert not any(card in content for card in CARDS), path
         assert set(find_card_numbers(content)) <= everything[1], path

@@ -42,3 +42,322 @@ def test_a_qualifying_purchase_earns_one_credit_and_an_export_line(ledger, make_
     assert (line["transaction_id"], line["campaign_id"], line["amount"], line["last4"], line["kind"]) == (
         "T1", "amex-mcdonalds", "5.00", "0005", "credit")
     assert line["credit_id"].startswith("CR")
+
+
+DAY_CREDITS = [("T1", "amex-mcdonalds", "credit", 500), ("T3", "amex-zappos", "credit", 1000),
+               ("T4", "amex-fedex", "credit", 500), ("T8", "amex-zappos", "clawback", -1000)]
+
+
+def sample_day(make_csv, name: str = "day.csv") -> Path:
+    """A day with a bit of everything: credit, below minimum, other merchant, unlinked card,
+    not enrolled, a refund reversing a credit, a purchase before enrolment."""
+    return make_csv(
+        name,
+        row("T1", ALICE_CARD, "MID-MCD-0001", "12.50"),
+        row("T2", ALICE_CARD, "MID-ZAP-0001", "70.00"),
+        row("T3", ALICE_CARD, "MID-ZAP-0002", "80.00"),
+        row("T4", BOB_CARD, "MID-FDX-0001", "25.00"),
+        row("T5", "4111111111111111", "MID-MCD-0001", "9.00"),
+        row("T6", CAROL_CARD, "MID-MCD-0002", "9.00"),
+        row("T7", BOB_CARD, "SHOP-1", "99.00"),
+        row("T8", ALICE_CARD, "MID-ZAP-0001", "10.00", kind="refund", original="T3", day="2026-11-22"),
+        row("T9", BOB_CARD, "MID-FDX-0001", "30.00", day="2026-11-19"),
+    )
+
+
+def test_a_day_is_decided_rule_by_rule(ledger, make_csv):
+    """Each row lands in exactly one place of the summary, and credits follow the rules."""
+    summary = ledger.reconcile(sample_day(make_csv))
+
+    assert (summary.rows, summary.rejected, summary.other_merchant, summary.not_linked) == (9, 0, 1, 1)
+    assert summary.outcomes == {"credited": 3, "below minimum": 1, "not enrolled": 1, "clawback": 1,
+                                "outside window": 1}
+    assert credits_in_db(ledger) == DAY_CREDITS
+
+
+def test_the_same_file_twice_issues_nothing_new_and_says_so(ledger, make_csv):
+    """A file with a known SHA-256 is reported as already reconciled; no credit is added."""
+    path = sample_day(make_csv)
+    first = ledger.reconcile(path)
+
+    again = ledger.reconcile(path)
+
+    assert again.status == "already reconciled"
+    assert again.campaigns == first.campaigns
+    assert len(credits_in_db(ledger)) == 4
+
+
+def test_an_overlapping_file_credits_only_what_is_new(ledger, make_csv):
+    """A later file repeating transactions gives them no second credit and counts them as such."""
+    ledger.reconcile(sample_day(make_csv))
+    later = make_csv("next.csv", row("T1", ALICE_CARD, "MID-MCD-0001", "12.50"),
+                     row("T10", BOB_CARD, "MID-FDX-0001", "40.00", day="2026-11-23"))
+
+    summary = ledger.reconcile(later)
+
+    assert summary.outcomes["already reconciled"] == 1
+    assert summary.outcomes["member limit reached"] == 1  # Bob had his one FedEx credit already
+    assert len(credits_in_db(ledger)) == 4
+
+
+def test_a_run_that_dies_midway_and_is_rerun_gives_the_credits_of_a_clean_run(
+        ledger, make_csv, monkeypatch, tmp_path):
+    """Kill a run after its first committed batch; the rerun resumes and matches a clean run exactly."""
+    import bot.services.reconciliation as reconciliation
+
+    ledger.deps.batch_rows = 4  # batches of 1, then 4 rows
+    path = sample_day(make_csv)
+    real_apply = reconciliation._Run.apply
+    calls = {"n": 0}
+
+    def dies_on_second_batch(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # as good as kill -9 for what was committed
+        return real_apply(self, batch)
+
+    monkeypatch.setattr(reconciliation._Run, "apply", dies_on_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        ledger.reconcile(path)
+    assert credits_in_db(ledger) == [("T1", "amex-mcdonalds", "credit", 500)]
+    assert not list(ledger.exports.glob("*.csv"))  # nothing half-written is left as an export
+
+    monkeypatch.setattr(reconciliation._Run, "apply", real_apply)
+    resumed = ledger.reconcile(path)
+
+    assert resumed.status == "reconciled"
+    assert (resumed.rows, resumed.matched) == (9, 7)
+    assert credits_in_db(ledger) == DAY_CREDITS
+    assert [r["transaction_id"] for r in exported(resumed.exports["credits.csv"])] == ["T1", "T3", "T4", "T8"]
+
+
+def test_exports_lost_after_the_final_commit_are_written_again(ledger, make_csv):
+    """If the run died between its last commit and writing the files, asking again writes them."""
+    path = sample_day(make_csv)
+    summary = ledger.reconcile(path)
+    for export in summary.exports.values():
+        Path(export).unlink()
+
+    ledger.reconcile(path)
+
+    assert [r["transaction_id"] for r in exported(summary.exports["credits.csv"])] == ["T1", "T3", "T4", "T8"]
+
+
+def test_a_dry_run_decides_everything_and_writes_nothing(ledger, make_csv):
+    """--dry-run gives the same summary as a real run but leaves no trace in the ledger or on disk."""
+    path = sample_day(make_csv)
+
+    dry = ledger.reconcile(path, dry_run=True)
+
+    assert dry.status == "dry run"
+    assert credits_in_db(ledger) == []
+    with ledger.uow(readonly=True) as tx:
+        assert tx.ledger.file(dry.sha256) is None
+    assert not ledger.exports.exists()
+    real = ledger.reconcile(path)
+    assert (dry.outcomes, dry.campaigns, dry.rows) == (real.outcomes, real.campaigns, real.rows)
+
+
+def test_a_backtest_counts_every_linked_member_as_enrolled(ledger, make_csv):
+    """With assume_enrolled, Carol's purchase earns what it would have; still nothing is written."""
+    path = make_csv("past.csv", row("T6", CAROL_CARD, "MID-MCD-0002", "9.00"))
+
+    summary = ledger.reconcile(path, dry_run=True, assume_enrolled=True)
+
+    assert summary.outcomes == {"credited": 1}
+    assert credits_in_db(ledger) == []
+
+
+def test_the_background_scanner_gives_the_same_result(ledger, make_csv, monkeypatch):
+    """Scanning in a second process (large files) decides exactly as scanning in-process."""
+    import bot.services.file_scan as file_scan
+
+    monkeypatch.setattr(file_scan, "IN_PROCESS_BELOW", 0)
+    path = sample_day(make_csv)
+
+    summary = ledger.reconcile(path)
+
+    assert summary.outcomes["credited"] == 3
+    assert credits_in_db(ledger)[-1] == ("T8", "amex-zappos", "clawback", -1000)
+
+
+def test_a_refund_in_a_later_file_reverses_a_credit_from_an_earlier_one(ledger, make_csv):
+    """The ledger remembers credited purchases: a refund days later, in another file, claws back."""
+    ledger.reconcile(make_csv("d1.csv", row("T1", ALICE_CARD, "MID-MCD-0001", "12.50")))
+
+    summary = ledger.reconcile(make_csv("d2.csv", row("R1", ALICE_CARD, "MID-MCD-0001", "12.50",
+                                                      kind="refund", day="2026-11-25")))
+
+    assert summary.outcomes == {"clawback": 1}
+    assert credits_in_db(ledger)[-1] == ("R1", "amex-mcdonalds", "clawback", -500)
+
+
+def test_explain_walks_through_a_credit_and_its_reversal(ledger, make_csv):
+    """explain lists the member's link, enrolment, each transaction's outcome and the credits."""
+    from bot.services.explain import explain
+
+    ledger.reconcile(sample_day(make_csv))
+
+    report = explain(ledger.uow, ledger.catalog, "1001", "amex-zappos")
+
+    assert report.member is not None
+    assert report.enrolment is not None
+    assert report.enrolment.post_id == "5002"
+    assert [(t.transaction_id, t.outcome) for t in report.transactions] == [
+        ("T2", "below minimum (under the 75.00 minimum)"), ("T3", "credited"),
+        ("T8", "clawback (refund leaves 70.00)")]
+    assert [c.kind for c in report.credits] == ["credit", "clawback"]
+    assert report.verdict() == "credited, then reversed after a refund"
+
+
+@pytest.mark.parametrize(("member", "campaign", "expected"), [
+    ("1002", "amex-fedex", "credited $5.00 net"),
+    ("1003", "amex-mcdonalds", "not enrolled: the member never posted #AmexMcDonalds to the bot"),
+    ("9999", "amex-mcdonalds", "X user 9999 has never been linked to a card"),
+    ("1001", "no-such-campaign", "no campaign has the id 'no-such-campaign'"),
+    ("1002", "amex-virgin-america", "not enrolled: the member never posted #AmexVirginAmer to the bot"),
+])
+def test_explain_says_what_stopped_a_credit(ledger, make_csv, member, campaign, expected):
+    """The one-line verdict names the first thing that stood between the member and a credit."""
+    from bot.services.explain import explain
+
+    ledger.reconcile(sample_day(make_csv))
+
+    assert explain(ledger.uow, ledger.catalog, member, campaign).verdict() == expected
+
+
+def test_explain_for_an_enrolled_member_without_purchases(ledger):
+    """Enrolled but no purchase seen yet: explain says so."""
+    from bot.services.explain import explain
+
+    report = explain(ledger.uow, ledger.catalog, "1001", "amex-mcdonalds")
+
+    assert report.verdict() == ("enrolled, but no purchase at this merchant has been seen in a "
+                                "transaction file")
+
+
+def test_the_inbox_moves_each_file_once_it_is_done(ledger, make_csv, clock, tmp_path):
+    """Reconciled files go to processed/, refused ones to failed/ with the reason beside them."""
+    import os
+
+    from bot.services.inbox import reconcile_inbox
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    good = sample_day(make_csv)
+    good.rename(inbox / "day.csv")
+    (inbox / "latin1.csv").write_bytes("transaction_id,card_number\nT1,Café\n".encode("cp1252"))
+    (inbox / ".uploading.csv").write_text("partial")
+    fresh = inbox / "fresh.csv"
+    fresh.write_text("still being copied")
+    old = clock().timestamp() - 3600
+    for path in (inbox / "day.csv", inbox / "latin1.csv", inbox / ".uploading.csv"):
+        os.utime(path, (old, old))
+    os.utime(fresh, (clock().timestamp(), clock().timestamp()))
+
+    results = reconcile_inbox(ledger.deps, ledger.catalog, inbox)
+
+    assert sorted(r.name for r in results) == ["day.csv", "latin1.csv"]
+    assert (inbox / "processed" / "day.csv").exists()
+    assert "UTF-8" in (inbox / "failed" / "latin1.csv.reason.txt").read_text()
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == [".uploading.csv", "fresh.csv"]
+
+
+def test_the_inbox_never_overwrites_a_processed_file_of_the_same_name(ledger, make_csv, clock, tmp_path):
+    """Monday's day.csv and Tuesday's day.csv both survive in processed/."""
+    import os
+
+    from bot.services.inbox import reconcile_inbox
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    old = clock().timestamp() - 3600
+    for name, rows in (("a.csv", [row("T1", ALICE_CARD, "MID-MCD-0001", "12.50")]),
+                       ("b.csv", [row("T2", BOB_CARD, "MID-FDX-0001", "25.00")])):
+        make_csv(name, *rows).rename(inbox / "day.csv")
+        os.utime(inbox / "day.csv", (old, old))
+        reconcile_inbox(ledger.deps, ledger.catalog, inbox)
+
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["day.1.csv", "day.csv"]
+
+
+def test_credit_notices_are_queued_once_each_and_threaded_under_the_confirmation(
+        ledger, make_csv, clock, renderer):
+    """Each credit of a reconciled file becomes one outbox reply under the bot's confirmation."""
+    from bot.domain.replies import ReplyIntent
+    from bot.services.notices import queue_credit_notices
+    from bot.services.replies import send_replies
+    from tests.fakes import FakeSocialApi
+
+    api = FakeSocialApi()
+    with ledger.uow() as tx:  # Alice's and Bob's enrolment confirmations, already sent
+        tx.outbox.add_many([ReplyIntent(f"post:{p}", m, p, "reply.j2", {"ref": p, "enrolled": [],
+                            "already_enrolled": [], "sold_out": [], "not_started": [], "ended": [],
+                            "suggestions": []}) for p, m in (("5002", "1001"), ("5003", "1002"),
+                                                             ("5001", "1001"))], clock())
+        tx.commit()
+    send_replies(ledger.uow, api, renderer, clock)
+    api.replies.clear()
+    confirmations = {"5001": "900000000000000003", "5002": "900000000000000001",
+                     "5003": "900000000000000002"}
+    ledger.reconcile(sample_day(make_csv))
+
+    queued = queue_credit_notices(ledger.uow, ledger.catalog, clock, limit=2)
+    queued += queue_credit_notices(ledger.uow, ledger.catalog, clock, limit=2)
+    queued += queue_credit_notices(ledger.uow, ledger.catalog, clock, limit=2)
+    send_replies(ledger.uow, api, renderer, clock)
+
+    assert queued == 4
+    assert queue_credit_notices(ledger.uow, ledger.catalog, clock) == 0
+    targets = sorted(to for _, to, _ in api.replies)
+    assert targets == sorted([confirmations["5001"], confirmations["5002"], confirmations["5003"],
+                              confirmations["5002"]])
+    texts = [text for text, _, _ in api.replies]
+    assert any("the $10.00 credit from #AmexZappos has been reversed" in t for t in texts)
+    assert any("Good news: your $5.00 statement credit from McDonald's" in t for t in texts)
+
+
+@pytest.mark.parametrize(("confirmation", "outcome"), [
+    (None, "sent to the member's post"),
+    ("failed", "sent to the member's post"),
+    ("duplicate", "cancelled"),
+    ("pending", "waits"),
+])
+def test_a_credit_notice_never_becomes_a_second_reply_to_the_members_post(
+        uow, clock, renderer, members, confirmation, outcome):
+    """Without a confirmation it answers the post; with one of unknown id it is dropped; it waits
+    for a queued one."""
+    from bot.domain.reconcile import Credit
+    from bot.domain.replies import ReplyIntent, credit_notice
+    from bot.errors import DuplicateContent, PermanentApiError
+    from bot.services.replies import send_replies
+    from tests.fakes import FakeSocialApi, campaign
+
+    api = FakeSocialApi()
+    if confirmation is not None:
+        with uow() as tx:
+            tx.outbox.add_many([ReplyIntent("post:5001", "1001", "5001", "reply.j2", {
+                "ref": "C", "enrolled": [], "already_enrolled": [], "sold_out": [], "not_started": [],
+                "ended": [], "suggestions": []})], clock())
+            tx.commit()
+        if confirmation != "pending":
+            api.reply_errors.append(DuplicateContent("dup") if confirmation == "duplicate"
+                                    else PermanentApiError("refused"))
+            send_replies(uow, api, renderer, clock)
+    credit = Credit("CRX", "T1", "amex-mcdonalds", "1001", "credit", 500, "USD", "0005", 1250,
+                    "MID-MCD-0001", clock().date())
+    with uow() as tx:
+        tx.outbox.add_many([credit_notice(credit, campaign(), "5001")], clock())
+        tx.commit()
+
+    report = send_replies(uow, api, renderer, clock)
+
+    notice = [r for r in api.replies if "statement credit" in r[0]]
+    if outcome == "sent to the member's post":
+        assert [to for _, to, _ in notice] == ["5001"]
+    elif outcome == "cancelled":
+        assert notice == []
+        assert report.results["cancelled"] == 1
+    else:
+        assert notice == []
+        assert report.results["retrying"] == 1

@@ -1,0 +1,147 @@
+"""`offerbot reconcile` and `offerbot explain` end to end, in a copy of the project."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.cli import cli
+from tests.fakes import ALICE_CARD, BOB_CARD
+
+HEADER = "transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,type"
+
+
+@pytest.fixture
+def offerbot(project: Path, no_x_credentials, monkeypatch):
+    """Run `offerbot ARGS` in the temp project, with the sample members linked and enrolled."""
+    monkeypatch.chdir(project)
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+    run("sync", "import", "data/sample_members.csv")
+    sandbox = project / "data" / "sandbox"
+    sandbox.mkdir(parents=True, exist_ok=True)
+    (sandbox / "mentions.jsonl").write_text((project / "data" / "sample_mentions.jsonl").read_text())
+    assert run("run", "--once").exit_code == 0  # Alice: McDonald's; Bob: FedEx and Zappos
+    return run
+
+
+def day_file(project: Path, name: str = "day.csv") -> Path:
+    path = project / name
+    path.write_text("\n".join((
+        HEADER,
+        f"T1,{ALICE_CARD},MID-MCD-0001,McDonald's,12.50,USD,2026-11-21,purchase",
+        f"T2,{BOB_CARD},MID-ZAP-0001,Zappos,70.00,USD,2026-11-21,purchase",
+        f"T3,{BOB_CARD},MID-FDX-0001,FedEx,1e3,USD,2026-11-21,purchase",
+    )) + "\n")
+    return path
+
+
+def test_reconcile_prints_the_summary_and_writes_the_exports(offerbot, project):
+    """The summary counts rows, rejects and credits per campaign; the exports sit in data/exports."""
+    result = offerbot("reconcile", str(day_file(project)))
+
+    assert result.exit_code == 0, result.output
+    assert "day.csv (sha256 " in result.output
+    assert "rows read                   3" in result.output
+    assert "rejected                    1" in result.output
+    assert "amex-mcdonalds                     1 credits          $5.00" in result.output
+    exports = sorted(p.name for p in (project / "data" / "exports").iterdir())
+    assert [name.split(".", 2)[2] for name in exports] == ["credits.csv", "rejects.csv", "summary.json",
+                                                           "summary.txt"]
+
+
+def test_reconciling_a_file_again_says_nothing_new_was_issued(offerbot, project):
+    """A second run of the same file is reported, with the first run's summary."""
+    path = day_file(project)
+    offerbot("reconcile", str(path))
+
+    again = offerbot("reconcile", str(path))
+
+    assert again.exit_code == 0
+    assert "already reconciled" in again.output
+    assert "no new credits were issued" in again.output
+
+
+def test_a_dry_run_says_so_and_leaves_nothing(offerbot, project):
+    """--dry-run prints the same summary and writes no export."""
+    result = offerbot("reconcile", "--dry-run", str(day_file(project)))
+
+    assert result.exit_code == 0
+    assert "Dry run: nothing was written." in result.output
+    assert not (project / "data" / "exports").exists()
+
+
+def test_a_merchant_backtests_a_new_campaign_file_against_a_past_day(offerbot, project):
+    """--campaigns with --assume-enrolled shows what a campaign would have paid on that day."""
+    offer = project / "trial.toml"
+    offer.write_text((project / "offers" / "amex-zappos.toml").read_text()
+                     .replace('"amex-zappos"', '"zappos-trial"').replace("#AmexZappos", "#AmexZapTrial")
+                     .replace("min_spend = 75.00", "min_spend = 50.00"))
+
+    result = offerbot("reconcile", "--dry-run", "--assume-enrolled", "--campaigns", str(offer),
+                      str(day_file(project)))
+
+    assert result.exit_code == 0, result.output
+    assert "zappos-trial                       1 credits         $10.00" in result.output
+
+
+def test_assume_enrolled_without_dry_run_is_refused(offerbot, project):
+    """Backtest assumptions may never write credits."""
+    result = offerbot("reconcile", "--assume-enrolled", str(day_file(project)))
+
+    assert result.exit_code == 2
+    assert "--dry-run" in result.output
+
+
+def test_a_refused_file_exits_1_with_the_reason(offerbot, project):
+    """A file with a CVV column is refused whole, with the fix in the message."""
+    path = project / "bad.csv"
+    path.write_text(HEADER + ",cvv\nT1,378282246310005,MID-MCD-0001,M,1.00,USD,2026-11-21,purchase,123\n")
+
+    result = offerbot("reconcile", str(path))
+
+    assert result.exit_code == 1
+    assert "'cvv' column" in result.output
+    assert "Remove the column" in result.output
+
+
+def test_explain_prints_the_trail(offerbot, project):
+    """explain shows the member, the campaign, the enrolment post, each purchase and the result."""
+    offerbot("reconcile", str(day_file(project)))
+
+    result = offerbot("explain", "--member", "1002", "--campaign", "amex-zappos")
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "member    1002 (@bob_ships), card ending 8431"
+    assert lines[1].startswith("campaign  amex-zappos: #AmexZappos at Zappos.com, $10 back on $75+")
+    assert "by post 1900000000000000002" in lines[2]
+    assert "T2" in lines[4]
+    assert "below minimum (under the 75.00 minimum)" in lines[4]
+    assert lines[-1] == "result    no credit: below minimum (under the 75.00 minimum)"
+
+
+def test_the_inbox_is_reconciled_by_run_and_the_credit_notice_threads_under_the_confirmation(
+        offerbot, project):
+    """A file dropped in data/inbox is reconciled by `run --once`; the notice replies to the bot's reply."""
+    inbox = project / "data" / "inbox"
+    inbox.mkdir(parents=True)
+    path = day_file(project).rename(inbox / "day.csv")
+    os.utime(path, (0, 0))  # long settled: not still being copied in
+
+    result = offerbot("run", "--once")
+
+    assert result.exit_code == 0, result.output
+    assert (inbox / "processed" / "day.csv").exists()
+    sent = (project / "data" / "sandbox" / "replies.jsonl").read_text().splitlines()
+    replies = [json.loads(line) for line in sent]
+    confirmation = next(r for r in replies if r["in_reply_to_tweet_id"] == "1900000000000000001")
+    notice = replies[-1]
+    assert "Good news: your $5.00 statement credit from McDonald's (#AmexMcDonalds)" in notice["text"]
+    assert notice["in_reply_to_tweet_id"] == confirmation["id"]
