@@ -16,11 +16,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.data import card_number, enrolment_pairs, user_id, write_campaigns, write_transactions
 from bot.adapters.database import create_schema, make_engine
+from bot.adapters.locks import instance_name, locks_for
 from bot.adapters.repository import unit_of_work_factory
 from bot.domain.cards import Fingerprinter
 from bot.domain.enrolment import Enrolment
@@ -75,7 +76,8 @@ def child(db: Path, offers: Path, csv: Path, exports: Path) -> None:
     engine = make_engine(f"sqlite:///{db}")
     uow = unit_of_work_factory(engine)
     catalog = CampaignSource(offers, UTC, uow, clock).load()
-    deps = ReconcileDeps(uow, Fingerprinter(KEY), clock, exports, UTC)
+    deps = ReconcileDeps(uow, Fingerprinter(KEY), clock, exports, UTC,
+                         locks_for(engine, instance_name(), clock, timedelta(minutes=5)))
     started = time.perf_counter()
     summary = reconcile_file(deps, catalog, csv)
     seconds = time.perf_counter() - started

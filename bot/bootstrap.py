@@ -6,11 +6,14 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bot.adapters.database import create_schema, make_engine
+from bot.adapters.database import make_engine
+from bot.adapters.locks import instance_name, locks_for
+from bot.adapters.migrations import schema_state, upgrade
 from bot.adapters.repository import unit_of_work_factory
 from bot.adapters.sandbox import SandboxApi
 from bot.adapters.templates import TemplateRenderer
@@ -18,8 +21,8 @@ from bot.adapters.x_api import XApi
 from bot.clock import Clock, utc_now
 from bot.config import KEY_VAR, Settings
 from bot.domain.cards import Fingerprinter
-from bot.errors import ConfigError
-from bot.ports import Renderer, SocialApi, UnitOfWorkFactory
+from bot.errors import ConfigError, SchemaOutdated
+from bot.ports import Locks, Renderer, SocialApi, UnitOfWorkFactory
 from bot.services.campaigns import CampaignSource
 from bot.services.reconciliation import ReconcileDeps
 
@@ -38,14 +41,16 @@ class App:
     clock: Clock
     campaigns: CampaignSource
     fingerprinter: Fingerprinter
+    locks: Locks
 
     def reconcile_deps(self) -> ReconcileDeps:
         """Return what reconciliation needs."""
         return ReconcileDeps(self.uow, self.fingerprinter, self.clock, self.settings.exports_dir,
-                             self.settings.tz, self.settings.reconcile_batch_rows)
+                             self.settings.tz, self.locks, self.settings.reconcile_batch_rows)
 
     def close(self) -> None:
-        """Release database connections."""
+        """Give up held locks and release database connections."""
+        self.locks.close()
         self.engine.dispose()
 
 
@@ -53,7 +58,7 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
               engine: Engine | None = None) -> App:
     """Build the app; tests pass fakes for ``api``, ``clock`` or ``engine``."""
     engine = engine or make_engine(settings.database_url)
-    create_schema(engine)
+    check_schema(engine)
     uow = unit_of_work_factory(engine)
     if api is None:
         if settings.x is not None:
@@ -72,7 +77,31 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
         campaigns=CampaignSource(settings.offers_dir, settings.tz, uow, clock,
                                  display_root=settings.source.parent),
         fingerprinter=Fingerprinter(_fingerprint_key(settings)),
+        # A lease outlives a few missed polls, so a slow tick does not hand leadership over.
+        locks=locks_for(engine, instance_name(), clock,
+                        timedelta(seconds=max(3 * settings.poll_interval, 60))),
     )
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse a database whose schema is not the one this code needs (SchemaOutdated).
+
+    A brand-new SQLite file is the embedded default, so it is created on the spot; any other
+    database is changed only by `offerbot db upgrade`, never behind an operator's back.
+    """
+    state = schema_state(engine)
+    if state.up_to_date:
+        return
+    if state.empty and engine.dialect.name == "sqlite":
+        upgrade(engine)
+        logger.info("created the database %s (schema %s)", engine.url.database, state.head)
+        return
+    if state.current is None and not state.empty:
+        found = "tables this version cannot date (no migration history)"
+    else:
+        found = f"schema revision {state.current or 'none (empty)'}"
+    raise SchemaOutdated(f"the database has {found}; this version needs revision {state.head}. "
+                         "Back it up, then run `offerbot db upgrade`")
 
 
 def _fingerprint_key(settings: Settings) -> bytes:

@@ -18,17 +18,20 @@ from rich.console import Console
 from rich.progress import Progress as RichProgress
 from rich.progress import TextColumn
 
+from bot.adapters.database import make_engine
+from bot.adapters.migrations import schema_state, upgrade
 from bot.adapters.offer_files import read_campaign_files
 from bot.bootstrap import App, bootstrap
 from bot.config import Settings, load_settings, read_environment
 from bot.domain.money import format_money, from_cents
-from bot.errors import BotError, ConfigError
+from bot.errors import BotError, ConfigError, SchemaOutdated
 from bot.logs import setup_logging
 from bot.scheduler import jobs_for, run_once, run_until_stopped
 from bot.services.campaigns import CampaignFilesInvalid, Catalog, check_campaigns, list_campaigns
 from bot.services.explain import explain as explain_credit
 from bot.services.members import IMPORT_COLUMNS, import_members, link_member, unlink_member
 from bot.services.reconciliation import Progress, reconcile_file
+from bot.services.status import describe, read_status
 
 logger = logging.getLogger("bot")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,7 +65,7 @@ class Context:
         if self._app is None:
             try:
                 self._app = bootstrap(self.settings())
-            except ConfigError as exc:
+            except (ConfigError, SchemaOutdated) as exc:
                 raise ConfigProblem(str(exc)) from exc
         return self._app
 
@@ -78,7 +81,7 @@ def bot_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except ConfigError as exc:
+        except (ConfigError, SchemaOutdated) as exc:
             raise ConfigProblem(str(exc)) from exc
         except CampaignFilesInvalid as exc:
             raise ConfigProblem(f"campaign files have problems:\n{exc}\n"
@@ -99,11 +102,14 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"),
               show_default=True, help="Secrets (X keys, fingerprint key) in KEY=value lines.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.option("--log-format", type=click.Choice(["auto", "text", "json"]), default="auto",
+              envvar="OFFERBOT_LOG_FORMAT", show_default=True,
+              help="Log lines as text or JSON; auto: text on a terminal, JSON otherwise.")
 @click.version_option(package_name="offerbot")
 @click.pass_context
-def cli(ctx: click.Context, config: Path, env_file: Path, verbose: bool) -> None:
+def cli(ctx: click.Context, config: Path, env_file: Path, verbose: bool, log_format: str) -> None:
     """Card-linked hashtag offers on X: enrol by mention, reconcile, credit."""
-    setup_logging(verbose)
+    setup_logging(verbose, log_format)
     ctx.obj = Context(config, env_file)
     ctx.call_on_close(ctx.obj.close)
 
@@ -281,6 +287,51 @@ def explain(obj: Context, member_id: str, campaign_id: str) -> None:
         amount = format_money(from_cents(credit.cents), credit.currency)
         click.echo(f"  {credit.kind:<8} {credit.credit_id}  {amount}  for {credit.transaction_id}")
     click.echo(f"result    {report.verdict()}")
+
+
+@cli.command()
+@pass_ctx
+@bot_errors
+def status(obj: Context) -> None:
+    """Show the last poll, the mentions cursor, the replies waiting and the last file reconciled."""
+    app = obj.app()
+    for line in describe(read_status(app.uow, app.locks), app.clock()):
+        click.echo(line)
+
+
+@cli.command()
+@pass_ctx
+@bot_errors
+def health(obj: Context) -> None:
+    """Exit 0 when the bot is healthy, 1 (saying why) when polling has stalled."""
+    app = obj.app()
+    problems = read_status(app.uow, app.locks).problems(app.clock(), app.settings.poll_interval)
+    if problems:
+        raise click.ClickException("unhealthy: " + "; ".join(problems))
+    click.echo("healthy")
+
+
+@cli.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+@bot_errors
+def db_upgrade(obj: Context) -> None:
+    """Bring the database to the schema this version needs (back it up first)."""
+    engine = make_engine(obj.settings().database_url)
+    try:
+        before = schema_state(engine)
+        upgrade(engine)
+        after = schema_state(engine)
+    finally:
+        engine.dispose()
+    if before.current == after.current:
+        click.echo(f"database already at revision {after.current}")
+    else:
+        click.echo(f"database upgraded from revision {before.current or 'none'} to {after.current}")
 
 
 @cli.command()

@@ -65,3 +65,11 @@ class ReplyTooLong(BotError):
 
 class FileRejected(BotError):
     """A whole input file was refused before any row was used."""
+
+
+class SchemaOutdated(BotError):
+    """The database is not at the schema revision this version of the bot needs."""
+
+
+class Busy(BotError):
+    """Another instance holds the lock this work needs; try again later."""

@@ -1,30 +1,45 @@
-"""Logging set-up: one line per event, card numbers masked before anything is written."""
+"""Logging set-up: one line per event, text for a terminal or JSON for machines, card numbers
+masked in whatever is written."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
+from typing import Any
 
 from bot.domain.cards import mask_card_numbers
 
-
-class MaskCardNumbers(logging.Filter):
-    """Mask any Luhn-valid digit run in a record, whatever logged it (defence in depth)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = mask_card_numbers(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
+# What every LogRecord has; anything else on a record came from `extra=` and is an event field.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
-class UTCFormatter(logging.Formatter):
-    """Timestamps in UTC, ISO 8601."""
+def _utc(record: logging.LogRecord) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+
+class TextFormatter(logging.Formatter):
+    """`2026-11-23T12:00:00Z INFO bot.scheduler: poll: ...`, masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{_utc(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return mask_card_numbers(line)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, any `extra=` fields, error."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {"ts": _utc(record), "level": record.levelname.lower(),
+                                "logger": record.name, "message": record.getMessage()}
+        data.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            data["error"] = self.formatException(record.exc_info)
+        # Masking the finished line covers messages, fields and tracebacks alike.
+        return mask_card_numbers(json.dumps(data, ensure_ascii=False, default=str))
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -42,18 +57,19 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """Log to stderr, one line per event; quiet libraries that log request headers at DEBUG."""
+def setup_logging(verbose: bool = False, fmt: str = "auto") -> None:
+    """Log to stderr, one line per event (``fmt``: text, json, or auto: json unless a terminal)."""
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(old)
     handler = _StderrHandler()
-    handler.setFormatter(UTCFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(MaskCardNumbers())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # tweepy logs OAuth headers at DEBUG; apscheduler logs every tick at INFO.
     for name, level in (("tweepy", logging.INFO), ("apscheduler", logging.WARNING),
                         ("urllib3", logging.WARNING), ("requests_oauthlib", logging.INFO),
-                        ("oauthlib", logging.INFO)):
+                        ("oauthlib", logging.INFO), ("alembic", logging.WARNING)):
         logging.getLogger(name).setLevel(level)

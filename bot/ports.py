@@ -35,3 +35,19 @@ class UnitOfWorkFactory(Protocol):
 
     def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
         """Return a new unit of work (``readonly=True`` for reads)."""
+
+
+class Locks(Protocol):
+    """Named locks shared by every instance of the bot (see adapters.locks)."""
+
+    def acquire(self, name: str) -> bool:
+        """Take (or keep, or renew) the lock; False when another instance holds it."""
+
+    def release(self, name: str) -> None:
+        """Give the lock up."""
+
+    def holder(self, name: str) -> str | None:
+        """Return which instance holds the lock, if any."""
+
+    def close(self) -> None:
+        """Give up every lock held."""

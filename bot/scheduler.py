@@ -35,6 +35,8 @@ def jobs_for(app: App) -> list[Job]:
     settings = app.settings
 
     def poll() -> None:
+        if not app.locks.acquire("poller"):  # another instance leads; ask again next tick
+            return
         catalog = app.campaigns.current()
         report = poll_mentions(app.uow, app.api, catalog, app.clock, bot_user_id=settings.bot_user_id)
         if report.posts:

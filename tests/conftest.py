@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import SQLModel
 
 from bot.adapters.database import create_schema, make_engine
+from bot.adapters.migrations import upgrade
 from bot.adapters.offer_files import read_campaign_files
 from bot.adapters.repository import unit_of_work_factory
 from bot.adapters.templates import TemplateRenderer
@@ -21,6 +24,43 @@ from bot.services.members import link_member
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, FakeSocialApi, FixedClock
 
 REPO = Path(__file__).resolve().parent.parent
+# Set to a PostgreSQL URL to run the whole suite on PostgreSQL (as .ci/run does, second pass).
+POSTGRES_URL = os.environ.get("OFFERBOT_TEST_DATABASE_URL")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {POSTGRES_URL or 'SQLite'}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests of one backend's own machinery when the suite runs on the other."""
+    for item in items:
+        if POSTGRES_URL and item.get_closest_marker("sqlite_only"):
+            item.add_marker(pytest.mark.skip(reason="checks SQLite itself"))
+        if not POSTGRES_URL and item.get_closest_marker("postgres_only"):
+            item.add_marker(pytest.mark.skip(reason="needs OFFERBOT_TEST_DATABASE_URL"))
+
+
+@pytest.fixture(scope="session")
+def _postgres() -> Iterator[Engine | None]:
+    """The PostgreSQL test database, emptied and migrated once per session (None on SQLite)."""
+    if not POSTGRES_URL:
+        yield None
+        return
+    engine = make_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def empty_postgres(engine: Engine) -> None:
+    """Truncate every table of the PostgreSQL test database."""
+    with engine.begin() as conn:
+        names = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+        conn.exec_driver_sql(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture
@@ -29,7 +69,12 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def engine() -> Iterator[Engine]:
+def engine(_postgres: Engine | None) -> Iterator[Engine]:
+    """A fresh database: in-memory SQLite, or the emptied PostgreSQL test database."""
+    if _postgres is not None:
+        empty_postgres(_postgres)
+        yield _postgres
+        return
     engine = make_engine("sqlite://")
     create_schema(engine)
     yield engine
@@ -101,11 +146,17 @@ def _restore_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-def no_x_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make sure the developer's own X keys or database URL never leak into a test."""
+def no_x_credentials(monkeypatch: pytest.MonkeyPatch, _postgres: Engine | None) -> None:
+    """Keep the developer's own X keys out of a test; point it at the test database.
+
+    On SQLite the project's own file is used; on PostgreSQL the emptied test database.
+    """
     for name in ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET",
                  "OFFERBOT_FINGERPRINT_KEY", "OFFERBOT_DATABASE_URL", "OFFERBOT_CONFIG"):
         monkeypatch.delenv(name, raising=False)
+    if _postgres is not None:
+        empty_postgres(_postgres)
+        monkeypatch.setenv("OFFERBOT_DATABASE_URL", str(POSTGRES_URL))
 
 
 HEADER = ("transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,type,"
@@ -132,7 +183,7 @@ def make_csv(tmp_path: Path):
 
 @pytest.fixture
 def ledger(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: FixedClock, catalog: Catalog,
-           members: dict[str, str], tmp_path: Path):
+           members: dict[str, str], tmp_path: Path, engine: Engine):
     """Alice, Bob and Carol linked; Alice enrolled in McDonald's and Zappos on Nov 20 (post 5001, 5002),
     Bob in FedEx (post 5003). Returns a namespace with deps, catalog and reconcile(path, **kw)."""
     from datetime import datetime
@@ -149,7 +200,10 @@ def ledger(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: FixedClo
             Enrolment("1002", "amex-fedex", "5003", enrolled_at),
         ])
         tx.commit()
-    deps = ReconcileDeps(uow, fingerprinter, clock, tmp_path / "exports", UTC)
+    from bot.adapters.locks import locks_for
+
+    deps = ReconcileDeps(uow, fingerprinter, clock, tmp_path / "exports", UTC,
+                         locks_for(engine, "tests:1", clock, timedelta(minutes=5)))
 
     def reconcile(path: Path, **kwargs):
         return reconcile_file(deps, catalog, path, **kwargs)

@@ -102,3 +102,14 @@ def card_number(n: int) -> str:
 
     prefix = f"37{n:012d}"
     return next(prefix + d for d in "0123456789" if luhn_ok(prefix + d))
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a bot started as a subprocess: no developer secrets; the test
+    database when the suite runs on PostgreSQL."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("X_", "OFFERBOT_"))}
+    if os.environ.get("OFFERBOT_TEST_DATABASE_URL"):
+        env["OFFERBOT_DATABASE_URL"] = os.environ["OFFERBOT_TEST_DATABASE_URL"]
+    return env | extra

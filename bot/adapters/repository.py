@@ -20,6 +20,7 @@ from bot.adapters.tables import (
     CreditRow,
     CursorRow,
     EnrolmentRow,
+    LeaseRow,
     MemberRow,
     OutboxRow,
     PostRow,
@@ -46,6 +47,7 @@ files_t: Table = TransactionFileRow.__table__  # type: ignore[attr-defined]
 transactions_t: Table = CardTransactionRow.__table__  # type: ignore[attr-defined]
 credits_t: Table = CreditRow.__table__  # type: ignore[attr-defined]
 rejects_t: Table = RejectRow.__table__  # type: ignore[attr-defined]
+leases_t: Table = LeaseRow.__table__  # type: ignore[attr-defined]
 _CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
 
 
@@ -559,9 +561,8 @@ class LedgerRepository:
         return {(member, campaign): count for member, campaign, count in rows}
 
     def spent(self) -> dict[str, int]:
-        """Return cents credited net of clawbacks, per campaign."""
-        rows = self._conn.execute(select(credits_t.c.campaign_id, func.sum(credits_t.c.cents))
-                                  .group_by(credits_t.c.campaign_id))
+        """Return cents credited net of clawbacks, per campaign (the counter budgets guard)."""
+        rows = self._conn.execute(select(campaigns_t.c.id, campaigns_t.c.spent_cents))
         return {campaign: int(total) for campaign, total in rows}
 
     def export_rows(self, file_id: int) -> Iterator[tuple[str, str, str, int, str, str, str, str | None]]:
@@ -618,11 +619,18 @@ class LedgerRepository:
                                   .order_by(rejects_t.c.line))
         return [Reject(r.line, r.column, r.reason) for r in rows]
 
-    def add_spent(self, deltas: Mapping[str, int]) -> None:
-        """Move each campaign's spent total by the given cents."""
-        rows = [{"campaign_id": c, "delta": d} for c, d in deltas.items() if d]
-        if rows:
-            self._conn.execute(_ADD_SPENT, rows)
+    def add_spent(self, deltas: Mapping[str, int]) -> list[str]:
+        """Move each campaign's spent total by the given cents, never past its budget.
+
+        One conditional UPDATE per campaign (never read-then-write); returns the campaigns
+        whose budget the increase would have passed, which were left unchanged.
+        """
+        refused = []
+        for campaign_id, delta in deltas.items():
+            if delta and self._conn.execute(_ADD_SPENT, {"campaign_id": campaign_id,
+                                                         "delta": delta}).rowcount != 1:
+                refused.append(campaign_id)
+        return refused
 
 
 _TRANSACTIONS = _Bulk(transactions_t, (
@@ -638,7 +646,10 @@ _UPDATE_REFUNDS = (update(credits_t).where(credits_t.c.transaction_id == bindpar
                                            credits_t.c.campaign_id == bindparam("cid"),
                                            credits_t.c.kind == bindparam("k"))
                    .values(refunded_cents=bindparam("refunded"), reversed_cents=bindparam("reversed")))
-_ADD_SPENT = (update(campaigns_t).where(campaigns_t.c.id == bindparam("campaign_id"))
+_ADD_SPENT = (update(campaigns_t)
+              .where(campaigns_t.c.id == bindparam("campaign_id"),
+                     or_(campaigns_t.c.budget_cents.is_(None), bindparam("delta") <= 0,
+                         campaigns_t.c.spent_cents + bindparam("delta") <= campaigns_t.c.budget_cents))
               .values(spent_cents=campaigns_t.c.spent_cents + bindparam("delta")))
 
 

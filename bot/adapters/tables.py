@@ -187,3 +187,17 @@ class RejectRow(SQLModel, table=True):
     line: int = Field(primary_key=True)
     column: str = Field(max_length=40)
     reason: str = Field(max_length=300)
+
+
+class LeaseRow(SQLModel, table=True):
+    """Who holds a named lease (the poller's leadership, the reconciliation lock) and until when.
+
+    Taken and renewed with conditional updates, so of several instances exactly one holds it,
+    and another takes over once a holder that died lets it run out.
+    """
+
+    __tablename__ = "leases"
+    name: str = Field(primary_key=True, max_length=50)
+    holder: str = Field(max_length=100)
+    expires_at: datetime = _when()
+    acquired_at: datetime = _when()

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.adapters.exports import write_text
-from bot.errors import FileRejected
+from bot.errors import Busy, FileRejected
 from bot.services.campaigns import Catalog
 from bot.services.reconciliation import ReconcileDeps, Summary, reconcile_file
 
@@ -46,6 +46,9 @@ def reconcile_inbox(deps: ReconcileDeps, catalog: Catalog, inbox: Path) -> list[
     for path in waiting_files(inbox, deps):
         try:
             summary = reconcile_file(deps, catalog, path)
+        except Busy as exc:
+            logger.info("inbox: %s waits: %s", path.name, exc)
+            break
         except FileRejected as exc:
             target = _move(path, inbox / "failed")
             write_text(target.with_name(target.name + ".reason.txt"), f"{exc}\n")

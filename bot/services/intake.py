@@ -19,6 +19,7 @@ from bot.services.campaigns import Catalog
 
 logger = logging.getLogger(__name__)
 CURSOR = "mentions"
+POLLED = "mentions-polled"
 BATCH_POSTS = 1000  # posts per transaction: a few short write locks rather than one per page
 
 
@@ -66,6 +67,9 @@ def poll_mentions(uow: UnitOfWorkFactory, api: SocialApi, catalog: Catalog, cloc
                 tx.cursors.set(CURSOR, newest, clock())
                 report.cursor = newest
             tx.commit()
+    with uow() as tx:  # the heartbeat `offerbot health` reads, written even when nothing came
+        tx.cursors.set(POLLED, clock().isoformat(), clock())
+        tx.commit()
     return report
 
 

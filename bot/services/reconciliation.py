@@ -37,11 +37,13 @@ from bot.domain.reconcile import (
     Verdict,
 )
 from bot.domain.transactions import Reject
-from bot.ports import UnitOfWorkFactory
+from bot.errors import BotError, Busy
+from bot.ports import Locks, UnitOfWorkFactory
 from bot.services.campaigns import Catalog
 from bot.services.file_scan import Interest, ScanBatch, read_columns, scan_batches
 
 logger = logging.getLogger(__name__)
+LOCK = "reconcile"
 BATCH_ROWS = 200_000  # rows per transaction, unless [reconcile] batch_rows says otherwise
 Progress = Callable[[int, int], None]  # (data rows read so far, rows expected about)
 
@@ -127,6 +129,7 @@ class ReconcileDeps:
     clock: Clock
     exports_dir: Path
     tz: tzinfo
+    locks: Locks
     batch_rows: int = BATCH_ROWS
 
 
@@ -154,8 +157,19 @@ def reconcile_file(deps: ReconcileDeps, catalog: Catalog, path: Path, *, dry_run
     killed at any point and started again gives exactly the credits of one clean run.
     ``dry_run`` reads and decides everything and writes nothing.
     """
-    with _few_collections():
-        return _reconcile(deps, catalog, path, dry_run, assume_enrolled, progress)
+    if dry_run:  # reads only: no need to keep other reconciliations out
+        with _few_collections():
+            return _reconcile(deps, catalog, path, dry_run, assume_enrolled, progress)
+    # One reconciliation at a time across instances: per-member limits and budgets are decided
+    # in memory from the ledger, which no one else may change meanwhile.
+    if not deps.locks.acquire(LOCK):
+        raise Busy(f"another reconciliation is running ({deps.locks.holder(LOCK) or 'another instance'}); "
+                   "try again when it has finished")
+    try:
+        with _few_collections():
+            return _reconcile(deps, catalog, path, dry_run, assume_enrolled, progress)
+    finally:
+        deps.locks.release(LOCK)
 
 
 @contextmanager
@@ -270,6 +284,8 @@ class _Run:
                 self._decide(tx, batch)
             summary.rejected += len(rejects)
             return
+        if not self.deps.locks.acquire(LOCK):  # renews the lease; a lost lock stops the run here
+            raise Busy("this run lost the reconciliation lock; run it again to resume")
         with self.deps.uow() as tx:
             credits, kept = self._decide(tx, batch)
             rejects.sort(key=lambda r: r.line)  # repeats are found last; the file lists by line
@@ -279,7 +295,10 @@ class _Run:
             tx.ledger.add_transactions(kept)
             tx.ledger.add_credits(credits, self.file_id, now)
             tx.ledger.update_refunds(self.reconciler.touched.values())
-            tx.ledger.add_spent(_spent_by_campaign(credits))
+            refused = tx.ledger.add_spent(_spent_by_campaign(credits))
+            if refused:  # the batch rolls back with the transaction; nothing past a budget is kept
+                raise BotError(f"the budget of {', '.join(refused)} was changed while this file was "
+                               "being reconciled; run it again to resume from the last batch")
             tx.ledger.save_progress(self.file_id, summary.rows, summary.to_dict())
             tx.commit()
         self.reconciler.forget()

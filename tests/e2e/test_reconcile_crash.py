@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
@@ -21,7 +20,7 @@ from bot.adapters.database import make_engine
 from bot.adapters.repository import unit_of_work_factory
 from bot.cli import cli
 from bot.domain.enrolment import Enrolment
-from tests.fakes import card_number
+from tests.fakes import card_number, child_env
 
 pytestmark = pytest.mark.slow
 MEMBERS = 2000
@@ -29,9 +28,7 @@ ROWS = 60_000  # about 5 MB: large enough for the scanning process
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("X_", "OFFERBOT_"))}
-    env["OFFERBOT_FINGERPRINT_KEY"] = "ab" * 32
-    return env
+    return child_env(OFFERBOT_FINGERPRINT_KEY="ab" * 32)
 
 
 def _prepare(project: Path) -> Path:

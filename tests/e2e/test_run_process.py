@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import child_env
+
 pytestmark = pytest.mark.slow
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("X_", "OFFERBOT_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return child_env(PYTHONUNBUFFERED="1")
 
 
 def _wait_for(predicate, timeout: float = 20.0) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 
+import pytest
 from sqlalchemy import select, text
 
 from bot.adapters.database import make_engine
@@ -46,7 +47,8 @@ def test_datetimes_come_back_aware_in_utc(engine, uow, clock):
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT updated_at FROM cursors")).scalar()
         [row] = conn.execute(select(CursorRow.__table__)).all()
-    assert stored == "2026-11-23 12:00:00.000000"
+    # SQLite keeps text, PostgreSQL a timestamp without time zone: both hold UTC.
+    assert stored in ("2026-11-23 12:00:00.000000", clock().replace(tzinfo=None))
     assert row.updated_at == clock()
     assert row.updated_at.tzinfo is UTC
 
@@ -74,6 +76,7 @@ def test_claim_takes_due_rows_once_and_again_after_the_lease(uow, clock):
     assert [i.attempts for i in later] == [2]
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path):
     """Every pooled connection to a file database has WAL, foreign keys and busy_timeout set."""
     engine = make_engine(f"sqlite:///{tmp_path / 'db' / 'bot.db'}")

@@ -1,0 +1,153 @@
+"""Locks across instances: who polls mentions, who reconciles. One per name, held or not.
+
+On PostgreSQL a lock is a session advisory lock held on a connection of its own: the server
+drops it the moment that connection goes, so when a holder is killed another instance takes
+over at its next try. SQLite lives on one host, so a lock is a lease row, taken and renewed by
+conditional updates, and taken over once it expires or once its holder's process is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from datetime import timedelta
+
+from sqlalchemy import Connection, Engine, delete, select, update
+
+from bot.adapters.repository import _insert, leases_t
+from bot.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+
+def instance_name() -> str:
+    """Return this process's name among instances: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive_here(holder: str) -> bool:
+    """Tell whether ``holder`` (host:pid) may still run: False only if it is on this host and gone."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LeaseLocks:
+    """Locks as lease rows: for SQLite (and usable anywhere a row can be updated conditionally)."""
+
+    def __init__(self, engine: Engine, me: str, clock: Clock, ttl: timedelta) -> None:
+        self._engine, self._me, self._clock, self._ttl = engine, me, clock, ttl
+
+    def acquire(self, name: str) -> bool:
+        """Take or renew the lock; False when another live instance holds it."""
+        now = self._clock()
+        with self._engine.begin() as conn:
+            row = conn.execute(select(leases_t).where(leases_t.c.name == name)).first()
+            if row is None:
+                conn.execute(_insert(conn, leases_t).values(
+                    name=name, holder=self._me, expires_at=now + self._ttl, acquired_at=now
+                ).on_conflict_do_nothing(index_elements=["name"]))
+            elif row.holder == self._me or row.expires_at <= now or not _alive_here(row.holder):
+                # Compare and swap: only if nobody changed the row since it was read.
+                conn.execute(update(leases_t).where(
+                    leases_t.c.name == name, leases_t.c.holder == row.holder,
+                    leases_t.c.expires_at == row.expires_at,
+                ).values(holder=self._me, expires_at=now + self._ttl,
+                         acquired_at=row.acquired_at if row.holder == self._me else now))
+            held = conn.execute(select(leases_t.c.holder).where(leases_t.c.name == name)).scalar()
+        return bool(held == self._me)
+
+    def release(self, name: str) -> None:
+        """Give the lock up, if this instance holds it."""
+        with self._engine.begin() as conn:
+            conn.execute(delete(leases_t).where(leases_t.c.name == name, leases_t.c.holder == self._me))
+
+    def holder(self, name: str) -> str | None:
+        """Return who holds the lock now, if anyone does."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(leases_t).where(leases_t.c.name == name)).first()
+        if row is None or row.expires_at <= self._clock() or not _alive_here(row.holder):
+            return None
+        return str(row.holder)
+
+    def close(self) -> None:
+        """Nothing is held open."""
+
+
+class AdvisoryLocks:
+    """Locks as PostgreSQL session advisory locks, each on a connection of its own."""
+
+    def __init__(self, engine: Engine, me: str, clock: Clock) -> None:
+        self._engine, self._me, self._clock = engine, me, clock
+        self._held: dict[str, Connection] = {}
+
+    def acquire(self, name: str) -> bool:
+        """Take the lock, or confirm it is still held; False when another session has it."""
+        conn = self._held.get(name)
+        if conn is not None:
+            try:
+                conn.exec_driver_sql("SELECT 1")
+                return True
+            except Exception:  # the connection, and with it the lock, is gone
+                logger.warning("lost the %s lock with its database connection", name)
+                self._held.pop(name, None)
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        got = conn.exec_driver_sql("SELECT pg_try_advisory_lock(%(key)s)", {"key": _key(name)}).scalar()
+        if not got:
+            conn.close()
+            return False
+        self._held[name] = conn
+        self._record(name)
+        return True
+
+    def release(self, name: str) -> None:
+        """Give the lock up."""
+        conn = self._held.pop(name, None)
+        if conn is not None:
+            conn.exec_driver_sql("SELECT pg_advisory_unlock(%(key)s)", {"key": _key(name)})
+            conn.close()
+
+    def holder(self, name: str) -> str | None:
+        """Return who holds the lock now (as its holder last recorded), if anyone does."""
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            free = conn.exec_driver_sql("SELECT pg_try_advisory_lock(%(key)s)", {"key": _key(name)}).scalar()
+            if free:  # nobody held it: give it straight back
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%(key)s)", {"key": _key(name)})
+                return None
+            row = conn.execute(select(leases_t.c.holder).where(leases_t.c.name == name)).first()
+        return "another instance" if row is None else str(row.holder)
+
+    def close(self) -> None:
+        """Release every lock this instance holds."""
+        for name in list(self._held):
+            self.release(name)
+
+    def _record(self, name: str) -> None:
+        """Write who holds the lock, for `offerbot status` (the lock itself is the server's)."""
+        now = self._clock()
+        with self._engine.begin() as conn:
+            stmt = _insert(conn, leases_t).values(name=name, holder=self._me, expires_at=now,
+                                                  acquired_at=now)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={
+                "holder": self._me, "acquired_at": now, "expires_at": now}))
+
+
+def _key(name: str) -> int:
+    """Return the 64-bit advisory lock key of a lock name."""
+    return int.from_bytes(hashlib.sha256(f"offerbot:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+def locks_for(engine: Engine, me: str, clock: Clock, ttl: timedelta) -> LeaseLocks | AdvisoryLocks:
+    """Return the locks this database supports best."""
+    if engine.dialect.name == "postgresql":
+        return AdvisoryLocks(engine, me, clock)
+    return LeaseLocks(engine, me, clock, ttl)

@@ -1,0 +1,60 @@
+"""Schema migrations through alembic: the one module that drives it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect
+
+_SCRIPTS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPTS))
+    return config
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where the database's schema stands against this version of the bot."""
+
+    current: str | None  # the revision the database is at (None: never migrated)
+    head: str  # the revision this code needs
+    empty: bool  # no tables at all
+
+    @property
+    def up_to_date(self) -> bool:
+        """Return True when the database is at the revision this code needs."""
+        return self.current == self.head
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Return the database's revision, the one needed, and whether it holds any table."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        empty = not inspect(conn).get_table_names()
+    return SchemaState(current, head, empty)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the newest revision."""
+    config = _config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def revision(engine: Engine, message: str) -> None:
+    """Write a new migration from the difference between the tables and the database."""
+    config = _config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.revision(config, message=message, autogenerate=True)

@@ -1,0 +1,30 @@
+"""Several instances: leases for the poller's leadership and the reconciliation claim.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-23 04:31:42.162050
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('leases',
+    sa.Column('name', sa.String(length=50), nullable=False),
+    sa.Column('holder', sa.String(length=100), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('acquired_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('leases')

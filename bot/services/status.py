@@ -1,0 +1,74 @@
+"""What an operator asks of a running bot: where polling stands, what waits, what ran last."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.adapters.repository import FileRecord
+from bot.ports import Locks, UnitOfWorkFactory
+from bot.services.intake import CURSOR, POLLED
+
+STALL_INTERVALS = 3  # polling is stalled once this many intervals pass without a poll
+
+
+@dataclass(frozen=True)
+class Status:
+    """A snapshot of the bot's state, as `offerbot status` prints it."""
+
+    last_poll: datetime | None
+    cursor: str | None
+    replies: dict[str, int]
+    last_file: FileRecord | None
+    poller: str | None
+    reconciler: str | None
+
+    def problems(self, now: datetime, poll_interval: float) -> list[str]:
+        """Return what is wrong: empty when the bot is healthy."""
+        limit = timedelta(seconds=STALL_INTERVALS * poll_interval)
+        if self.last_poll is None:
+            return ["mentions have never been polled"]
+        if now - self.last_poll > limit:
+            return [f"no poll for {_ago(now - self.last_poll)} (more than {STALL_INTERVALS} intervals of "
+                    f"{poll_interval:g}s); is `offerbot run` up, and does it reach X?"]
+        return []
+
+
+def read_status(uow: UnitOfWorkFactory, locks: Locks) -> Status:
+    """Gather the snapshot from the database and the locks."""
+    with uow(readonly=True) as tx:
+        polled = tx.cursors.get(POLLED)
+        cursor = tx.cursors.get(CURSOR)
+        replies = tx.outbox.counts()
+        last_file = tx.ledger.latest_file()
+    return Status(datetime.fromisoformat(polled) if polled else None, cursor, replies, last_file,
+                  locks.holder("poller"), locks.holder("reconcile"))
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}min"
+    return f"{seconds // 3600}h"
+
+
+def describe(status: Status, now: datetime) -> list[str]:
+    """Return the snapshot as lines for people."""
+    last_poll = (f"{status.last_poll:%Y-%m-%d %H:%M:%S} UTC ({_ago(now - status.last_poll)} ago)"
+                 if status.last_poll else "never")
+    replies = ", ".join(f"{k} {v}" for k, v in sorted(status.replies.items())) or "none"
+    lines = [f"last poll        {last_poll}",
+             f"mentions cursor  {status.cursor or 'none yet'}",
+             f"replies          {replies} (pending {status.replies.get('pending', 0)})",
+             f"poller           {status.poller or 'no instance is polling'}"]
+    file = status.last_file
+    if file is None:
+        lines.append("last file        none reconciled yet")
+    else:
+        when = f"{file.finished_at:%Y-%m-%d %H:%M} UTC" if file.finished_at else "not finished"
+        lines.append(f"last file        {file.name}: {file.status}, {file.rows_done:,} rows, {when}")
+    if status.reconciler:
+        lines.append(f"reconciling now  {status.reconciler}")
+    return lines
