@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-postgres lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,18 @@ run: $(BIN)/.installed
 	$(BIN)/offerbot sync import data/sample_members.csv
 	$(BIN)/offerbot run
 
-# Lint, type-check, then the whole test suite.
+# Lint, type-check, then the whole test suite (on SQLite).
 test: $(BIN)/.installed lint
 	$(BIN)/pytest -q
+
+# The whole suite again on PostgreSQL: the local server (started if it is not running) and a
+# database made afresh for the run. PG_URL points elsewhere if you like.
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/offerbot_test
+test-postgres: $(BIN)/.installed
+	./.ci/postgres-up
+	psql -h 127.0.0.1 -U postgres -q -c "DROP DATABASE IF EXISTS offerbot_test WITH (FORCE)" \
+		-c "CREATE DATABASE offerbot_test"
+	OFFERBOT_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check bot tests bench

@@ -1,8 +1,9 @@
-"""Intake benchmark: X mention pages -> tweepy -> domain -> SQLite, through the real pipeline.
+"""Intake benchmark: X mention pages -> tweepy -> domain -> database, through the real pipeline.
 
 Feeds N mentions (realistic v2 payload pages served by `responses` at api.twitter.com) from
 members of a 100k-member base naming 200 campaigns, through XApi + poll_mentions into a SQLite
-file, and prints posts per second. Run: .venv/bin/python -m bench.bench_intake [--mentions N]
+file (or, with --database-url, an emptied PostgreSQL database), and prints posts per second.
+Run: .venv/bin/python -m bench.bench_intake [--mentions N] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ from pathlib import Path
 
 import responses
 
-from bench.data import BOT_ID, card_number, mention_pages, user_id, write_campaigns
-from bot.adapters.database import create_schema, make_engine
+from bench.data import (
+    BOT_ID,
+    card_number,
+    database_kind,
+    fresh_database,
+    mention_pages,
+    user_id,
+    write_campaigns,
+)
 from bot.adapters.repository import unit_of_work_factory
 from bot.adapters.x_api import XApi
 from bot.config import XCredentials
@@ -32,6 +40,8 @@ def main() -> None:
     parser.add_argument("--mentions", type=int, default=50_000)
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--campaigns", type=int, default=200)
+    parser.add_argument("--database-url", help="default: a new SQLite file in a temporary folder; "
+                        "a postgresql+psycopg:// database is emptied (public schema dropped) first")
     args = parser.parse_args()
 
     def clock() -> datetime:
@@ -40,8 +50,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         tags = write_campaigns(root / "offers", args.campaigns)
-        engine = make_engine(f"sqlite:///{root / 'bench.db'}")
-        create_schema(engine)
+        engine = fresh_database(args.database_url or f"sqlite:///{root / 'bench.db'}")
+        kind = database_kind(engine)
         uow = unit_of_work_factory(engine)
         catalog = CampaignSource(root / "offers", UTC, uow, clock).load()
 
@@ -50,7 +60,7 @@ def main() -> None:
         rows = ((n + 2, {"user_id": user_id(n), "handle": f"m{n}", "card_number": card_number(n)})
                 for n in range(args.members))
         linked = import_members(uow, fingerprinter, clock, rows).linked
-        print(f"setup: {args.campaigns} campaigns, {linked:,} members linked "
+        print(f"setup ({kind}): {args.campaigns} campaigns, {linked:,} members linked "
               f"in {time.perf_counter() - started:.1f}s")
 
         bodies = mention_pages(args.mentions, args.members, tags)
@@ -93,10 +103,10 @@ def main() -> None:
             queued = sum(tx.outbox.counts().values())
         print(f"fetched {report.posts:,} mentions in {len(pages)} pages through tweepy: "
               f"{fetch_seconds:.2f}s ({report.posts / fetch_seconds:,.0f} posts/s)")
-        print(f"handled (rules + SQLite, transactions of ~1,000 posts): {handle_seconds:.2f}s "
+        print(f"handled (rules + {kind}, transactions of ~1,000 posts): {handle_seconds:.2f}s "
               f"({report.posts / handle_seconds:,.0f} posts/s)")
         print(f"outcomes: {dict(sorted(report.outcomes.items()))}; {queued:,} replies queued")
-        print(f"TOTAL: {report.posts:,} posts in {total:.2f}s = {report.posts / total:,.0f} posts/s "
+        print(f"TOTAL ({kind}): {report.posts:,} posts in {total:.2f}s = {report.posts / total:,.0f} posts/s "
               f"(target >= 5,000)")
         engine.dispose()
 

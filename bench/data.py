@@ -1,4 +1,5 @@
-"""Generators of realistic benchmark data: campaigns, card numbers, members, X payload pages."""
+"""Generators of realistic benchmark data: campaigns, card numbers, members, X payload pages;
+and the empty database each benchmark starts from."""
 
 from __future__ import annotations
 
@@ -7,7 +8,35 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
+from bot.adapters.database import create_schema, make_engine
+from bot.adapters.migrations import upgrade
+
 BOT_ID = "1850000000000000000"
+KINDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+def fresh_database(url: str) -> Engine:
+    """Return an engine on an empty database holding the bot's schema.
+
+    SQLite (a new file) gets its tables from the models, as the benchmarks always did; a
+    PostgreSQL database loses everything in its public schema, then is migrated to the head.
+    """
+    engine = make_engine(url)
+    if engine.dialect.name != "postgresql":
+        create_schema(engine)
+        return engine
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    upgrade(engine)
+    return engine
+
+
+def database_kind(engine: Engine) -> str:
+    """Return the database's name for output lines: SQLite or PostgreSQL."""
+    return KINDS.get(engine.dialect.name, engine.dialect.name)
 
 
 def luhn_complete(prefix: str) -> str:

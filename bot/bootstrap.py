@@ -42,6 +42,7 @@ class App:
     campaigns: CampaignSource
     fingerprinter: Fingerprinter
     locks: Locks
+    instance: str  # this process among instances: host:pid
 
     def reconcile_deps(self) -> ReconcileDeps:
         """Return what reconciliation needs."""
@@ -58,6 +59,7 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
               engine: Engine | None = None) -> App:
     """Build the app; tests pass fakes for ``api``, ``clock`` or ``engine``."""
     engine = engine or make_engine(settings.database_url)
+    instance = instance_name()
     check_schema(engine)
     uow = unit_of_work_factory(engine)
     if api is None:
@@ -78,8 +80,8 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
                                  display_root=settings.source.parent),
         fingerprinter=Fingerprinter(_fingerprint_key(settings)),
         # A lease outlives a few missed polls, so a slow tick does not hand leadership over.
-        locks=locks_for(engine, instance_name(), clock,
-                        timedelta(seconds=max(3 * settings.poll_interval, 60))),
+        locks=locks_for(engine, instance, clock, timedelta(seconds=max(3 * settings.poll_interval, 60))),
+        instance=instance,
     )
 
 

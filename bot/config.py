@@ -24,7 +24,7 @@ _HANDLE_RE = re.compile(r"@?[A-Za-z0-9_]{1,15}")
 # section -> key -> default; None means required.
 _SCHEMA: dict[str, dict[str, Any]] = {
     "bot": {"handle": None, "user_id": None, "poll_interval": 60, "reply_interval": 10,
-            "timezone": "UTC"},
+            "reply_batch": 20, "timezone": "UTC"},
     "paths": {"offers": "offers", "templates": "templates", "data": "data"},
     "database": {"url": "sqlite:///data/offerbot.db"},
     "sandbox": {"mentions": "data/sandbox/mentions.jsonl",
@@ -64,6 +64,7 @@ class Settings:
     exports_dir: Path
     reconcile_interval: float
     reconcile_batch_rows: int = 200_000
+    reply_batch: int = 20
     x: XCredentials | None = None
     fingerprint_key: bytes | None = field(default=None, repr=False)
 
@@ -132,7 +133,8 @@ def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
         inbox_dir=rel("reconcile", "inbox"),
         exports_dir=rel("reconcile", "exports"),
         reconcile_interval=_seconds(source, "reconcile", "interval", table),
-        reconcile_batch_rows=_batch_rows(source, table),
+        reconcile_batch_rows=_count(source, "reconcile", "batch_rows", table, "rows per committed batch"),
+        reply_batch=_count(source, "bot", "reply_batch", table, "replies sent per run of the job"),
         x=_x_credentials(environ),
         fingerprint_key=_fingerprint_key(environ),
     )
@@ -183,11 +185,11 @@ def _seconds(source: str, section: str, key: str, table: dict[str, dict[str, Any
     return float(value)
 
 
-def _batch_rows(source: str, table: dict[str, dict[str, Any]]) -> int:
-    value = table["reconcile"]["batch_rows"]
+def _count(source: str, section: str, key: str, table: dict[str, dict[str, Any]], what: str) -> int:
+    value = table[section][key]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(source, "[reconcile] batch_rows", f"{value!r} is not a whole number of rows",
-                          "set it to the rows per committed batch, e.g. batch_rows = 200000")
+        raise ConfigError(source, f"[{section}] {key}", f"{value!r} is not a whole number",
+                          f"set it to the {what}, at least 1, e.g. {key} = {_SCHEMA[section][key]}")
     return value
 
 

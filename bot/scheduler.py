@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.adapters.locks import gone
 from bot.bootstrap import App
 from bot.clock import Clock
 from bot.errors import AuthError, BotError, RateLimited
@@ -43,7 +44,8 @@ def jobs_for(app: App) -> list[Job]:
             logger.info("poll: %s", report.describe())
 
     def send() -> None:
-        report = send_replies(app.uow, app.api, app.renderer, app.clock)
+        report = send_replies(app.uow, app.api, app.renderer, app.clock, batch=settings.reply_batch,
+                              me=app.instance, gone=gone)
         if report.results:
             logger.info("replies: %s", report.describe())
 

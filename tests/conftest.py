@@ -122,8 +122,11 @@ def members(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: FixedCl
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of the project's config, campaigns, templates and sample data in a temp folder."""
+def project(tmp_path: Path, _postgres: Engine | None) -> Path:
+    """A copy of the project's config, campaigns, templates and sample data in a temp folder
+    (on PostgreSQL, with the test database emptied for it)."""
+    if _postgres is not None:
+        empty_postgres(_postgres)
     for name in ("offers", "templates"):
         shutil.copytree(REPO / name, tmp_path / name)
     shutil.copy(REPO / "bot.toml", tmp_path / "bot.toml")

@@ -92,7 +92,7 @@ class CsvAppender:
 
     def abandon(self) -> None:
         """Drop the partial file (the export is rebuilt from the ledger instead)."""
-        self._file.close()
+        self._file.close()  # closing twice is harmless: finish() may have closed it already
         self._temp.unlink(missing_ok=True)
 
 

@@ -27,6 +27,11 @@ def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def gone(holder: str) -> bool:
+    """Tell whether the instance ``holder`` (host:pid) has certainly stopped (on this host only)."""
+    return not _alive_here(holder)
+
+
 def _alive_here(holder: str) -> bool:
     """Tell whether ``holder`` (host:pid) may still run: False only if it is on this host and gone."""
     host, _, pid = holder.rpartition(":")
@@ -46,6 +51,7 @@ class LeaseLocks:
 
     def __init__(self, engine: Engine, me: str, clock: Clock, ttl: timedelta) -> None:
         self._engine, self._me, self._clock, self._ttl = engine, me, clock, ttl
+        self._held: set[str] = set()
 
     def acquire(self, name: str) -> bool:
         """Take or renew the lock; False when another live instance holds it."""
@@ -64,10 +70,15 @@ class LeaseLocks:
                 ).values(holder=self._me, expires_at=now + self._ttl,
                          acquired_at=row.acquired_at if row.holder == self._me else now))
             held = conn.execute(select(leases_t.c.holder).where(leases_t.c.name == name)).scalar()
-        return bool(held == self._me)
+        if held == self._me:
+            self._held.add(name)
+            return True
+        self._held.discard(name)
+        return False
 
     def release(self, name: str) -> None:
         """Give the lock up, if this instance holds it."""
+        self._held.discard(name)
         with self._engine.begin() as conn:
             conn.execute(delete(leases_t).where(leases_t.c.name == name, leases_t.c.holder == self._me))
 
@@ -80,7 +91,9 @@ class LeaseLocks:
         return str(row.holder)
 
     def close(self) -> None:
-        """Nothing is held open."""
+        """Give up every lock this instance holds."""
+        for name in list(self._held):
+            self.release(name)
 
 
 class AdvisoryLocks:

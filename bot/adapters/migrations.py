@@ -44,12 +44,12 @@ def schema_state(engine: Engine) -> SchemaState:
     return SchemaState(current, head, empty)
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest revision."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database to the newest revision (or to ``revision``)."""
     config = _config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def revision(engine: Engine, message: str) -> None:

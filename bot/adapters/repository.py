@@ -383,14 +383,20 @@ class OutboxRepository:
             (i.dedupe_key, i.member_id, i.in_reply_to, i.template,
              json.dumps(i.context, separators=(",", ":")), "pending", 0, when, when) for i in intents])
 
-    def claim(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
-        """Mark up to ``limit`` due replies as sending and return them.
+    def claim(self, now: datetime, limit: int, lease: timedelta, me: str,
+              gone: Callable[[str], bool]) -> list[OutboxItem]:
+        """Mark up to ``limit`` due replies as being sent by ``me`` and return them.
 
-        A row left 'sending' longer than ``lease`` belonged to a sender that died; it is due again
-        (X's duplicate-content check stops a second copy if the first one did go out).
+        A row left 'sending' belonged to a sender that died: it is due again once its lease has
+        run out, or at once when ``gone`` says its sender no longer runs. X's duplicate-content
+        check stops a second copy if the first one did go out.
         """
+        senders = self._conn.execute(select(outbox_t.c.claimed_by).distinct()
+                                     .where(outbox_t.c.status == "sending")).scalars().all()
+        dead = [s for s in senders if s and s != me and gone(s)]
         due = or_(and_(outbox_t.c.status == "pending", outbox_t.c.next_attempt_at <= now),
-                  and_(outbox_t.c.status == "sending", outbox_t.c.claimed_at < now - lease))
+                  and_(outbox_t.c.status == "sending",
+                       or_(outbox_t.c.claimed_at < now - lease, outbox_t.c.claimed_by.in_(dead))))
         rows = self._conn.execute(
             select(outbox_t).where(due).order_by(outbox_t.c.id).limit(limit)
             .with_for_update(skip_locked=True)).all()
@@ -398,7 +404,7 @@ class OutboxRepository:
             return []
         self._conn.execute(
             update(outbox_t).where(outbox_t.c.id.in_([r.id for r in rows]))
-            .values(status="sending", claimed_at=now, attempts=outbox_t.c.attempts + 1))
+            .values(status="sending", claimed_at=now, claimed_by=me, attempts=outbox_t.c.attempts + 1))
         return [OutboxItem(r.id, r.dedupe_key, r.member_id, r.in_reply_to, r.template,
                            json.loads(r.context), r.attempts + 1) for r in rows]
 
@@ -409,7 +415,7 @@ class OutboxRepository:
         if delivery.status == "sent":
             values.update(sent_post_id=delivery.post_id, sent_at=now)
         elif delivery.status == "pending":
-            values.update(next_attempt_at=delivery.retry_at or now, claimed_at=None)
+            values.update(next_attempt_at=delivery.retry_at or now, claimed_at=None, claimed_by=None)
         self._conn.execute(update(outbox_t).where(outbox_t.c.id == item_id).values(**values))
 
     def cancel_for_member(self, member_id: str, reason: str) -> int:

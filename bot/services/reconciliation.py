@@ -240,7 +240,11 @@ def _reconcile(deps: ReconcileDeps, catalog: Catalog, path: Path, dry_run: bool,
             raise
     if dry_run:
         return summary
-    return _finish(deps, run)
+    try:
+        return _finish(deps, run)
+    except BaseException:
+        run.abandon_exports()  # the files are rebuilt from the ledger when the run is repeated
+        raise
 
 
 class _Run:

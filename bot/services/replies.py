@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -43,16 +43,18 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def send_replies(uow: UnitOfWorkFactory, api: SocialApi, renderer: Renderer, clock: Clock,
-                 *, batch: int = 20) -> SendReport:
+                 *, batch: int = 20, me: str = "this-instance",
+                 gone: Callable[[str], bool] = lambda _sender: False) -> SendReport:
     """Send up to ``batch`` due replies; every result is recorded, nothing is lost.
 
     Claiming commits before any network call, and each result commits on its own, so no
     transaction is held open across a request to X. A rate limit or an auth failure puts the
-    rest of the batch back in the queue.
+    rest of the batch back in the queue. ``me`` names this sender; ``gone`` tells whether another
+    sender has died, so that what it claimed is sent now rather than after the lease.
     """
     report = SendReport()
     with uow() as tx:
-        items = tx.outbox.claim(clock(), batch, LEASE)
+        items = tx.outbox.claim(clock(), batch, LEASE, me, gone)
         tx.commit()
     if not items:
         return report

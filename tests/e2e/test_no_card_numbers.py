@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import inspect, text
 
+from bot.adapters.database import make_engine
 from bot.cli import cli
 from bot.domain.cards import find_card_numbers
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD
@@ -19,16 +23,27 @@ CARDS = {ALICE_CARD, BOB_CARD, CAROL_CARD, MISTYPED, "4111111111111111"}
 
 
 def scan_database(path: Path) -> list[str]:
-    """Return every Luhn-valid digit run in any cell of any table, plus raw hits in the files."""
+    """Return every Luhn-valid digit run in any cell of any table, plus raw hits in its files.
+
+    On SQLite the database, WAL and shared-memory files are searched byte by byte too; on
+    PostgreSQL a pg_dump of the whole database is searched as well (where pg_dump is installed).
+    """
+    url = os.environ.get("OFFERBOT_TEST_DATABASE_URL") or f"sqlite:///{path}"
+    engine = make_engine(url)
     found = []
-    with sqlite3.connect(path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            for row in db.execute(f'SELECT * FROM "{table}"'):
+    with engine.connect() as conn:
+        for table in inspect(conn).get_table_names():
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
                 found.extend(n for cell in row if isinstance(cell, str) for n in find_card_numbers(cell))
-    for file in path.parent.glob(path.name + "*"):  # the db, its WAL and shared-memory files
-        raw = file.read_bytes()
-        found.extend(card for card in CARDS if card.encode() in raw)
+    engine.dispose()
+    if url.startswith("sqlite"):
+        raws = [file.read_bytes() for file in path.parent.glob(path.name + "*")]
+    elif shutil.which("pg_dump"):
+        plain = url.replace("postgresql+psycopg://", "postgresql://")
+        raws = [subprocess.run(["pg_dump", "--no-owner", plain], capture_output=True, check=True).stdout]
+    else:
+        raws = []
+    found.extend(card for raw in raws for card in CARDS if card.encode() in raw)
     return found
 
 

@@ -66,9 +66,10 @@ def test_claim_takes_due_rows_once_and_again_after_the_lease(uow, clock):
     intent = ReplyIntent("post:1", "1001", "1", "reply.j2", {"ref": "X"})
     with uow() as tx:
         tx.outbox.add_many([intent], clock())
-        first = tx.outbox.claim(clock(), 10, LEASE)
-        second = tx.outbox.claim(clock(), 10, LEASE)
-        later = tx.outbox.claim(clock() + LEASE + timedelta(seconds=1), 10, LEASE)
+        first = tx.outbox.claim(clock(), 10, LEASE, "me:1", lambda _: False)
+        second = tx.outbox.claim(clock(), 10, LEASE, "me:1", lambda _: False)
+        later = tx.outbox.claim(clock() + LEASE + timedelta(seconds=1), 10, LEASE, "me:1",
+                                lambda _: False)
         tx.commit()
 
     assert [i.dedupe_key for i in first] == ["post:1"]
@@ -88,3 +89,16 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path):
         engine.dispose()
 
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000, "synchronous": 2}
+
+
+def test_replies_claimed_by_a_sender_that_is_gone_are_due_at_once(uow, clock):
+    """What a killed sender had claimed goes out now, not after its lease; a live sender's stays."""
+    intents = [ReplyIntent(f"post:{n}", "1001", str(n), "reply.j2", {"ref": "X"}) for n in (1, 2)]
+    with uow() as tx:
+        tx.outbox.add_many(intents, clock())
+        tx.outbox.claim(clock(), 1, LEASE, "dead:1", lambda _: False)
+        tx.outbox.claim(clock(), 1, LEASE, "alive:2", lambda _: False)
+        taken = tx.outbox.claim(clock(), 10, LEASE, "me:3", lambda sender: sender == "dead:1")
+        tx.commit()
+
+    assert [i.dedupe_key for i in taken] == ["post:1"]

@@ -182,7 +182,7 @@ def test_a_reply_claimed_by_a_sender_that_died_is_sent_again_after_the_lease(uow
     """A row left 'sending' (the process died mid-send) is retried after the lease; X dedupes it."""
     queue(uow, clock, post_id="11")
     with uow() as tx:
-        claimed = tx.outbox.claim(clock(), 10, LEASE)
+        claimed = tx.outbox.claim(clock(), 10, LEASE, "me:1", lambda _: False)
         tx.commit()
     assert len(claimed) == 1
 
@@ -196,7 +196,7 @@ def test_a_crash_after_x_accepted_the_reply_does_not_post_it_twice(uow, engine, 
     api = FakeSocialApi()
     queue(uow, clock, post_id="11")
     with uow() as tx:
-        [item] = tx.outbox.claim(clock(), 10, LEASE)
+        [item] = tx.outbox.claim(clock(), 10, LEASE, "me:1", lambda _: False)
         tx.commit()
     api.reply(renderer.render(item.template, item.context), item.in_reply_to)  # then "kill -9"
 

@@ -1,4 +1,4 @@
-"""Several instances: leases for the poller's leadership and the reconciliation claim.
+"""Several instances: leases (the poller's leadership, the reconciliation claim); who sends a reply.
 
 Revision ID: 0002
 Revises: 0001
@@ -24,7 +24,11 @@ def upgrade() -> None:
     sa.Column('acquired_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('claimed_by', sa.String(length=100), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_column('claimed_by')
     op.drop_table('leases')

@@ -1,0 +1,150 @@
+"""Many enrolments, many reconciliations at once: limited quantity and budgets hold exactly."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from bot.adapters.database import create_schema, make_engine
+from bot.adapters.locks import locks_for
+from bot.adapters.repository import unit_of_work_factory
+from bot.domain.cards import Fingerprinter
+from bot.domain.enrolment import Enrolment
+from bot.errors import Busy
+from bot.services.campaigns import Catalog
+from bot.services.intake import poll_mentions
+from bot.services.members import import_members
+from bot.services.reconciliation import ReconcileDeps, reconcile_file
+from tests.conftest import POSTGRES_URL, empty_postgres
+from tests.fakes import BOT_ID, FakeSocialApi, FixedClock, campaign, card_number, mention
+
+ATTEMPTS, CAP = 500, 100
+KEY = b"k" * 32
+LIMITED = campaign(id="limited", hashtag="#AmexLimited", max_enrolments=CAP)
+BUDGETED = campaign(id="budgeted", hashtag="#AmexBudget", merchant_ids=("MID-B",),
+                    budget=Decimal("50.00"), credit=Decimal("5.00"), min_spend=Decimal("0.00"))
+
+
+@pytest.fixture
+def database(tmp_path: Path, _postgres: Engine | None) -> str:
+    """A database every thread and process can open: a SQLite file, or the PostgreSQL test one,
+    with ATTEMPTS linked members and the two campaigns."""
+    if _postgres is not None:
+        empty_postgres(_postgres)
+        url = str(POSTGRES_URL)
+    else:
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+        engine = make_engine(url)
+        create_schema(engine)
+        engine.dispose()
+    engine = make_engine(url)
+    uow, clock = unit_of_work_factory(engine), FixedClock()
+    with uow() as tx:
+        tx.campaigns.sync([LIMITED, BUDGETED], clock())
+        tx.commit()
+    import_members(uow, Fingerprinter(KEY), clock, (
+        (n, {"user_id": str(10_000 + n), "handle": f"m{n}", "card_number": card_number(n)})
+        for n in range(ATTEMPTS)))
+    engine.dispose()
+    return url
+
+
+def enrol_some(url: str, first: int, count: int) -> int:
+    """Post `count` '#AmexLimited' mentions by distinct members and poll them; return enrolments made."""
+    engine = make_engine(url)
+    try:
+        api = FakeSocialApi()
+        api.post(*(mention(1_000_000 + n, str(10_000 + n), "@offerbot #AmexLimited")
+                   for n in range(first, first + count)))
+        report = poll_mentions(unit_of_work_factory(engine), api, Catalog((LIMITED,)), FixedClock(),
+                               bot_user_id=BOT_ID, batch_posts=10)
+        return report.outcomes.get("enrolled", 0)
+    finally:
+        engine.dispose()
+
+
+def counts(url: str, sql: str) -> list[tuple]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        found = [tuple(r) for r in conn.execute(text(sql))]
+    engine.dispose()
+    return found
+
+
+def test_500_enrolments_from_threads_against_100_places_give_exactly_100(database):
+    """Ten threads polling at once cannot oversell a limited quantity of 100."""
+    per = ATTEMPTS // 10
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(enrol_some(database, i * per, per)))
+               for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sum(results) == CAP
+    assert counts(database, "SELECT count(*) FROM enrolments") == [(CAP,)]
+    assert counts(database, "SELECT enrolled FROM campaigns WHERE id = 'limited'") == [(CAP,)]
+
+
+@pytest.mark.slow
+def test_500_enrolments_from_processes_against_100_places_give_exactly_100(database):
+    """Five processes polling at once cannot oversell a limited quantity of 100 either."""
+    per = ATTEMPTS // 5
+    with multiprocessing.get_context("spawn").Pool(5) as pool:
+        results = pool.starmap(enrol_some, [(database, i * per, per) for i in range(5)])
+
+    assert sum(results) == CAP
+    assert counts(database, "SELECT count(*) FROM enrolments") == [(CAP,)]
+    assert counts(database, "SELECT enrolled FROM campaigns WHERE id = 'limited'") == [(CAP,)]
+
+
+def reconcile_day(url: str, folder: str, day: int) -> int:
+    """Reconcile a file of 10 qualifying purchases (members day*10..); wait out other runs."""
+    engine = make_engine(url)
+    try:
+        clock = FixedClock()
+        uow = unit_of_work_factory(engine)
+        path = Path(folder) / f"day{day}.csv"
+        path.write_text("transaction_id,card_number,merchant_id,merchant_name,amount,currency,"
+                        "transaction_date,type\n" + "".join(
+                            f"D{day}-{n},{card_number(day * 10 + n)},MID-B,Shop,9.00,USD,2026-11-21,"
+                            "purchase\n" for n in range(10)))
+        deps = ReconcileDeps(uow, Fingerprinter(KEY), clock, Path(folder) / "exports", UTC,
+                             locks_for(engine, f"worker:{os.getpid()}", clock, timedelta(minutes=5)))
+        while True:
+            try:
+                summary = reconcile_file(deps, Catalog((BUDGETED,)), path)
+                return summary.campaigns.get("budgeted", {}).get("credits", 0)
+            except Busy:
+                time.sleep(0.05)  # another process reconciles; its turn first
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_budget_is_never_passed_by_reconciliations_running_at_once(database, tmp_path):
+    """Four processes reconcile four files at once; a budget of ten credits gives exactly ten."""
+    engine = make_engine(database)
+    uow = unit_of_work_factory(engine)
+    with uow() as tx:
+        since = datetime(2026, 11, 1, tzinfo=UTC)
+        tx.enrolments.add_many([Enrolment(str(10_000 + n), "budgeted", str(n), since) for n in range(40)])
+        tx.commit()
+    engine.dispose()
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        credited = pool.starmap(reconcile_day, [(database, str(tmp_path), day) for day in range(4)])
+
+    assert sum(credited) == 10
+    assert counts(database, "SELECT spent_cents, budget_cents FROM campaigns WHERE id = 'budgeted'") == [
+        (5000, 5000)]
+    assert counts(database, "SELECT count(*) FROM credits") == [(10,)]

@@ -1,0 +1,242 @@
+"""Production mode: schema migrations, locks between instances, status, health, JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from click.testing import CliRunner
+from sqlmodel import SQLModel
+
+from bot.adapters.database import create_schema, make_engine
+from bot.adapters.locks import LeaseLocks, locks_for
+from bot.adapters.migrations import schema_state, upgrade
+from bot.bootstrap import check_schema
+from bot.cli import cli
+from bot.errors import Busy, SchemaOutdated
+from bot.logs import setup_logging
+from bot.services.inbox import reconcile_inbox
+from bot.services.intake import poll_mentions
+from bot.services.status import read_status
+from tests.fakes import ALICE_CARD, BOT_ID, FakeSocialApi, mention
+
+POSTGRES_URL = os.environ.get("OFFERBOT_TEST_DATABASE_URL")
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    yield engine
+    engine.dispose()
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_describes(sqlite_file, engine):
+    """Upgrading an empty database gives the schema of the SQLModel tables, with nothing missing."""
+    target = engine if POSTGRES_URL else sqlite_file  # PostgreSQL's test database is migrated already
+    if not POSTGRES_URL:
+        upgrade(target)
+    with target.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+
+    assert differences == []
+    assert schema_state(target).up_to_date
+
+
+def test_a_fresh_embedded_database_makes_itself(sqlite_file):
+    """The embedded default needs no set-up: an empty SQLite file is migrated on first use."""
+    check_schema(sqlite_file)
+
+    assert schema_state(sqlite_file).current == schema_state(sqlite_file).head
+
+
+def test_an_old_schema_is_refused_until_db_upgrade(sqlite_file, project, no_x_credentials, monkeypatch):
+    """A database at an earlier revision stops the bot with the fix; `db upgrade` brings it up to date."""
+    if POSTGRES_URL:
+        pytest.skip("the shared PostgreSQL test database stays at head")
+    monkeypatch.chdir(project)
+    engine = make_engine(f"sqlite:///{project / 'data' / 'offerbot.db'}")
+    upgrade(engine, "0001")
+
+    with pytest.raises(SchemaOutdated, match=r"revision 0001; this version needs revision 0002.*db upgrade"):
+        check_schema(engine)
+    refused = CliRunner().invoke(cli, ["run", "--once"])
+    upgraded = CliRunner().invoke(cli, ["db", "upgrade"])
+    again = CliRunner().invoke(cli, ["db", "upgrade"])
+
+    assert refused.exit_code == 2
+    assert "offerbot db upgrade" in refused.output
+    assert "database upgraded from revision 0001 to 0002" in upgraded.output
+    assert "database already at revision 0002" in again.output
+    check_schema(engine)
+    engine.dispose()
+
+
+def test_tables_made_without_migrations_are_refused(sqlite_file):
+    """Tables with no migration history cannot be dated, so the bot will not guess."""
+    create_schema(sqlite_file)
+
+    with pytest.raises(SchemaOutdated, match="no migration history"):
+        check_schema(sqlite_file)
+
+
+@pytest.mark.postgres_only
+def test_an_empty_postgresql_database_is_not_changed_behind_the_operators_back():
+    """Unlike the embedded SQLite file, a PostgreSQL database is only migrated by `db upgrade`."""
+    admin = make_engine(str(POSTGRES_URL).rsplit("/", 1)[0] + "/postgres")
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("DROP DATABASE IF EXISTS offerbot_test_empty")
+        conn.exec_driver_sql("CREATE DATABASE offerbot_test_empty")
+    empty = make_engine(str(POSTGRES_URL).rsplit("/", 1)[0] + "/offerbot_test_empty")
+    try:
+        with pytest.raises(SchemaOutdated, match="none"):
+            check_schema(empty)
+    finally:
+        empty.dispose()
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("DROP DATABASE IF EXISTS offerbot_test_empty")
+        admin.dispose()
+
+
+def locks(engine, name: str, clock):
+    return locks_for(engine, name, clock, timedelta(minutes=1))
+
+
+def test_a_lock_belongs_to_one_instance_at_a_time(engine, clock):
+    """Of two instances only one holds a lock; it keeps it on asking again; release hands it over."""
+    first, second = locks(engine, "host-a:1", clock), locks(engine, "host-b:2", clock)
+    try:
+        assert first.acquire("poller") is True
+        assert second.acquire("poller") is False
+        assert first.acquire("poller") is True
+        assert second.holder("poller") == "host-a:1"
+
+        first.release("poller")
+
+        assert second.acquire("poller") is True
+        assert first.acquire("poller") is False
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.sqlite_only
+def test_a_lease_runs_out_when_its_holder_stops_renewing(engine, clock):
+    """On SQLite a lease not renewed within its time passes to the next instance that asks."""
+    first, second = LeaseLocks(engine, "host-a:1", clock, timedelta(minutes=1)), \
+        LeaseLocks(engine, "host-b:2", clock, timedelta(minutes=1))
+    assert first.acquire("poller")
+    clock.advance(seconds=59)
+    assert not second.acquire("poller")
+    clock.advance(seconds=2)
+
+    assert second.acquire("poller")
+    assert first.holder("poller") == "host-b:2"
+
+
+@pytest.mark.sqlite_only
+def test_a_lease_of_a_dead_process_on_this_host_is_taken_at_once(engine, clock):
+    """A holder on this host whose process is gone (kill -9) does not block the next run."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    gone = LeaseLocks(engine, f"{socket.gethostname()}:{dead}", clock, timedelta(hours=1))
+    assert gone.acquire("reconcile")
+
+    assert LeaseLocks(engine, "me:1", clock, timedelta(hours=1)).acquire("reconcile")
+
+
+@pytest.mark.postgres_only
+def test_an_advisory_lock_is_freed_when_its_connection_goes(engine, clock):
+    """On PostgreSQL the server drops a killed holder's lock with its connection."""
+    first, second = locks(engine, "host-a:1", clock), locks(engine, "host-b:2", clock)
+    assert first.acquire("poller")
+    for conn in first._held.values():  # as a kill -9 would: the connection just goes
+        conn.invalidate()
+    first._held.clear()
+
+    assert second.acquire("poller")
+    second.close()
+
+
+def test_a_reconciliation_waits_while_another_instance_reconciles(ledger, make_csv, engine, clock, tmp_path):
+    """The reconcile lock keeps a second reconciliation out (a dry run needs none); the inbox waits."""
+    other = locks(engine, "elsewhere:7", clock)
+    path = make_csv("day.csv", f"T1,{ALICE_CARD},MID-MCD-0001,McD,12.50,USD,2026-11-21,purchase,")
+    assert other.acquire("reconcile")
+    try:
+        with pytest.raises(Busy, match="elsewhere:7"):
+            ledger.reconcile(path)
+        assert ledger.reconcile(path, dry_run=True).outcomes == {"credited": 1}
+        inbox = tmp_path / "inbox"
+        inbox.mkdir()
+        path.rename(inbox / "day.csv")
+        os.utime(inbox / "day.csv", (0, 0))
+        assert reconcile_inbox(ledger.deps, ledger.catalog, inbox) == []
+        assert (inbox / "day.csv").exists()
+    finally:
+        other.close()
+
+    assert [r.name for r in reconcile_inbox(ledger.deps, ledger.catalog, inbox)] == ["day.csv"]
+
+
+def test_status_and_health_follow_the_polls(uow, engine, clock, catalog, members):
+    """After a poll the status shows it; three missed intervals later health reports a stall."""
+    status_locks = locks(engine, "me:1", clock)
+    assert read_status(uow, status_locks).problems(clock(), 60) == ["mentions have never been polled"]
+    api = FakeSocialApi()
+    api.post(mention(7, "1001", "@offerbot #AmexMcDonalds"))
+
+    poll_mentions(uow, api, catalog, clock, bot_user_id=BOT_ID)
+    status = read_status(uow, status_locks)
+
+    assert (status.last_poll, status.cursor, status.replies) == (clock(), "7", {"pending": 1})
+    assert status.problems(clock(), 60) == []
+    clock.advance(seconds=181)
+    [problem] = read_status(uow, status_locks).problems(clock(), 60)
+    assert problem.startswith("no poll for 3min (more than 3 intervals of 60s)")
+
+
+def test_status_and_health_commands(project, no_x_credentials, monkeypatch):
+    """`status` prints the snapshot; `health` exits 1 before any poll and 0 after one."""
+    monkeypatch.chdir(project)
+    runner = CliRunner()
+
+    unhealthy = runner.invoke(cli, ["health"])
+    runner.invoke(cli, ["run", "--once"])
+    healthy = runner.invoke(cli, ["health"])
+    status = runner.invoke(cli, ["status"])
+
+    assert unhealthy.exit_code == 1
+    assert "mentions have never been polled" in unhealthy.output
+    assert healthy.exit_code == 0
+    assert "healthy" in healthy.output
+    assert "last poll" in status.output
+    assert "last file        none reconciled yet" in status.output
+
+
+def test_json_logs_are_one_object_per_line_with_cards_masked(capsys):
+    """JSON logs carry ts, level, logger, message and extra fields; a card number never gets out."""
+    setup_logging(fmt="json")
+    logger = logging.getLogger("bot.test")
+
+    logger.info("linked %s", ALICE_CARD, extra={"member": "1001"})
+    try:
+        raise ValueError(f"bad card {ALICE_CARD}")
+    except ValueError:
+        logger.exception("failed")
+
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert (first["level"], first["logger"], first["member"]) == ("info", "bot.test", "1001")
+    assert first["message"] == "linked [card ...0005]"
+    assert "ValueError: bad card [card ...0005]" in second["error"]
+    assert ALICE_CARD not in "".join(lines)

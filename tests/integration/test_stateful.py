@@ -1,0 +1,718 @@
+"""A Hypothesis state machine over the bot's promises: link, unlink, mention, poll, send, reconcile, crash.
+
+Each run builds its own bot on in-memory SQLite (even when the suite runs on PostgreSQL: the
+machine clones the database with SQLite's backup API to get a crash-free twin) and drives it
+with random steps. A small model keeps who is linked, which posts were handled, who is enrolled
+where and which posts deserve a reply; invariants compare it with the database after every step
+and check the ledger's money rules straight from the tables.
+
+A crash is a ``Crash`` (a BaseException, as kill -9 would be for what was committed) raised at
+the n-th commit of a poll, a reconciliation, a send or the notice relay, just before or just after
+that commit. The bot then "restarts" (new catalog, locks and reconcile dependencies; same
+database and same X) and the work is either rerun at once, and compared with the same work done
+without a crash on a copy of the database taken before, or left for later steps to finish.
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import hashlib
+import json
+import shutil
+import tempfile
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import Engine, text
+
+from bot.adapters.database import create_schema, make_engine
+from bot.adapters.locks import locks_for
+from bot.adapters.repository import SqlUnitOfWork
+from bot.adapters.templates import TemplateRenderer
+from bot.domain.cards import Fingerprinter
+from bot.domain.hashtags import hashtag_key
+from bot.domain.mentions import Mention, MentionPage
+from bot.errors import TransientApiError
+from bot.services.campaigns import Catalog
+from bot.services.intake import poll_mentions
+from bot.services.members import link_member, unlink_member
+from bot.services.notices import queue_credit_notices
+from bot.services.reconciliation import ReconcileDeps, Summary, reconcile_file
+from bot.services.replies import LEASE, send_replies
+from tests.fakes import BOT_ID, FakeSocialApi, FixedClock, campaign, card_number, mention
+
+REPO = Path(__file__).resolve().parents[2]
+HEADER = ("transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,type,"
+          "original_transaction_id")
+
+# Four members with fixed ids, handles and test cards; one card nobody ever links.
+MEMBERS = {"2001": ("ann", card_number(201)), "2002": ("ben", card_number(202)),
+           "2003": ("cat", card_number(203)), "2004": ("dan", card_number(204))}
+OUTSIDER_CARD = card_number(299)
+
+FIXED = campaign(id="st-fixed", merchant="Fixed Diner", hashtag="#StFixed",
+                 merchant_ids=("MID-FIX-1", "MID-SHARED"), min_spend=Decimal("5.00"),
+                 credit=Decimal("5.00"), per_member=1)
+LIMITED = campaign(id="st-limited", merchant="Few Shoes", hashtag="#StLimited", merchant_ids=("MID-LIM-1",),
+                   min_spend=Decimal("10.00"), credit=Decimal("3.00"), max_enrolments=2, per_member=2)
+PERCENT = campaign(id="st-percent", merchant="Pct Mart", hashtag="#StPercent",
+                   merchant_ids=("MID-PCT-1", "MID-SHARED"), min_spend=Decimal("0"), credit=None,
+                   percent=Decimal("10"), max_credit=Decimal("5.00"), budget=Decimal("12.00"), per_member=1)
+CAMPAIGNS = (FIXED, LIMITED, PERCENT)
+BY_ID = {c.id: c for c in CAMPAIGNS}
+BY_TAG = {c.hashtag: c for c in CAMPAIGNS}
+TYPO = "#StFixd"  # close enough to #StFixed for a suggestion: a linked author gets a reply
+HASHTAGS = [c.hashtag for c in CAMPAIGNS] + [TYPO, "#fridayvibes"]
+
+MIDS = ["MID-FIX-1", "MID-LIM-1", "MID-PCT-1", "MID-SHARED", "MID-ELSEWHERE"]
+AMOUNTS = ["0.04", "4.99", "5.00", "10.00", "12.50", "30.00", "75.00"]
+DAYS = ["2026-11-22", "2026-11-23", "2026-11-24", "2027-02-01"]  # enrolments happen on Nov 23
+PAGE_SIZE, BATCH_POSTS, BATCH_ROWS = 3, 2, 4  # small: every poll and file spans several commits
+
+SNAPSHOT = {
+    "members": "SELECT user_id, card_fingerprint, card_last4, unlinked_at FROM members ORDER BY user_id",
+    "campaigns": "SELECT id, enrolled, spent_cents FROM campaigns ORDER BY id",
+    "enrolments": "SELECT member_id, campaign_id, post_id, enrolled_at FROM enrolments "
+                  "ORDER BY member_id, campaign_id",
+    "posts": "SELECT post_id, author_id, created_at, processed_at, outcome FROM posts ORDER BY post_id",
+    "outbox": "SELECT dedupe_key, member_id, in_reply_to, template, context, status FROM outbox "
+              "ORDER BY dedupe_key",
+    "cursor": "SELECT value FROM cursors WHERE name = 'mentions'",
+    "credits": "SELECT credit_id, transaction_id, campaign_id, member_id, kind, cents, basis_cents, day, "
+               "reverses, refunded_cents, reversed_cents, file_id FROM credits ORDER BY seq",
+    "transactions": "SELECT transaction_id, file_id, line, member_id, merchant_id, cents, day, kind, "
+                    "original_id, outcomes FROM card_transactions ORDER BY transaction_id",
+    "rejects": 'SELECT file_id, line, "column", reason FROM rejects ORDER BY file_id, line',
+    "files": "SELECT id, sha256, status, rows_done, counters, notices_after, notices_done "
+             "FROM transaction_files ORDER BY id",
+}
+
+
+class Crash(BaseException):
+    """The process dies here: like KeyboardInterrupt, no ``except Exception`` catches it."""
+
+
+class CrashPlan:
+    """Makes the n-th commit from now die, just before it or just after it."""
+
+    def __init__(self) -> None:
+        self.countdown: int | None = None
+        self.after = False
+        self.fired = False
+
+    def arm(self, at: int, *, after: bool) -> None:
+        """Crash at the ``at``-th commit from now."""
+        self.countdown, self.after, self.fired = at, after, False
+
+    def disarm(self) -> None:
+        """Let every commit through again."""
+        self.countdown = None
+
+    def commit(self, do_commit: Callable[[], None]) -> None:
+        """Commit, or die before or after committing if this is the planned commit."""
+        if self.countdown is None:
+            do_commit()
+            return
+        self.countdown -= 1
+        if self.countdown > 0:
+            do_commit()
+            return
+        self.countdown, self.fired = None, True
+        if self.after:
+            do_commit()
+        raise Crash
+
+
+class CrashingUnitOfWork(SqlUnitOfWork):
+    """The real unit of work, whose commit may be the one the process dies at."""
+
+    def __init__(self, engine: Engine, plan: CrashPlan, *, readonly: bool = False) -> None:
+        super().__init__(engine, readonly=readonly)
+        self._plan = plan
+
+    def commit(self) -> None:
+        """Commit unless the plan says the process dies here."""
+        self._plan.commit(super().commit)
+
+
+@dataclass
+class ReplayingApi(FakeSocialApi):
+    """The fake X, which can also serve every post again, whatever since_id says."""
+
+    replay_next: bool = False
+
+    def mentions_since(self, since_id: str | None) -> list[MentionPage]:
+        if self.replay_next:
+            self.replay_next, since_id = False, None
+        return super().mentions_since(since_id)
+
+
+@dataclass
+class Model:
+    """What the bot should know, kept the simple way."""
+
+    linked: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # handled post ids
+    enrolled: dict[tuple[str, str], str] = field(default_factory=dict)  # (member, campaign) -> post id
+    replies: set[str] = field(default_factory=set)  # post ids that must have a confirmation queued
+    voided: set[str] = field(default_factory=set)  # ... that may lack one: a STOP followed them
+    authors: dict[str, str] = field(default_factory=dict)  # member post id -> author
+
+    def handle(self, m: Mention) -> None:
+        """Handle one fresh post as the bot should: enrol, unlink on STOP, expect a reply."""
+        self.seen.add(m.post_id)
+        author = m.author_id
+        if m.text.endswith("STOP"):
+            if author in self.linked:
+                self.linked.discard(author)
+                mine = {p for p in self.replies if self.authors[p] == author}
+                self.replies -= mine
+                self.voided |= mine
+            return
+        if author not in self.linked or not m.hashtags:
+            return
+        tags = [t for t in HASHTAGS if hashtag_key(t) in m.hashtags]
+        if any(t in BY_TAG or t == TYPO for t in tags):
+            self.replies.add(m.post_id)
+        for key in m.hashtags:  # in the order written
+            found = [c for c in CAMPAIGNS if c.key == key]
+            if not found or (author, found[0].id) in self.enrolled:
+                continue
+            c = found[0]
+            if c.max_enrolments is not None and self.count(c.id) >= c.max_enrolments:
+                continue
+            self.enrolled[(author, c.id)] = m.post_id
+
+    def count(self, campaign_id: str) -> int:
+        """Return the enrolments in a campaign."""
+        return sum(1 for (_, c) in self.enrolled if c == campaign_id)
+
+
+@dataclass
+class FileInfo:
+    """A transaction file given to the bot."""
+
+    name: str
+    content: str
+    finished: bool = False
+
+    @property
+    def sha256(self) -> str:
+        """Return the SHA-256 the ledger knows the file by."""
+        return hashlib.sha256(self.content.encode()).hexdigest()
+
+
+def row(tid: str, card: str, mid: str, amount: str, day: str, kind: str = "purchase",
+        original: str = "") -> str:
+    return f"{tid},{card},{mid},Shop,{amount},USD,{day},{kind},{original}"
+
+
+def expected_credit(c: Any, basis_cents: int) -> int:
+    """Return what a qualifying purchase earns: fixed, or 10% rounded half up and capped."""
+    if c.credit is not None:
+        return int(c.credit * 100)
+    return min((basis_cents * int(c.percent) * 2 + 100) // 200, int(c.max_credit * 100))
+
+
+def snapshot(engine: Engine, *, exports: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    """Return every table that matters, as rows (counters without their export paths)."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for name, sql in SNAPSHOT.items():
+            found[name] = [tuple(r) for r in conn.execute(text(sql)).all()]
+    found["files"] = [(*r[:4], _counters(r[4], exports), *r[5:]) for r in found["files"]]
+    return found
+
+
+def _counters(raw: str, exports: bool) -> str:
+    data = json.loads(raw)
+    if not exports:
+        data.pop("exports", None)
+    return json.dumps(data, sort_keys=True)
+
+
+def counts(summary: Summary) -> dict[str, Any]:
+    """Return what a summary counted (not its status, not where its exports went)."""
+    return {k: v for k, v in summary.to_dict().items() if k not in ("status", "exports")}
+
+
+def exported_credits(summary: Summary) -> list[dict[str, str]]:
+    with Path(summary.exports["credits.csv"]).open(newline="", encoding="utf-8") as lines:
+        return list(csv.DictReader(lines))
+
+
+def clone_database(engine: Engine) -> Engine:
+    """Copy the in-memory database into a new one (SQLite's online backup)."""
+    copy = make_engine("sqlite://")
+    source, target = engine.raw_connection(), copy.raw_connection()
+    try:
+        source.driver_connection.backup(target.driver_connection)
+    finally:
+        target.close()
+        source.close()
+    return copy
+
+
+class BotMachine(RuleBasedStateMachine):
+    """The whole bot under random steps, crashes included, against a small model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp(prefix="offerbot-stateful-"))
+        self.engine = make_engine("sqlite://")
+        create_schema(self.engine)
+        self.plan = CrashPlan()
+        self.clock = FixedClock()
+        self.fingerprinter = Fingerprinter(b"stateful-key-" + b"s" * 32)
+        self.api = ReplayingApi(page_size=PAGE_SIZE)
+        self.model = Model()
+        self.files: list[FileInfo] = []
+        self.lines: list[str] = []  # every data row written so far, to repeat some
+        self.purchases: list[tuple[str, str, str, str]] = []  # (tid, card, mid, amount)
+        self.owner: dict[str, str | None] = {}  # transaction id -> member whose card it is
+        self.next_post, self.next_tid, self.uploads = 10_000, 1, 0
+        self.replies_checked = 0
+        self.clones: list[Engine] = []
+        with self.uow() as tx:
+            tx.campaigns.sync(CAMPAIGNS, self.clock())
+            tx.commit()
+        self.restart()
+
+    def uow(self, *, readonly: bool = False) -> SqlUnitOfWork:
+        return CrashingUnitOfWork(self.engine, self.plan, readonly=readonly)
+
+    def restart(self) -> None:
+        """Start the bot again: nothing kept in memory survives, the database and X do."""
+        self.catalog = Catalog(CAMPAIGNS)
+        self.renderer = TemplateRenderer(REPO / "templates")
+        self.deps = ReconcileDeps(self.uow, self.fingerprinter, self.clock, self.tmp / "exports", UTC,
+                                  locks_for(self.engine, "stateful:1", self.clock, timedelta(minutes=5)),
+                                  batch_rows=BATCH_ROWS)
+
+    def teardown(self) -> None:
+        for engine in (self.engine, *self.clones):
+            engine.dispose()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def sql(self, query: str, **params: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(query), params).all())
+
+    # Members -------------------------------------------------------------------------------
+
+    @rule(member=st.sampled_from(sorted(MEMBERS)))
+    def link(self, member: str) -> None:
+        """Link a member's card (again, if it already was)."""
+        handle, card = MEMBERS[member]
+        ref = link_member(self.uow, self.fingerprinter, self.clock, member, handle, card)
+        assert ref.last4 == card[-4:]
+        self.model.linked.add(member)
+
+    @rule(member=st.sampled_from(sorted(MEMBERS)))
+    def unlink(self, member: str) -> None:
+        """Unlink a member; it says whether there was a card to forget."""
+        assert unlink_member(self.uow, self.clock, member) is (member in self.model.linked)
+        self.model.linked.discard(member)
+
+    # Mentions ------------------------------------------------------------------------------
+
+    @rule(member=st.sampled_from(sorted(MEMBERS)),
+          kind=st.sampled_from(["tags", "tags", "tags", "stop", "chat", "retweet"]),
+          tags=st.lists(st.sampled_from(HASHTAGS), min_size=1, max_size=3, unique=True))
+    def post(self, member: str, kind: str, tags: list[str]) -> None:
+        """A member mentions the bot: hashtags, STOP, small talk, or a retweet."""
+        self.next_post += 1
+        words = {"tags": " ".join(tags), "stop": "STOP", "chat": "hello there", "retweet": " ".join(tags)}
+        post_id = str(self.next_post)
+        self.api.post(mention(post_id, member, f"@offerbot {words[kind]}", at=self.clock(),
+                              retweet=kind == "retweet"))
+        self.model.authors[post_id] = member
+
+    @precondition(lambda self: self.api.posts)
+    @rule(data=st.data())
+    def post_again(self, data: st.DataObject) -> None:
+        """X serves a post it served before: the same post id shows up again."""
+        self.api.post(data.draw(st.sampled_from(self.api.posts), label="repeated post"))
+
+    def fresh(self) -> list[Mention]:
+        """Return the posts X holds that the bot has not handled and should, oldest first."""
+        unique = {m.post_id: m for m in self.api.posts}
+        return sorted((m for m in unique.values()
+                       if not m.is_retweet and m.author_id != BOT_ID and m.post_id not in self.model.seen),
+                      key=lambda m: int(m.post_id))
+
+    def poll_here(self, engine_uow: Callable[..., SqlUnitOfWork] | None = None,
+                  api: FakeSocialApi | None = None) -> Any:
+        return poll_mentions(engine_uow or self.uow, api or self.api, self.catalog, self.clock,
+                             bot_user_id=BOT_ID, batch_posts=BATCH_POSTS)
+
+    @rule(replay=st.booleans(), x_fails=st.booleans())
+    def poll(self, replay: bool, x_fails: bool) -> None:
+        """Poll mentions; X may serve old posts again, or fail (then the next poll does the work)."""
+        fresh = self.fresh()
+        self.api.replay_next = replay
+        if x_fails:
+            self.api.mention_errors.append(TransientApiError("X is having a moment"))
+            try:
+                self.poll_here()
+            except TransientApiError:
+                self.api.replay_next = False
+                return
+            raise AssertionError("the X failure was swallowed")
+        report = self.poll_here()
+        assert report.handled == len(fresh)
+        for m in fresh:
+            self.model.handle(m)
+
+    # Replies -------------------------------------------------------------------------------
+
+    @rule(x_fails=st.booleans())
+    def send(self, x_fails: bool) -> None:
+        """A few minutes on, send what is due (X may fail one reply: it is retried later)."""
+        self.clock.advance(minutes=3)
+        if x_fails:
+            self.api.reply_errors.append(TransientApiError("X timed out"))
+        send_replies(self.uow, self.api, self.renderer, self.clock)
+        self.api.reply_errors.clear()
+
+    @rule()
+    def queue_notices(self) -> None:
+        """Queue credit notices, two at a time."""
+        queue_credit_notices(self.uow, self.catalog, self.clock, limit=2)
+
+    # Transaction files ---------------------------------------------------------------------
+
+    def new_file(self, data: st.DataObject) -> tuple[Path, FileInfo]:
+        """Draw a file of new purchases and refunds, with some rows repeated from earlier files."""
+        lines: list[str] = []
+        for n in range(data.draw(st.integers(1, 6), label="rows")):
+            kinds = ["purchase", "purchase", "refund"]
+            if self.purchases:
+                kinds.append("refund of")
+            if n > 0:  # the first row is new, so every new file differs from all earlier ones
+                kinds.append("repeat")
+            kind = data.draw(st.sampled_from(kinds), label="row kind")
+            if kind == "repeat":
+                lines.append(data.draw(st.sampled_from(self.lines + lines), label="repeated row"))
+                continue
+            tid = f"T{self.next_tid}"
+            self.next_tid += 1
+            if kind == "refund of":
+                original, card, mid, amount = data.draw(st.sampled_from(self.purchases), label="refunded")
+                amount = data.draw(st.sampled_from([amount, "1.00"]), label="refund amount")
+                reference = data.draw(st.sampled_from([original, ""]), label="reference")
+                lines.append(row(tid, card, mid, amount, "2026-11-24", "refund", reference))
+            else:
+                member = data.draw(st.sampled_from([*sorted(MEMBERS), None]), label="card of")
+                card = MEMBERS[member][1] if member else OUTSIDER_CARD
+                mid = data.draw(st.sampled_from(MIDS), label="merchant")
+                amount = data.draw(st.sampled_from(AMOUNTS), label="amount")
+                day = data.draw(st.sampled_from(DAYS), label="day")
+                if kind == "purchase":
+                    lines.append(row(tid, card, mid, amount, day))
+                    self.purchases.append((tid, card, mid, amount))
+                else:
+                    lines.append(row(tid, card, mid, amount, day, "refund",
+                                     data.draw(st.sampled_from(["", "T0"]), label="reference")))
+            self.owner.setdefault(tid, next((m for m, (_, c) in MEMBERS.items() if c in lines[-1]), None))
+        self.lines.extend(lines)
+        self.uploads += 1
+        info = FileInfo(f"day{self.uploads:03d}.csv", "\n".join((HEADER, *lines)) + "\n")
+        self.files.append(info)
+        path = self.tmp / info.name
+        path.write_text(info.content, encoding="utf-8")
+        return path, info
+
+    def reconcile_here(self, path: Path, deps: ReconcileDeps | None = None) -> Summary:
+        return reconcile_file(deps or self.deps, self.catalog, path)
+
+    def credit_ids(self) -> set[str]:
+        return {r[0] for r in self.sql("SELECT credit_id FROM credits")}
+
+    def check_new_credits(self, before: set[str], linked: set[str]) -> None:
+        """Credits a run added went to members whose card was linked while it ran."""
+        for credit_id, member in self.sql("SELECT credit_id, member_id FROM credits"):
+            if credit_id not in before:
+                assert member in linked, f"credit {credit_id} for {member}, who was not linked"
+
+    @rule(data=st.data())
+    def reconcile(self, data: st.DataObject) -> None:
+        """Reconcile a new day's file."""
+        path, info = self.new_file(data)
+        before, linked = self.credit_ids(), set(self.model.linked)
+        summary = self.reconcile_here(path)
+        assert summary.status == "reconciled"
+        assert summary.rows == info.content.count("\n") - 1
+        info.finished = True
+        self.check_new_credits(before, linked)
+
+    @precondition(lambda self: self.files)
+    @rule(data=st.data())
+    def upload_again(self, data: st.DataObject) -> None:
+        """The bank sends a file again under another name: nothing new, or a crashed run finishes."""
+        info = data.draw(st.sampled_from(self.files), label="file")
+        self.uploads += 1
+        path = self.tmp / f"again{self.uploads:03d}-{info.name}"
+        path.write_text(info.content, encoding="utf-8")
+        before, credits, linked = snapshot(self.engine), self.credit_ids(), set(self.model.linked)
+        summary = self.reconcile_here(path)
+        if info.finished:
+            assert summary.status == "already reconciled"
+            assert snapshot(self.engine) == before
+        else:
+            assert summary.status == "reconciled"
+            info.finished = True
+            self.check_new_credits(credits, linked)
+        assert all(Path(p).exists() for p in summary.exports.values())
+
+    # Crashes -------------------------------------------------------------------------------
+
+    @rule(work=st.sampled_from(["poll", "reconcile", "send", "notices"]), at=st.integers(1, 6),
+          after=st.booleans(), rerun_now=st.booleans(), data=st.data())
+    def crash(self, work: str, at: int, after: bool, rerun_now: bool, data: st.DataObject) -> None:
+        """Die at a commit of some work, restart, and rerun it now (checked against a crash-free
+        twin) or leave it to later steps."""
+        getattr(self, f"crash_{work}")(at, after, rerun_now, data)
+
+    def crash_poll(self, at: int, after: bool, rerun_now: bool, data: st.DataObject) -> None:
+        fresh = self.fresh()
+        twin = None
+        if rerun_now:
+            twin = clone_database(self.engine)
+            self.clones.append(twin)
+            twin_api = ReplayingApi(posts=list(self.api.posts), page_size=PAGE_SIZE)
+            self.poll_here(lambda *, readonly=False: SqlUnitOfWork(twin, readonly=readonly), twin_api)
+        self.plan.arm(at, after=after)
+        try:
+            self.poll_here()
+        except Crash:
+            pass
+        finally:
+            self.plan.disarm()
+        self.restart()
+        if twin is not None:
+            self.poll_here()
+            assert snapshot(self.engine) == snapshot(twin)
+            handled = len(fresh)
+        else:
+            done = {r[0] for r in self.sql("SELECT post_id FROM posts")} - self.model.seen
+            handled = len(done)
+            # Oldest first, whole transactions at a time: what was kept is a prefix.
+            assert done == {m.post_id for m in fresh[:handled]}, "a crashed poll kept posts out of order"
+        for m in fresh[:handled]:
+            self.model.handle(m)
+
+    def crash_reconcile(self, at: int, after: bool, rerun_now: bool, data: st.DataObject) -> None:
+        path, info = self.new_file(data)
+        before, linked = self.credit_ids(), set(self.model.linked)
+        twin = clean = None
+        if rerun_now:
+            twin = clone_database(self.engine)
+            self.clones.append(twin)
+            twin_uow = unit_of_work_factory_for(twin)
+            twin_locks = locks_for(twin, "stateful:twin", self.clock, timedelta(minutes=5))
+            twin_deps = ReconcileDeps(twin_uow, self.fingerprinter, self.clock, self.tmp / "twin-exports",
+                                      UTC, twin_locks, batch_rows=BATCH_ROWS)
+            clean = reconcile_file(twin_deps, Catalog(CAMPAIGNS), path)
+        self.plan.arm(at, after=after)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            try:
+                self.reconcile_here(path)
+            except Crash:
+                assert not list((self.tmp / "exports").glob(f"{path.stem}.*")), "a dead run left an export"
+            finally:
+                self.plan.disarm()
+            gc.collect()
+        leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+        assert not leaks, f"a run that raised after its last commit left files open: {leaks}"
+        self.restart()
+        if twin is not None and clean is not None:
+            summary = self.reconcile_here(path)
+            assert summary.status in ("reconciled", "already reconciled")
+            assert counts(summary) == counts(clean)
+            assert snapshot(self.engine) == snapshot(twin)
+            assert exported_credits(summary) == exported_credits(clean)
+            info.finished = True
+        else:
+            status = self.sql("SELECT status FROM transaction_files WHERE sha256 = :s", s=info.sha256)
+            info.finished = bool(status) and status[0][0] == "reconciled"
+        self.check_new_credits(before, linked)
+
+    def crash_send(self, at: int, after: bool, rerun_now: bool, data: st.DataObject) -> None:
+        self.clock.advance(minutes=3)
+        self.plan.arm(at, after=after)
+        try:
+            send_replies(self.uow, self.api, self.renderer, self.clock)
+        except Crash:
+            pass
+        finally:
+            self.plan.disarm()
+        self.restart()
+        if rerun_now:  # replies left 'sending' by the dead sender are due once their lease is over
+            self.clock.advance(seconds=LEASE.total_seconds() + 60)
+            send_replies(self.uow, self.api, self.renderer, self.clock)
+
+    def crash_notices(self, at: int, after: bool, rerun_now: bool, data: st.DataObject) -> None:
+        before = snapshot(self.engine)
+        self.plan.arm(at, after=after)
+        try:
+            queue_credit_notices(self.uow, self.catalog, self.clock, limit=2)
+        except Crash:
+            if not after:
+                assert snapshot(self.engine) == before
+        finally:
+            self.plan.disarm()
+        self.restart()
+        if rerun_now:
+            queue_credit_notices(self.uow, self.catalog, self.clock, limit=2)
+
+    # Invariants ----------------------------------------------------------------------------
+
+    @invariant()
+    def members_match_the_model(self) -> None:
+        """Exactly the model's members have a card on file."""
+        linked = {r[0] for r in self.sql("SELECT user_id FROM members WHERE card_fingerprint IS NOT NULL")}
+        assert linked == self.model.linked
+
+    @invariant()
+    def every_post_is_handled_once(self) -> None:
+        """The posts table holds each handled post id once: the model's seen set."""
+        ids = [r[0] for r in self.sql("SELECT post_id FROM posts")]
+        assert len(ids) == len(set(ids))
+        assert set(ids) == self.model.seen
+
+    @invariant()
+    def enrolments_match_the_model(self) -> None:
+        """One enrolment per member and campaign, first post wins, limited quantity kept, counters right."""
+        rows = self.sql("SELECT member_id, campaign_id, post_id FROM enrolments")
+        found = {(m, c): p for m, c, p in rows}
+        assert len(found) == len(rows)
+        assert found == self.model.enrolled
+        enrolled = dict(self.sql("SELECT id, enrolled FROM campaigns"))
+        for c in CAMPAIGNS:
+            n = self.model.count(c.id)
+            assert enrolled[c.id] == n
+            assert c.max_enrolments is None or n <= c.max_enrolments
+
+    @invariant()
+    def replies_are_queued_once_for_linked_authors(self) -> None:
+        """One confirmation per post, only for posts of authors linked when they were handled."""
+        rows = self.sql("SELECT dedupe_key, member_id, in_reply_to, template, status FROM outbox")
+        keys = [r[0] for r in rows]
+        assert len(keys) == len(set(keys))
+        confirmations = {r[2]: r for r in rows if r[0].startswith("post:")}
+        assert len(confirmations) == sum(1 for r in rows if r[0].startswith("post:"))
+        assert self.model.replies <= set(confirmations)
+        assert set(confirmations) <= self.model.replies | self.model.voided
+        for post_id, (key, member, _, template, status) in confirmations.items():
+            assert key == f"post:{post_id}"
+            assert template == "reply.j2"
+            assert member == self.model.authors[post_id]
+            if member not in self.model.linked:
+                assert status != "pending", f"{key} still pending for unlinked member {member}"
+        credit_ids = dict(self.sql("SELECT credit_id, member_id FROM credits"))
+        posts = self.model.enrolled
+        for key, member, in_reply_to, _, _ in rows:
+            if key.startswith("credit:"):
+                credit_member = credit_ids.get(key.removeprefix("credit:"))
+                assert credit_member == member, f"{key} queued for no credit of {member}"
+                assert in_reply_to in {p for (m, _), p in posts.items() if m == member}
+
+    @invariant()
+    def x_sees_one_reply_per_member_post(self) -> None:
+        """On X each member post has at most one reply from the bot; notices thread under the bot's."""
+        replies = self.api.replies
+        targets = Counter(to for _, to, _ in replies if to in self.model.authors)
+        twice = {post: n for post, n in targets.items() if n > 1}
+        assert not twice, f"member posts answered more than once: {twice}"
+        ours = {reply_id: to for _, to, reply_id in replies}
+        for _, to, _ in replies:
+            assert to in self.model.authors or ours.get(to) in self.model.authors
+            post = to if to in self.model.authors else ours[to]
+            assert post in self.model.replies | self.model.voided, f"post {post} should have had no reply"
+        # A reply only goes out to a member linked when it was sent (no step both sends and unlinks).
+        for _, to, _ in replies[self.replies_checked:]:
+            post = to if to in self.model.authors else ours[to]
+            assert self.model.authors[post] in self.model.linked
+        self.replies_checked = len(replies)
+
+    @invariant()
+    def credits_are_unique_and_within_budgets(self) -> None:
+        """One credit per transaction, campaign and kind; spent equals the credits, never past the budget."""
+        assert not self.sql("SELECT transaction_id, campaign_id, kind FROM credits "
+                            "GROUP BY transaction_id, campaign_id, kind HAVING COUNT(*) > 1")
+        sums = dict(self.sql("SELECT campaign_id, SUM(cents) FROM credits GROUP BY campaign_id"))
+        for campaign_id, spent, budget in self.sql("SELECT id, spent_cents, budget_cents FROM campaigns"):
+            assert spent == sums.get(campaign_id, 0), f"{campaign_id}: spent {spent}, credits {sums}"
+            assert spent >= 0
+            assert budget is None or spent <= budget
+
+    @invariant()
+    def credits_follow_the_rules(self) -> None:
+        """Held credits within per_member; each credit earned by an enrolled member's qualifying purchase."""
+        held = self.sql("SELECT member_id, campaign_id, COUNT(*) FROM credits "
+                        "WHERE kind = 'credit' AND reversed_cents < cents GROUP BY member_id, campaign_id")
+        for member, campaign_id, n in held:
+            assert n <= BY_ID[campaign_id].per_member, f"{member} holds {n} credits of {campaign_id}"
+        credits = self.sql("SELECT credit_id, transaction_id, campaign_id, member_id, kind, cents, "
+                           "basis_cents, day, reverses, reversed_cents, last4 FROM credits")
+        by_id = {r[0]: r for r in credits}
+        clawed: Counter[str] = Counter()
+        for _, tid, cid, member, kind, cents, basis, day, reverses, reversed_cents, last4 in credits:
+            assert self.owner.get(tid) == member, f"{tid} credited to {member}, not the card's owner"
+            assert last4 == MEMBERS[member][1][-4:]
+            c = BY_ID[cid]
+            assert (member, cid) in self.model.enrolled, f"{member} credited in {cid} without enrolling"
+            if kind == "credit":
+                day = date.fromisoformat(str(day))
+                assert date(2026, 11, 23) <= day <= c.redeem_by
+                assert basis >= c.min_spend * 100
+                assert cents == expected_credit(c, basis) > 0
+                assert 0 <= reversed_cents <= cents
+            else:
+                assert kind == "clawback"
+                assert cents < 0
+                original = by_id[reverses]
+                assert original[2:5] == (cid, member, "credit")
+                clawed[reverses] -= cents
+        for credit_id, total in clawed.items():
+            assert by_id[credit_id][9] == total, f"{credit_id}: reversed_cents disagrees with its clawbacks"
+
+    @invariant()
+    def finished_files_are_reconciled(self) -> None:
+        """Files known to be finished are 'reconciled' in the ledger."""
+        status = dict(self.sql("SELECT sha256, status FROM transaction_files"))
+        for info in self.files:
+            if info.finished:
+                assert status[info.sha256] == "reconciled"
+
+
+def unit_of_work_factory_for(engine: Engine) -> Callable[..., SqlUnitOfWork]:
+    def start(*, readonly: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine, readonly=readonly)
+
+    return start
+
+
+def test_the_bot_keeps_its_promises_under_random_steps_and_crashes() -> None:
+    """Random links, mentions, polls, sends, files and crashes never break an invariant of the model."""
+    run_state_machine_as_test(BotMachine, settings=settings(
+        max_examples=40, stateful_step_count=25, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]))
