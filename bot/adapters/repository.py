@@ -274,7 +274,8 @@ class CampaignRepository:
 
 # Built once: constructing a SQL expression costs more than running it on SQLite.
 _OUTBOX = _Bulk(outbox_t, ("dedupe_key", "member_id", "in_reply_to", "template", "context", "status",
-                           "attempts", "next_attempt_at", "created_at"), ignore_conflicts=["dedupe_key"])
+                           "attempts", "next_attempt_at", "created_at", "thread"),
+                ignore_conflicts=["dedupe_key"])
 _RESERVE = (update(campaigns_t)
             .where(campaigns_t.c.id == bindparam("campaign_id"),
                    or_(campaigns_t.c.max_enrolments.is_(None),
@@ -381,7 +382,8 @@ class OutboxRepository:
         when = native(self._conn)(now)
         _OUTBOX.run(self._conn, [
             (i.dedupe_key, i.member_id, i.in_reply_to, i.template,
-             json.dumps(i.context, separators=(",", ":")), "pending", 0, when, when) for i in intents])
+             json.dumps(i.context, separators=(",", ":")), "pending", 0, when, when, i.thread)
+            for i in intents])
 
     def claim(self, now: datetime, limit: int, lease: timedelta, me: str,
               gone: Callable[[str], bool]) -> list[OutboxItem]:
@@ -406,7 +408,7 @@ class OutboxRepository:
             update(outbox_t).where(outbox_t.c.id.in_([r.id for r in rows]))
             .values(status="sending", claimed_at=now, claimed_by=me, attempts=outbox_t.c.attempts + 1))
         return [OutboxItem(r.id, r.dedupe_key, r.member_id, r.in_reply_to, r.template,
-                           json.loads(r.context), r.attempts + 1) for r in rows]
+                           json.loads(r.context), r.attempts + 1, r.thread) for r in rows]
 
     def record(self, item_id: int, delivery: Delivery, now: datetime) -> None:
         """Store the result of sending a claimed reply."""
@@ -426,11 +428,13 @@ class OutboxRepository:
             .values(status="cancelled", last_error=reason))
         return result.rowcount
 
-    def state_of(self, dedupe_key: str) -> tuple[str, str | None] | None:
-        """Return (status, sent post id) of the reply queued under ``dedupe_key``, if any."""
-        row = self._conn.execute(select(outbox_t.c.status, outbox_t.c.sent_post_id).where(
-            outbox_t.c.dedupe_key == dedupe_key)).first()
-        return None if row is None else (row.status, row.sent_post_id)
+    def earlier_in_thread(self, thread: str, item_id: int) -> list[tuple[str, str | None]]:
+        """Return (status, sent post id) of the replies queued in ``thread`` before ``item_id``,
+        latest first."""
+        rows = self._conn.execute(
+            select(outbox_t.c.status, outbox_t.c.sent_post_id)
+            .where(outbox_t.c.thread == thread, outbox_t.c.id < item_id).order_by(outbox_t.c.id.desc()))
+        return [(status, post_id) for status, post_id in rows]
 
     def counts(self) -> dict[str, int]:
         """Return the number of replies in each status."""

@@ -99,6 +99,7 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: datetime = _when()
     claimed_at: datetime | None = _when(nullable=True)
     claimed_by: str | None = Field(default=None, max_length=100)  # the instance sending it
+    thread: str | None = Field(default=None, max_length=30, index=True)  # replies chained under a post
     sent_post_id: str | None = Field(default=None, max_length=20)
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = _when()

@@ -29,13 +29,23 @@ _GROUPS = {
 
 @dataclass(frozen=True)
 class ReplyIntent:
-    """A reply to send once: which post, which template, with what (JSON-safe) context."""
+    """A reply to send once: which post, which template, with what (JSON-safe) context.
+
+    Replies sharing a ``thread`` (the confirmation of a member's post and the credit notices of
+    that enrolment) form one chain under the member's post, so the post itself is answered once.
+    """
 
     dedupe_key: str
     member_id: str
     in_reply_to: str
     template: str
     context: dict[str, Any] = field(hash=False)
+    thread: str | None = None
+
+
+def thread_of(post_id: str) -> str:
+    """Return the thread key of the replies a member's post draws."""
+    return f"post:{post_id}"
 
 
 def ref_code(seed: str) -> str:
@@ -74,7 +84,8 @@ def enrolment_reply(
     if not any(context.values()):
         return None
     context["ref"] = ref_code(mention_id)
-    return ReplyIntent(f"post:{mention_id}", member_id, mention_id, REPLY_TEMPLATE, context)
+    return ReplyIntent(f"post:{mention_id}", member_id, mention_id, REPLY_TEMPLATE, context,
+                       thread_of(mention_id))
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,7 @@ class OutboxItem:
     template: str
     context: dict[str, Any]
     attempts: int
+    thread: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,8 +120,8 @@ def credit_notice(credit: Credit, campaign: Campaign, enrolment_post_id: str) ->
         "merchant": campaign.merchant,
         "hashtag": campaign.hashtag,
         "ref": credit.credit_id[2:8],  # the credit id is a hash already; its start names it
-        # Under the bot's own confirmation, so the member's post still gets one reply only.
-        "reply_under": f"post:{enrolment_post_id}",
     }
+    # In the enrolment's thread: under the bot's confirmation (or the notice before it), so the
+    # member's post still has one reply from the bot.
     return ReplyIntent(f"credit:{credit.credit_id}", credit.member_id, enrolment_post_id,
-                       CREDIT_TEMPLATE, context)
+                       CREDIT_TEMPLATE, context, thread_of(enrolment_post_id))

@@ -57,6 +57,11 @@ class Catalog:
         return {}
 
     @cached_property
+    def ids_by_merchant_id(self) -> dict[str, tuple[str, ...]]:
+        """Return the ids of the campaigns each merchant id belongs to."""
+        return {mid: tuple(c.id for c in cs) for mid, cs in self.by_merchant_id.items()}
+
+    @cached_property
     def by_merchant_id(self) -> dict[str, tuple[Campaign, ...]]:
         """Return the campaigns each merchant id (MID) belongs to."""
         found: dict[str, list[Campaign]] = {}

@@ -204,8 +204,7 @@ def _reconcile(deps: ReconcileDeps, catalog: Catalog, path: Path, dry_run: bool,
                     record.finished_at)
         return summary
     read_columns(facts)  # refuse a bad header before anything is written
-    interest = Interest({mid: tuple(c.id for c in cs) for mid, cs in catalog.by_merchant_id.items()},
-                        members)
+    interest = Interest(catalog.ids_by_merchant_id, members)
     resume = record is not None and not dry_run and bool(record.counters)
     skip = record.rows_done if resume and record else 0
     summary = Summary.from_dict(record.counters) if resume and record else Summary(path.name, facts.sha256)
@@ -256,7 +255,6 @@ class _Run:
         self.dry_run = dry_run
         self.file_id = 0
         self.run_seen: dict[str, int] = {}  # a dry run keeps every id; a real run asks the ledger
-        self.campaign_ids = {mid: tuple(c.id for c in cs) for mid, cs in catalog.by_merchant_id.items()}
         # A clean run writes its exports as it goes; a resumed one rebuilds them at the end.
         self.appenders: tuple[CsvAppender, CsvAppender] | None = None
 
@@ -363,7 +361,7 @@ class _Run:
 
         They can never earn nor lose a credit, so they are not kept, nor checked for repeats.
         """
-        enrolled_on, ids_of = self.reconciler.enrolled_on, self.campaign_ids
+        enrolled_on, ids_of = self.reconciler.enrolled_on, self.catalog.ids_by_merchant_id
         outcomes, left = self.summary.outcomes, []
         for txn in txns:
             if txn.kind == "purchase":

@@ -60,11 +60,12 @@ def send_replies(uow: UnitOfWorkFactory, api: SocialApi, renderer: Renderer, clo
         return report
     with uow(readonly=True) as tx:
         members = tx.members.get_many(i.member_id for i in items)
-        threads = {i.id: tx.outbox.state_of(i.context["reply_under"])
-                   for i in items if i.context.get("reply_under")}
     for position, item in enumerate(items):
         try:
-            target = _target(item, threads.get(item.id), clock) if item.id in threads else item.in_reply_to
+            # Asked per reply, after the one before it was recorded: a batch may hold a thread.
+            with uow(readonly=True) as tx:
+                earlier = tx.outbox.earlier_in_thread(item.thread, item.id) if item.thread else []
+            target = _target(item, earlier, clock)
             delivery = (target if isinstance(target, Delivery) else
                         _deliver(item, members.get(item.member_id), target, api, renderer, clock))
         except RateLimited as exc:
@@ -79,24 +80,25 @@ def send_replies(uow: UnitOfWorkFactory, api: SocialApi, renderer: Renderer, clo
     return report
 
 
-def _target(item: OutboxItem, confirmation: tuple[str, str | None] | None, clock: Clock) -> str | Delivery:
-    """Return the post a threaded reply (a credit notice) goes under, or what to do instead.
+def _target(item: OutboxItem, earlier: list[tuple[str, str | None]], clock: Clock) -> str | Delivery:
+    """Return the post a reply goes under, or what to do instead.
 
-    The notice goes under the bot's own confirmation, so the member's post still has one reply
-    from the bot. With no confirmation ever sent it may answer the member's post itself; but a
-    confirmation that went out under an unknown id (X called it a duplicate) leaves no safe
-    place, since a second reply to the member's post is what X's rules forbid.
+    Replies of one thread form a chain under the member's post: each goes under the latest
+    earlier reply of the thread that went out. Only when none did may it answer the member's
+    post itself, so that post has one reply from the bot, as X's rules ask. It waits while an
+    earlier reply is still on its way, and is dropped if the latest one went out under an id X
+    did not give (called a duplicate): no safe place is left for it.
     """
-    if confirmation is None or confirmation[0] in ("failed", "cancelled"):
-        return item.in_reply_to
-    status, post_id = confirmation
-    if status == "sent":
-        if post_id:
-            return post_id
-        return Delivery("cancelled", note="the confirmation went out but X gave no id for it; "
-                                          "a second reply to the member's post is not allowed")
-    return Delivery("pending", note="waiting for the enrolment confirmation to be sent first",
-                    retry_at=clock() + timedelta(minutes=1))
+    for status, post_id in earlier:  # latest first
+        if status in ("pending", "sending"):
+            return Delivery("pending", note="waiting for the reply before it in its thread",
+                            retry_at=clock() + timedelta(minutes=1))
+        if status == "sent":
+            if post_id:
+                return post_id
+            return Delivery("cancelled", note="the reply before it went out but X gave no id for "
+                                              "it; a second reply to the member's post is not allowed")
+    return item.in_reply_to
 
 
 def _deliver(item: OutboxItem, member: Member | None, thread: str, api: SocialApi,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -293,8 +294,8 @@ def test_credit_notices_are_queued_once_each_and_threaded_under_the_confirmation
     with ledger.uow() as tx:  # Alice's and Bob's enrolment confirmations, already sent
         tx.outbox.add_many([ReplyIntent(f"post:{p}", m, p, "reply.j2", {"ref": p, "enrolled": [],
                             "already_enrolled": [], "sold_out": [], "not_started": [], "ended": [],
-                            "suggestions": []}) for p, m in (("5002", "1001"), ("5003", "1002"),
-                                                             ("5001", "1001"))], clock())
+                            "suggestions": []}, thread=f"post:{p}")
+                            for p, m in (("5002", "1001"), ("5003", "1002"), ("5001", "1001"))], clock())
         tx.commit()
     send_replies(ledger.uow, api, renderer, clock)
     api.replies.clear()
@@ -309,9 +310,13 @@ def test_credit_notices_are_queued_once_each_and_threaded_under_the_confirmation
 
     assert queued == 4
     assert queue_credit_notices(ledger.uow, ledger.catalog, clock) == 0
+    by_id = {post_id: (text_, to) for text_, to, post_id in api.replies}
     targets = sorted(to for _, to, _ in api.replies)
+    zappos_credit = next(i for i, (t, _) in by_id.items() if "from Zappos.com" in t)
+    # Alice's Zappos credit goes under her confirmation, and its reversal under that notice.
     assert targets == sorted([confirmations["5001"], confirmations["5002"], confirmations["5003"],
-                              confirmations["5002"]])
+                              zappos_credit])
+    assert by_id[zappos_credit][1] == confirmations["5002"]
     texts = [text for text, _, _ in api.replies]
     assert any("the $10.00 credit from #AmexZappos has been reversed" in t for t in texts)
     assert any("Good news: your $5.00 statement credit from McDonald's" in t for t in texts)
@@ -321,12 +326,13 @@ def test_credit_notices_are_queued_once_each_and_threaded_under_the_confirmation
     (None, "sent to the member's post"),
     ("failed", "sent to the member's post"),
     ("duplicate", "cancelled"),
-    ("pending", "waits"),
+    ("pending", "sent under it"),
+    ("sending elsewhere", "waits"),
 ])
 def test_a_credit_notice_never_becomes_a_second_reply_to_the_members_post(
         uow, clock, renderer, members, confirmation, outcome):
-    """Without a confirmation it answers the post; with one of unknown id it is dropped; it waits
-    for a queued one."""
+    """Without a confirmation it answers the post; with one of unknown id it is dropped; it goes
+    under one sent just before it, and waits while another sender has it in hand."""
     from bot.domain.reconcile import Credit
     from bot.domain.replies import ReplyIntent, credit_notice
     from bot.errors import DuplicateContent, PermanentApiError
@@ -338,9 +344,13 @@ def test_a_credit_notice_never_becomes_a_second_reply_to_the_members_post(
         with uow() as tx:
             tx.outbox.add_many([ReplyIntent("post:5001", "1001", "5001", "reply.j2", {
                 "ref": "C", "enrolled": [], "already_enrolled": [], "sold_out": [], "not_started": [],
-                "ended": [], "suggestions": []})], clock())
+                "ended": [], "suggestions": []}, thread="post:5001")], clock())
             tx.commit()
-        if confirmation != "pending":
+        if confirmation == "sending elsewhere":
+            with uow() as tx:
+                tx.outbox.claim(clock(), 1, timedelta(minutes=5), "elsewhere:1", lambda _: False)
+                tx.commit()
+        elif confirmation != "pending":
             api.reply_errors.append(DuplicateContent("dup") if confirmation == "duplicate"
                                     else PermanentApiError("refused"))
             send_replies(uow, api, renderer, clock)
@@ -358,6 +368,9 @@ def test_a_credit_notice_never_becomes_a_second_reply_to_the_members_post(
     elif outcome == "cancelled":
         assert notice == []
         assert report.results["cancelled"] == 1
+    elif outcome == "sent under it":
+        [(_, to, _)] = notice
+        assert to == api.replies[0][2]
     else:
         assert notice == []
         assert report.results["retrying"] == 1

@@ -208,13 +208,16 @@ def test_a_crash_after_x_accepted_the_reply_does_not_post_it_twice(uow, engine, 
 
 
 def test_a_credit_notice_goes_under_the_bots_own_confirmation(uow, engine, clock, send, api):
-    """A reply with reply_under threads below the bot's earlier reply, not on the member's post again."""
+    """A reply in a thread goes under the bot's earlier reply, not on the member's post again."""
     queue(uow, clock, post_id="11")
+    with uow() as tx:
+        tx._conn.exec_driver_sql("UPDATE outbox SET thread = 'post:11'")
+        tx.commit()
     send(api)
     confirmation = api.replies[0][2]
     intent = ReplyIntent("credit:c1", "1001", "11", "credit.j2",
                          {"kind": "credit", "amount": "$5.00", "merchant": "McDonald's",
-                          "hashtag": "#AmexMcDonalds", "ref": "C1", "reply_under": "post:11"})
+                          "hashtag": "#AmexMcDonalds", "ref": "C1"}, thread="post:11")
     with uow() as tx:
         tx.outbox.add_many([intent], clock())
         tx.commit()
@@ -222,3 +225,19 @@ def test_a_credit_notice_goes_under_the_bots_own_confirmation(uow, engine, clock
     send(api)
 
     assert api.replies[1][1] == confirmation
+
+
+def test_notices_without_a_confirmation_chain_under_the_first_one(uow, engine, clock, send, api):
+    """With no confirmation, only the first notice answers the member's post; the next goes under it."""
+    notices = [ReplyIntent(f"credit:c{n}", "1001", "11", "credit.j2",
+                           {"kind": kind, "amount": "$5.00", "merchant": "McDonald's",
+                            "hashtag": "#AmexMcDonalds", "ref": f"C{n}"}, thread="post:11")
+               for n, kind in ((1, "credit"), (2, "clawback"))]
+    with uow() as tx:
+        tx.outbox.add_many(notices, clock())
+        tx.commit()
+
+    send(api)
+
+    [(_, first_to, first_id), (_, second_to, _)] = api.replies
+    assert (first_to, second_to) == ("11", first_id)

@@ -1,4 +1,5 @@
-"""Several instances: leases (the poller's leadership, the reconciliation claim); who sends a reply.
+"""Several instances: leases (the poller's leadership, the reconciliation claim); the sender
+and the thread of each reply.
 
 Revision ID: 0002
 Revises: 0001
@@ -26,9 +27,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('claimed_by', sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column('thread', sa.String(length=30), nullable=True))
+        batch_op.create_index(batch_op.f('ix_outbox_thread'), ['thread'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_thread'))
+        batch_op.drop_column('thread')
         batch_op.drop_column('claimed_by')
     op.drop_table('leases')
