@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import pickle
 import queue
 import threading
@@ -242,33 +243,46 @@ def _scan_worker(send: Connection, hear: Connection, facts: FileFacts, skip: int
     """Run ``scan``, handing each pickled batch to a sender thread (AHEAD at most in hand).
 
     The scanner pickles; the thread only writes bytes, which releases the GIL, so reading
-    goes on while the parent is busy with earlier batches.
+    goes on while the parent is busy with earlier batches. If the parent dies (kill -9), the
+    scanner stops too rather than wait for it forever.
     """
     gc.set_threshold(50_000, 20, 100)  # see reconciliation: few collections over a large heap
     outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD)
+    parent, stop = os.getppid(), threading.Event()
 
     def sender() -> None:
         try:
             while (data := outbox.get()) is not None:
                 send.send_bytes(data)
-        except (BrokenPipeError, OSError):
-            pass  # the parent has gone; nothing left to do
+        except OSError:  # the pipe broke: the parent has gone
+            stop.set()
+
+    def hand_over(data: bytes | None) -> bool:
+        """Queue data for the sender; False once there is no one left to send it to."""
+        while not stop.is_set() and os.getppid() == parent:
+            try:
+                outbox.put(data, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def enrolments() -> frozenset[str] | None:
+        if not hear.poll():
+            return None
+        found: frozenset[str] = pickle.loads(hear.recv_bytes())  # noqa: S301 - from our parent
+        return found
 
     thread = threading.Thread(target=sender, name="offerbot-scan-send", daemon=True)
     thread.start()
     try:
-        def enrolments() -> frozenset[str] | None:
-            if not hear.poll():
-                return None
-            found: frozenset[str] = pickle.loads(hear.recv_bytes())  # noqa: S301 - from our parent
-            return found
-
         for batch in scan(facts, skip, interest, fingerprinter, batch_rows, enrolments):
-            outbox.put(pickle.dumps(("batch", batch), pickle.HIGHEST_PROTOCOL))
-        outbox.put(pickle.dumps(("done", None)))
+            if not hand_over(pickle.dumps(("batch", batch), pickle.HIGHEST_PROTOCOL)):
+                return
+        hand_over(pickle.dumps(("done", None)))
     except Exception as exc:  # reported to the parent, which raises it
-        outbox.put(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
+        hand_over(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
     finally:
-        outbox.put(None)
-        thread.join()
+        if hand_over(None):
+            thread.join()
         send.close()

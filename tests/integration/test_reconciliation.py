@@ -374,3 +374,44 @@ def test_a_credit_notice_never_becomes_a_second_reply_to_the_members_post(
     else:
         assert notice == []
         assert report.results["retrying"] == 1
+
+
+@pytest.mark.slow
+def test_the_scanner_process_does_not_outlive_a_killed_reconciliation(tmp_path):
+    """kill -9 the process reconciling a large file: its scanning process stops as well."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    big = tmp_path / "big.csv"
+    big.write_text("transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,"
+                   "type\n" + "".join(f"T{n},{ALICE_CARD},MID-MCD-0001,McD,1.00,USD,2026-11-21,purchase\n"
+                                      for n in range(120_000)))
+    script = f"""
+import os, sys, time
+from pathlib import Path
+from datetime import UTC
+from bot.adapters.transaction_csv import inspect_file
+from bot.domain.cards import Fingerprinter
+from bot.services.file_scan import BackgroundScan, Interest
+if __name__ == "__main__":
+    scan = BackgroundScan(inspect_file(Path({str(big)!r})), 0, Interest({{"MID-MCD-0001": ("m",)}}, {{}}),
+                          Fingerprinter(b"k" * 32), 1000)
+    print(scan._worker.pid, flush=True)
+    time.sleep(60)  # never reads a batch: the scanner blocks with its queue full
+"""
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    parent.stdout.close()
+
+    def gone() -> bool:
+        status = Path(f"/proc/{worker}/status")
+        return not status.exists() or "zombie" in status.read_text()
+
+    deadline = time.monotonic() + 20
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.1)  # watching a real process
+    assert gone()
