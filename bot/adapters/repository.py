@@ -75,9 +75,14 @@ class _Bulk:
         self._table, self._columns, self._ignore = table, tuple(columns), tuple(ignore_conflicts)
         self._compiled: dict[str, tuple[str, tuple[int, ...] | None]] = {}
 
+    COPY_FROM = 200  # rows; below this a COPY's extra statements cost more than they save
+
     def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` in one executemany."""
+        """Insert ``rows`` in one executemany (on PostgreSQL, a COPY for many rows)."""
         if not rows:
+            return
+        if conn.dialect.name == "postgresql" and len(rows) >= self.COPY_FROM:
+            self._copy(conn, rows)
             return
         sql, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
         if order is None:  # named parameters (psycopg)
@@ -85,6 +90,31 @@ class _Bulk:
         else:
             conn.exec_driver_sql(sql, [tuple(row[i] for i in order) for row in rows]
                                  if order != tuple(range(len(self._columns))) else list(rows))
+
+    def _copy(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """COPY ``rows`` in: psycopg's executemany still sends one INSERT per row.
+
+        COPY has no ON CONFLICT, so a table with ignored conflicts is filled through a
+        temporary staging table (emptied at commit) and one INSERT ... SELECT.
+        """
+        # Every name comes from our own table models and is quoted by the dialect.
+        quote = conn.dialect.identifier_preparer.quote
+        table, columns = quote(self._table.name), ", ".join(quote(c) for c in self._columns)
+        stage = quote(f"stage_{self._table.name}")
+        keys = ", ".join(quote(c) for c in self._ignore)
+        create = (f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "  # noqa: S608
+                  f"AS SELECT {columns} FROM {table} WITH NO DATA")
+        move = (f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
+                f"ON CONFLICT ({keys}) DO NOTHING")
+        if self._ignore:
+            conn.exec_driver_sql(create)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor, cursor.copy(f"COPY {stage if self._ignore else table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if self._ignore:
+            conn.exec_driver_sql(move)
+            conn.exec_driver_sql(f"TRUNCATE {stage}")
 
     def _compile(self, conn: Connection) -> tuple[str, tuple[int, ...] | None]:
         stmt = _insert(conn, self._table).values({c: bindparam(c) for c in self._columns})

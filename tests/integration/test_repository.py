@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 from sqlalchemy import select, text
 
 from bot.adapters.database import make_engine
 from bot.adapters.tables import CursorRow
+from bot.domain.reconcile import Credit
 from bot.domain.replies import ReplyIntent
+from bot.domain.transactions import Reject
 from bot.services.replies import LEASE
 from tests.fakes import campaign
 
@@ -102,3 +104,28 @@ def test_replies_claimed_by_a_sender_that_is_gone_are_due_at_once(uow, clock):
         tx.commit()
 
     assert [i.dedupe_key for i in taken] == ["post:1"]
+
+
+def test_many_rows_go_in_at_once_and_a_rerun_adds_nothing(uow, clock):
+    """Bulk writes (COPY on PostgreSQL) keep every value as given and skip what is already there."""
+    awkward = "tab\there, new\nline, back\\slash, \"quotes\", 'single', \\N, café ✓"
+    rejects = [Reject(line, "amount", f"{awkward} #{line}") for line in range(2, 402)]
+    credits = [Credit(f"cr-{n}", f"t{n}", "amex-mcdonalds", str(1000 + n % 7), "credit", 500, "USD",
+                      "0004", 1234, "MID-1", date(2026, 11, 20), None) for n in range(300)]
+    with uow() as tx:
+        tx.campaigns.sync([campaign()], clock())
+        file = tx.ledger.start_file("ab" * 32, "transactions.csv", clock())
+        tx.ledger.add_rejects(file.id, rejects[:300])
+        tx.ledger.add_credits(credits[:250], file.id, clock())
+        tx.commit()
+    with uow() as tx:  # a rerun of the same rows and some new ones, in one transaction
+        tx.ledger.add_rejects(file.id, rejects)
+        tx.ledger.add_credits(credits, file.id, clock())
+        tx.ledger.add_credits(credits, file.id, clock())
+        tx.commit()
+
+    with uow(readonly=True) as tx:
+        assert tx.ledger.rejects_of_file(file.id) == rejects
+        got = [c for member in {c.member_id for c in credits}
+               for c in tx.ledger.credits_of(member, "amex-mcdonalds")]
+    assert sorted(got) == sorted(credits)
