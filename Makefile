@@ -36,6 +36,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy
 
+# Intake and reconciliation on SQLite; bench/README.md has the rest (latency, PostgreSQL).
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.bench_intake
 	$(BIN)/python -m bench.bench_reconcile

@@ -10,7 +10,21 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.adapters.database import READONLY
@@ -58,9 +72,27 @@ def _insert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert
     return sqlite.insert(table)
 
 
+_PG_CHUNK = 20_000  # ids per PostgreSQL array parameter: one round trip for a whole batch
+
+
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _key_in(conn: Connection, column: Column[Any], keys: Sequence[str],
+            size: int = _CHUNK) -> Iterator[ColumnElement[bool]]:
+    """Yield ``column IN keys`` conditions, one per chunk of ``keys``.
+
+    On PostgreSQL each is ``column = ANY(one array parameter)``: one statement shape whatever
+    the count, so neither SQLAlchemy nor the server re-parses a list of hundreds of parameters.
+    """
+    if conn.dialect.name == "postgresql":
+        for chunk in _chunks(keys, max(size, _PG_CHUNK)):
+            yield column == any_(bindparam("keys", list(chunk), type_=postgresql.ARRAY(String)))
+    else:
+        for chunk in _chunks(keys, size):
+            yield column.in_(chunk)
 
 
 class _Bulk:
@@ -149,6 +181,10 @@ class _InLookup:
             return []
         sql, positional = self._compiled.get(conn.dialect.name) or self._compile(conn)
         found: list[tuple[Any, ...]] = []
+        if conn.dialect.name == "postgresql":  # one array parameter: see _key_in
+            for chunk in _chunks(keys, _PG_CHUNK):
+                found.extend(tuple(row) for row in conn.exec_driver_sql(sql, {"keys": list(chunk)}))
+            return found
         for start in range(0, len(keys), self.SIZE):
             chunk = list(keys[start:start + self.SIZE])
             chunk += [chunk[0]] * (self.SIZE - len(chunk))
@@ -158,9 +194,11 @@ class _InLookup:
 
     def _compile(self, conn: Connection) -> tuple[str, bool]:
         table = self._table
-        stmt = select(*(table.c[c] for c in self._columns)).where(
-            table.c[self._key].in_([bindparam(f"k{i}") for i in range(self.SIZE)]))
-        compiled = stmt.compile(dialect=conn.dialect)
+        key = table.c[self._key]
+        where = (key == any_(bindparam("keys", type_=postgresql.ARRAY(String)))
+                 if conn.dialect.name == "postgresql"
+                 else key.in_([bindparam(f"k{i}") for i in range(self.SIZE)]))
+        compiled = select(*(table.c[c] for c in self._columns)).where(where).compile(dialect=conn.dialect)
         self._compiled[conn.dialect.name] = found = (str(compiled), bool(compiled.positional))
         return found
 
@@ -212,8 +250,8 @@ class MemberRepository:
     def get_many(self, user_ids: Iterable[str]) -> dict[str, Member]:
         """Return the known members among ``user_ids``."""
         found: dict[str, Member] = {}
-        for chunk in _chunks(list(dict.fromkeys(user_ids))):
-            rows = self._conn.execute(select(members_t).where(members_t.c.user_id.in_(chunk)))
+        for where in _key_in(self._conn, members_t.c.user_id, list(dict.fromkeys(user_ids))):
+            rows = self._conn.execute(select(members_t).where(where))
             for row in rows:
                 card = CardRef(row.card_fingerprint, row.card_last4) if row.card_fingerprint else None
                 found[row.user_id] = Member(row.user_id, row.handle, card, row.linked_at)
@@ -222,9 +260,9 @@ class MemberRepository:
     def card_owners(self, fingerprints: Sequence[str]) -> dict[str, str]:
         """Return the user id each of ``fingerprints`` is linked to, where it is linked."""
         found: dict[str, str] = {}
-        for chunk in _chunks(fingerprints):
+        for where in _key_in(self._conn, members_t.c.card_fingerprint, fingerprints):
             rows = self._conn.execute(select(members_t.c.card_fingerprint, members_t.c.user_id)
-                                      .where(members_t.c.card_fingerprint.in_(chunk)))
+                                      .where(where))
             found.update({row.card_fingerprint: row.user_id for row in rows})
         return found
 
@@ -306,6 +344,8 @@ class CampaignRepository:
 _OUTBOX = _Bulk(outbox_t, ("dedupe_key", "member_id", "in_reply_to", "template", "context", "status",
                            "attempts", "next_attempt_at", "created_at", "thread"),
                 ignore_conflicts=["dedupe_key"])
+_ENROLMENTS = _Bulk(enrolments_t, ("member_id", "campaign_id", "post_id", "enrolled_at"))
+_POSTS = _Bulk(posts_t, ("post_id", "author_id", "created_at", "processed_at", "outcome"))
 _RESERVE = (update(campaigns_t)
             .where(campaigns_t.c.id == bindparam("campaign_id"),
                    or_(campaigns_t.c.max_enrolments.is_(None),
@@ -324,10 +364,9 @@ class EnrolmentRepository:
     def campaigns_of(self, member_ids: Iterable[str]) -> dict[str, set[str]]:
         """Return the campaign ids each of ``member_ids`` is enrolled in."""
         found: dict[str, set[str]] = defaultdict(set)
-        for chunk in _chunks(list(dict.fromkeys(member_ids))):
+        for where in _key_in(self._conn, enrolments_t.c.member_id, list(dict.fromkeys(member_ids))):
             rows = self._conn.execute(
-                select(enrolments_t.c.member_id, enrolments_t.c.campaign_id)
-                .where(enrolments_t.c.member_id.in_(chunk)))
+                select(enrolments_t.c.member_id, enrolments_t.c.campaign_id).where(where))
             for row in rows:
                 found[row.member_id].add(row.campaign_id)
         return found
@@ -335,9 +374,9 @@ class EnrolmentRepository:
     def add_many(self, enrolments: Sequence[Enrolment]) -> None:
         """Record new enrolments."""
         if enrolments:
-            self._conn.execute(_insert(self._conn, enrolments_t), [
-                {"member_id": e.member_id, "campaign_id": e.campaign_id, "post_id": e.post_id,
-                 "enrolled_at": e.enrolled_at} for e in enrolments])
+            when = native(self._conn)
+            _ENROLMENTS.run(self._conn, [(e.member_id, e.campaign_id, e.post_id, when(e.enrolled_at))
+                                         for e in enrolments])
 
     def days_by_key(self, tz: tzinfo) -> dict[str, date]:
         """Return the enrolment day of every enrolment, by enrolment_key(member, campaign).
@@ -364,10 +403,10 @@ class EnrolmentRepository:
         """Return the enrolment post id for each (member, campaign) that has one."""
         wanted = set(keys)
         found: dict[tuple[str, str], str] = {}
-        for chunk in _chunks(sorted({member for member, _ in wanted})):
+        for where in _key_in(self._conn, enrolments_t.c.member_id, sorted({m for m, _ in wanted})):
             rows = self._conn.execute(
                 select(enrolments_t.c.member_id, enrolments_t.c.campaign_id, enrolments_t.c.post_id)
-                .where(enrolments_t.c.member_id.in_(chunk)))
+                .where(where))
             found.update({(m, c): post for m, c, post in rows if (m, c) in wanted})
         return found
 
@@ -388,15 +427,17 @@ class PostRepository:
     def seen(self, post_ids: Sequence[str]) -> set[str]:
         """Return which of ``post_ids`` were handled before."""
         found: set[str] = set()
-        for chunk in _chunks(post_ids):
-            found.update(self._conn.execute(
-                select(posts_t.c.post_id).where(posts_t.c.post_id.in_(chunk))).scalars())
+        for where in _key_in(self._conn, posts_t.c.post_id, post_ids):
+            found.update(self._conn.execute(select(posts_t.c.post_id).where(where)).scalars())
         return found
 
     def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Record handled posts (post_id, author_id, created_at, processed_at, outcome)."""
         if rows:
-            self._conn.execute(_insert(self._conn, posts_t), list(rows))
+            when = native(self._conn)
+            _POSTS.run(self._conn, [
+                (r["post_id"], r["author_id"], r["created_at"] and when(r["created_at"]),
+                 when(r["processed_at"]), r["outcome"]) for r in rows])
 
 
 class OutboxRepository:
@@ -570,8 +611,8 @@ class LedgerRepository:
     def credited_purchases(self, purchase_ids: Sequence[str]) -> list[CreditedPurchase]:
         """Return the credits given on these purchases."""
         found = []
-        for chunk in _chunks(purchase_ids, 5000):
-            found.extend(self._purchases(credits_t.c.transaction_id.in_(chunk)))
+        for where in _key_in(self._conn, credits_t.c.transaction_id, purchase_ids, 5000):
+            found.extend(self._purchases(where))
         return found
 
     def refundable(self, member_ids: Sequence[str], since: date) -> list[CreditedPurchase]:
@@ -579,11 +620,11 @@ class LedgerRepository:
         # Through the member's kept transactions (indexed by member): an index on credits by
         # member would cost every insert, for the few refunds that name no purchase.
         found = []
-        for chunk in _chunks(member_ids):
+        for where in _key_in(self._conn, transactions_t.c.member_id, member_ids):
             found.extend(self._purchases(
                 credits_t.c.transaction_id.in_(
                     select(transactions_t.c.transaction_id).where(
-                        transactions_t.c.member_id.in_(chunk), transactions_t.c.day >= since,
+                        where, transactions_t.c.day >= since,
                         transactions_t.c.kind == "purchase")),
                 credits_t.c.refunded_cents == 0))
         return found

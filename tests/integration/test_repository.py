@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
 
 from bot.adapters.database import make_engine
 from bot.adapters.tables import CursorRow
+from bot.domain.cards import CardRef
+from bot.domain.enrolment import Enrolment
 from bot.domain.reconcile import Credit
 from bot.domain.replies import ReplyIntent
 from bot.domain.transactions import Reject
@@ -129,3 +131,29 @@ def test_many_rows_go_in_at_once_and_a_rerun_adds_nothing(uow, clock):
         got = [c for member in {c.member_id for c in credits}
                for c in tx.ledger.credits_of(member, "amex-mcdonalds")]
     assert sorted(got) == sorted(credits)
+
+
+def test_look_ups_of_many_keys_find_each_one(uow, clock):
+    """Look-ups span their chunks (IN lists on SQLite, one array on PostgreSQL), and the bulk
+    writes of posts and enrolments keep their dates, empty ones included."""
+    ids = [str(10_000 + n) for n in range(1_234)]
+    when = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
+    with uow() as tx:
+        tx.campaigns.sync([campaign()], clock())
+        tx.members.link_many([(uid, f"h{uid}", CardRef(f"fp{uid}", uid[-4:])) for uid in ids], clock())
+        tx.enrolments.add_many([Enrolment(uid, "amex-mcdonalds", f"9{uid}", when) for uid in ids])
+        tx.posts.add_many([{"post_id": f"9{uid}", "author_id": uid, "processed_at": when,
+                            "outcome": "enrolled", "created_at": None if int(uid) % 2 else when}
+                           for uid in ids])
+        tx.commit()
+
+    asked = [*ids[::-1], "404", ids[0]]  # reversed, an unknown key and a repeat
+    with uow(readonly=True) as tx:
+        assert set(tx.members.get_many(asked)) == set(ids)
+        assert tx.members.card_owners([f"fp{uid}" for uid in asked]) == {f"fp{uid}": uid for uid in ids}
+        assert tx.enrolments.campaigns_of(asked) == {uid: {"amex-mcdonalds"} for uid in ids}
+        assert tx.posts.seen([f"9{uid}" for uid in asked]) == {f"9{uid}" for uid in ids}
+        assert tx.enrolments.posts_of((uid, "amex-mcdonalds") for uid in asked) == {
+            (uid, "amex-mcdonalds"): f"9{uid}" for uid in ids}
+        assert tx.enrolments.get(ids[-1], "amex-mcdonalds") == Enrolment(ids[-1], "amex-mcdonalds",
+                                                                          f"9{ids[-1]}", when)
