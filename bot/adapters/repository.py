@@ -89,18 +89,23 @@ def _key_in(conn: Connection, column: Column[Any], keys: Sequence[str],
     """
     if conn.dialect.name == "postgresql":
         for chunk in _chunks(keys, max(size, _PG_CHUNK)):
-            yield column == any_(bindparam("keys", list(chunk), type_=postgresql.ARRAY(String)))
+            yield _any_of(column, list(chunk))
     else:
         for chunk in _chunks(keys, size):
             yield column.in_(chunk)
+
+
+def _any_of(column: Column[Any], keys: list[str] | None = None) -> ColumnElement[bool]:
+    """Return ``column = ANY(:keys)``, the keys as one PostgreSQL array parameter."""
+    return column == any_(bindparam("keys", keys, type_=postgresql.ARRAY(String)))
 
 
 class _Bulk:
     """A multi-row INSERT run through the driver: for the hot tables, SQLAlchemy's per-row
     parameter handling costs more than the database's own work.
 
-    Rows are tuples in ``columns`` order holding driver-ready values; ``to_native`` turns
-    dates and datetimes into what the dialect stores (see ``native``).
+    Rows are tuples in ``columns`` order holding driver-ready values: ``native`` turns dates
+    and datetimes into what the dialect stores.
     """
 
     def __init__(self, table: Table, columns: Sequence[str], *, ignore_conflicts: Sequence[str] = ()) -> None:
@@ -195,8 +200,7 @@ class _InLookup:
     def _compile(self, conn: Connection) -> tuple[str, bool]:
         table = self._table
         key = table.c[self._key]
-        where = (key == any_(bindparam("keys", type_=postgresql.ARRAY(String)))
-                 if conn.dialect.name == "postgresql"
+        where = (_any_of(key) if conn.dialect.name == "postgresql"
                  else key.in_([bindparam(f"k{i}") for i in range(self.SIZE)]))
         compiled = select(*(table.c[c] for c in self._columns)).where(where).compile(dialect=conn.dialect)
         self._compiled[conn.dialect.name] = found = (str(compiled), bool(compiled.positional))
@@ -210,15 +214,6 @@ def _raw_rows(conn: Connection, sql: str) -> Iterator[tuple[Any, ...]]:
     assert cursor is not None
     while chunk := cursor.fetchmany(10_000):
         yield from chunk
-
-
-def native_day(conn: Connection) -> Callable[[date], Any]:
-    """Return how this dialect takes a date parameter (SQLite keeps ISO text)."""
-    return date.isoformat if conn.dialect.name == "sqlite" else _same
-
-
-def _same(value: date) -> date:
-    return value
 
 
 def native(conn: Connection) -> Callable[[date | datetime], Any]:
@@ -588,14 +583,15 @@ class LedgerRepository:
         kind, original_id, outcomes.
         """
         if rows:
-            day = native_day(self._conn)
+            day = native(self._conn)
             _TRANSACTIONS.run(self._conn, [(*r[:7], day(r[7]), *r[8:]) for r in rows])
 
     def add_credits(self, credits: Sequence[Credit], file_id: int, now: datetime) -> None:
         """Record credits and clawbacks; one already recorded (a rerun) is left as it is."""
         if not credits:
             return
-        day, when = native_day(self._conn), native(self._conn)(now)
+        day = native(self._conn)
+        when = day(now)
         _CREDITS.run(self._conn, [
             (c.credit_id, c.transaction_id, c.campaign_id, c.member_id, c.kind, c.cents, c.currency,
              c.last4, c.basis_cents, c.merchant_id, day(c.day), c.reverses, file_id, when)
