@@ -7,13 +7,13 @@ masked here, as a numeric transaction id may pass the Luhn check and must arrive
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 # A plain signed amount such as -5.00 is a number, not a formula; a clawback must stay numeric.
@@ -33,24 +33,31 @@ def neutralise(cell: str) -> str:
     return cell
 
 
-def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """Write a CSV atomically (temp file, fsync, rename) with every cell neutralised."""
+@contextmanager
+def _atomic(path: Path, *, newline: str | None = None) -> Iterator[IO[str]]:
+    """Yield a temporary file that replaces ``path`` (fsynced) only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
-    count = 0
     try:
-        with temp.open("w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out, lineterminator="\r\n")
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([neutralise("" if v is None else str(v)) for v in row])
-                count += 1
+        with temp.open("w", encoding="utf-8", newline=newline) as out:
+            yield out
             out.flush()
             os.fsync(out.fileno())
     except BaseException:
         temp.unlink(missing_ok=True)  # the earlier file, if any, stays as it was
         raise
     os.replace(temp, path)
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Write a CSV atomically (temp file, fsync, rename) with every cell neutralised."""
+    count = 0
+    with _atomic(path, newline="") as out:
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([neutralise("" if v is None else str(v)) for v in row])
+            count += 1
     return count
 
 
@@ -98,17 +105,10 @@ class CsvAppender:
 
 def write_text(path: Path, text: str) -> None:
     """Write a text file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    with temp.open("w", encoding="utf-8") as out:
+    with _atomic(path) as out:
         out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)
 
 
 def write_json(path: Path, value: Any) -> None:
     """Write JSON atomically."""
-    buffer = io.StringIO()
-    json.dump(value, buffer, indent=2, sort_keys=True)
-    write_text(path, buffer.getvalue() + "\n")
+    write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")

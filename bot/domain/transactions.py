@@ -109,10 +109,7 @@ class LineParser:
         """Return the calendar date ``text`` names, or None (worked out once per distinct text)."""
         found = self._days.get(text, _UNSEEN)
         if found is _UNSEEN:
-            try:
-                found = date.fromisoformat(text) if _DATE_RE.fullmatch(text) else None
-            except ValueError:
-                found = None
+            found = _to_date(text)
             if len(self._days) < 10_000:  # dates repeat; anything else is not worth keeping
                 self._days[text] = found
         return found  # type: ignore[return-value]
@@ -132,6 +129,14 @@ class LineParser:
 
 
 _UNSEEN = object()
+
+
+def _to_date(text: str) -> date | None:
+    """Return the date ``text`` names as YYYY-MM-DD, or None when it names none."""
+    try:
+        return date.fromisoformat(text) if _DATE_RE.fullmatch(text) else None
+    except ValueError:  # 2026-02-30
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,11 +187,8 @@ def parse_row(fields: list[str], columns: Columns, line: int) -> Row | Reject:
     if CURRENCY_RE.fullmatch(currency) is None:
         return Reject(line, "currency", f"must be a three-letter code such as USD (got {_quote(currency)})")
     day_text = fields[columns.transaction_date].strip()
-    try:
-        if _DATE_RE.fullmatch(day_text) is None:
-            raise ValueError
-        day = date.fromisoformat(day_text)
-    except ValueError:
+    day = _to_date(day_text)
+    if day is None:
         return Reject(line, "transaction_date",
                       f"must be a real date like 2026-11-23 (got {_quote(day_text)})")
     kind = fields[columns.type].strip().lower()
