@@ -23,14 +23,14 @@ from bot.adapters.migrations import schema_state, upgrade
 from bot.adapters.offer_files import read_campaign_files
 from bot.bootstrap import App, bootstrap
 from bot.config import Settings, load_settings, read_environment
-from bot.domain.money import format_money, from_cents
+from bot.domain.money import format_cents
 from bot.errors import BotError, ConfigError, SchemaOutdated
 from bot.logs import setup_logging
 from bot.scheduler import jobs_for, run_once, run_until_stopped
 from bot.services.campaigns import CampaignFilesInvalid, Catalog, check_campaigns, list_campaigns
 from bot.services.explain import explain as explain_credit
 from bot.services.members import IMPORT_COLUMNS, import_members, link_member, unlink_member
-from bot.services.reconciliation import Progress, reconcile_file
+from bot.services.reconciliation import Progress, currency_of, reconcile_file
 from bot.services.status import describe, read_status
 
 logger = logging.getLogger("bot")
@@ -251,8 +251,7 @@ def reconcile(obj: Context, file: Path, dry_run: bool, campaigns_path: Path | No
     with _progress_bar(file.name) as progress:
         summary = reconcile_file(app.reconcile_deps(), catalog, file, dry_run=dry_run,
                                  assume_enrolled=assume_enrolled, progress=progress)
-    currency = {c.id: c.currency for c in catalog.campaigns}
-    click.echo(summary.render(lambda cid: currency.get(cid, "USD")))
+    click.echo(summary.render(currency_of(catalog)))
     if summary.status == "already reconciled":
         click.echo("This file (same SHA-256) was reconciled before: no new credits were issued.")
     if dry_run:
@@ -284,7 +283,7 @@ def explain(obj: Context, member_id: str, campaign_id: str) -> None:
         click.echo(f"  {seen.day}  {seen.transaction_id:<20} {seen.kind:<8} {seen.amount:>12}  "
                    f"{seen.outcome}")
     for credit in report.credits:
-        amount = format_money(from_cents(credit.cents), credit.currency)
+        amount = format_cents(credit.cents, credit.currency)
         click.echo(f"  {credit.kind:<8} {credit.credit_id}  {amount}  for {credit.transaction_id}")
     click.echo(f"result    {report.verdict()}")
 

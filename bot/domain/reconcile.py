@@ -8,7 +8,7 @@ what it decides.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -100,6 +100,14 @@ def enrolment_key(member_id: str, campaign_id: str) -> str:
     return f"{member_id}\t{campaign_id}"
 
 
+def enrolled_in_none(enrolled: Container[str], member_id: str, campaign_ids: tuple[str, ...]) -> bool:
+    """Tell whether the member is enrolled in none of ``campaign_ids`` (``enrolled`` holds
+    enrolment keys); such a purchase can never earn nor lose a credit."""
+    if len(campaign_ids) == 1:  # the usual case, without a generator; keys as enrolment_key
+        return f"{member_id}\t{campaign_ids[0]}" not in enrolled
+    return not any(f"{member_id}\t{c}" in enrolled for c in campaign_ids)
+
+
 def credit_id(kind: str, campaign_id: str, transaction_id: str) -> str:
     """Return a credit's id, derived from what it is for: a rerun derives the same id."""
     digest = hashlib.sha256(f"{kind}|{campaign_id}|{transaction_id}".encode()).hexdigest()
@@ -189,7 +197,7 @@ class Reconciler:
 
     def _purchase(self, txn: Txn, campaign: Campaign) -> Verdict:
         cid = campaign.id
-        since = self.enrolled_on.get(f"{txn.member_id}\t{cid}")
+        since = self.enrolled_on.get(f"{txn.member_id}\t{cid}")  # enrolment_key, inline: per row
         if since is None:
             return Verdict(cid, Outcome.NOT_ENROLLED, "the member had not enrolled")
         if txn.currency != campaign.currency:
@@ -204,7 +212,7 @@ class Reconciler:
         key = (txn.member_id, cid)
         if self.used.get(key, 0) >= campaign.per_member:
             return Verdict(cid, Outcome.LIMIT_REACHED, terms.limit_reached)
-        amount = terms.credit_cents if terms.credit_cents is not None else terms.credit_for(txn.cents)
+        amount = terms.credit_for(txn.cents)
         if amount <= 0:  # a percentage of a few cents: no $0.00 credit, and no slot used up
             return Verdict(cid, Outcome.BELOW_MINIMUM, "earns less than a cent")
         spent = self.spent.get(cid, 0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from bot.domain.campaigns import Campaign
 from bot.domain.enrolment import Enrolment
 from bot.domain.members import Member
-from bot.domain.money import format_money, from_cents
+from bot.domain.money import format_cents
 from bot.domain.reconcile import Credit
 from bot.ports import UnitOfWorkFactory
 from bot.services.campaigns import Catalog
@@ -44,7 +44,7 @@ class Explanation:
             return f"X user {self.member_id} has never been linked to a card"
         net = sum(c.cents for c in self.credits)
         if net > 0:
-            return f"credited {format_money(from_cents(net), self.campaign.currency)} net"
+            return f"credited {format_cents(net, self.campaign.currency)} net"
         if self.credits:
             return "credited, then reversed after a refund"
         if self.enrolment is None:
@@ -68,7 +68,7 @@ def explain(uow: UnitOfWorkFactory, catalog: Catalog, member_id: str, campaign_i
     for row in kept:
         for part in row["outcomes"].split(" | "):
             if part.startswith(prefix):
-                amount = format_money(from_cents(row["cents"]), row["currency"])
+                amount = format_cents(row["cents"], row["currency"])
                 seen.append(SeenTransaction(str(row["day"]), row["transaction_id"], row["kind"], amount,
                                             part.removeprefix(prefix)))
     return Explanation(member_id, campaign_id, member, campaign, enrolment, seen, credits)

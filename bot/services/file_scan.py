@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.adapters.transaction_csv import FileFacts, Unreadable, read_header, read_rows
 from bot.domain.cards import Fingerprinter
-from bot.domain.reconcile import Txn
+from bot.domain.reconcile import Txn, enrolled_in_none
 from bot.domain.transactions import Columns, HeaderInvalid, LineParser, Reject, parse_row
 from bot.domain.transactions import read_header as parse_header
 from bot.errors import BotError, FileRejected
@@ -97,8 +97,7 @@ def scan(facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerp
                 if member is None:
                     batch.not_linked += 1
                 elif (enrolled is not None and kind == "purchase"
-                      and (f"{member}\t{campaigns[0]}" not in enrolled if len(campaigns) == 1
-                           else not any(f"{member}\t{c}" in enrolled for c in campaigns))):
+                      and enrolled_in_none(enrolled, member, campaigns)):
                     batch.not_enrolled += 1
                     batch.not_enrolled_outcomes += len(campaigns)
                 else:

@@ -27,7 +27,7 @@ from bot.adapters.transaction_csv import Inspection
 from bot.clock import Clock
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import Fingerprinter
-from bot.domain.money import cents_text, format_money, from_cents
+from bot.domain.money import cents_text, format_cents
 from bot.domain.reconcile import (
     REFUND_MATCH_DAYS,
     Credit,
@@ -35,6 +35,7 @@ from bot.domain.reconcile import (
     Reconciler,
     Txn,
     Verdict,
+    enrolled_in_none,
 )
 from bot.domain.transactions import Reject
 from bot.errors import BotError, Busy
@@ -113,9 +114,9 @@ class Summary:
             cur = currency(campaign_id)
             lines.append(
                 f"    {campaign_id:<28} {totals['credits']:>7,} credits "
-                f"{format_money(from_cents(totals['credited_cents']), cur):>14}   "
+                f"{format_cents(totals['credited_cents'], cur):>14}   "
                 f"{totals['clawbacks']:>5,} clawbacks "
-                f"{format_money(from_cents(totals['clawed_back_cents']), cur):>12}")
+                f"{format_cents(totals['clawed_back_cents'], cur):>12}")
         lines += [f"  {kind}: {path}" for kind, path in sorted(self.exports.items())]
         return "\n".join(lines)
 
@@ -157,19 +158,17 @@ def reconcile_file(deps: ReconcileDeps, catalog: Catalog, path: Path, *, dry_run
     killed at any point and started again gives exactly the credits of one clean run.
     ``dry_run`` reads and decides everything and writes nothing.
     """
-    if dry_run:  # reads only: no need to keep other reconciliations out
-        with _few_collections():
-            return _reconcile(deps, catalog, path, dry_run, assume_enrolled, progress)
     # One reconciliation at a time across instances: per-member limits and budgets are decided
-    # in memory from the ledger, which no one else may change meanwhile.
-    if not deps.locks.acquire(LOCK):
+    # in memory from the ledger, which no one else may change meanwhile. A dry run only reads.
+    if not dry_run and not deps.locks.acquire(LOCK):
         raise Busy(f"another reconciliation is running ({deps.locks.holder(LOCK) or 'another instance'}); "
                    "try again when it has finished")
     try:
         with _few_collections():
             return _reconcile(deps, catalog, path, dry_run, assume_enrolled, progress)
     finally:
-        deps.locks.release(LOCK)
+        if not dry_run:
+            deps.locks.release(LOCK)
 
 
 @contextmanager
@@ -306,7 +305,8 @@ class _Run:
         self.reconciler.forget()
         if self.appenders is not None:  # after the commit: the files hold only what the ledger does
             credit_file, reject_file = self.appenders
-            credit_file.append(_export_row(c) for c in credits)
+            credit_file.append(_export_row(c.credit_id, c.transaction_id, c.campaign_id, c.cents,
+                                           c.currency, c.last4, c.kind, c.reverses) for c in credits)
             reject_file.append((r.line, r.column, r.reason) for r in rejects)
 
     def _decide(self, tx: SqlUnitOfWork, batch: ScanBatch) -> tuple[list[Credit], list[tuple[Any, ...]]]:
@@ -366,8 +366,7 @@ class _Run:
         for txn in txns:
             if txn.kind == "purchase":
                 ids = ids_of[txn.merchant_id]
-                if (f"{txn.member_id}\t{ids[0]}" not in enrolled_on if len(ids) == 1
-                        else not any(f"{txn.member_id}\t{c}" in enrolled_on for c in ids)):
+                if enrolled_in_none(enrolled_on, txn.member_id, ids):
                     self.summary.matched += 1
                     outcomes[Outcome.NOT_ENROLLED] += len(ids)
                     continue
@@ -376,19 +375,22 @@ class _Run:
 
 
 def _transaction_row(txn: Txn, verdicts: list[Verdict], file_id: int) -> tuple[Any, ...]:
-    if len(verdicts) == 1:  # the usual case, without the join
-        v = verdicts[0]
-        outcomes = f"{v.campaign_id}={v.outcome} ({v.detail})" if v.detail else f"{v.campaign_id}={v.outcome}"
-    else:
-        outcomes = " | ".join(f"{v.campaign_id}={v.outcome} ({v.detail})" if v.detail
-                              else f"{v.campaign_id}={v.outcome}" for v in verdicts)
+    outcomes = (_verdict_text(verdicts[0]) if len(verdicts) == 1  # the usual case, without the join
+                else " | ".join(map(_verdict_text, verdicts)))
     return (txn.transaction_id, file_id, txn.line, txn.member_id, txn.merchant_id, txn.cents,
             txn.currency, txn.day, txn.kind, txn.original_id, outcomes[:1000])
 
 
-def _export_row(c: Credit) -> tuple[str, str, str, str, str, str, str, str | None]:
-    return (c.credit_id, c.transaction_id, c.campaign_id, cents_text(c.cents), c.currency, c.last4,
-            c.kind, c.reverses)
+def _verdict_text(v: Verdict) -> str:
+    """Return ``campaign=outcome (detail)``, the form `offerbot explain` reads back."""
+    return f"{v.campaign_id}={v.outcome} ({v.detail})" if v.detail else f"{v.campaign_id}={v.outcome}"
+
+
+def _export_row(credit_id: str, transaction_id: str, campaign_id: str, cents: int, currency: str,
+                last4: str, kind: str, reverses: str | None
+                ) -> tuple[str, str, str, str, str, str, str, str | None]:
+    """Return a credits export line (CREDIT_COLUMNS), the amount as a plain decimal."""
+    return credit_id, transaction_id, campaign_id, cents_text(cents), currency, last4, kind, reverses
 
 
 def _spent_by_campaign(credits: list[Credit]) -> dict[str, int]:
@@ -431,20 +433,19 @@ def _write_exports(deps: ReconcileDeps, file_id: int, summary: Summary, catalog:
         path = Path(exports[kind])
         path.with_name(f".{path.name}.partial").unlink(missing_ok=True)
     with deps.uow(readonly=True) as tx:  # rows stream from the database into the files
-        write_csv(Path(exports["credits.csv"]), CREDIT_COLUMNS, (
-            (credit_id, tid, campaign, cents_text(cents), currency, last4, kind, reverses)
-            for credit_id, tid, campaign, cents, currency, last4, kind, reverses
-            in tx.ledger.export_rows(file_id)))
+        write_csv(Path(exports["credits.csv"]), CREDIT_COLUMNS,
+                  (_export_row(*row) for row in tx.ledger.export_rows(file_id)))
         write_csv(Path(exports["rejects.csv"]), REJECT_COLUMNS,
                   ((r.line, r.column, r.reason) for r in tx.ledger.rejects_of_file(file_id)))
     _write_summary(summary, catalog)
 
 
 def _write_summary(summary: Summary, catalog: Catalog) -> None:
-    write_text(Path(summary.exports["summary.txt"]), summary.render(_currency_of(catalog)) + "\n")
+    write_text(Path(summary.exports["summary.txt"]), summary.render(currency_of(catalog)) + "\n")
     write_json(Path(summary.exports["summary.json"]), summary.to_dict())
 
 
-def _currency_of(catalog: Catalog) -> Callable[[str], str]:
+def currency_of(catalog: Catalog) -> Callable[[str], str]:
+    """Return a campaign id -> currency lookup for ``Summary.render`` (USD for unknown ids)."""
     return lambda campaign_id: getattr(catalog.by_id.get(campaign_id), "currency", "USD")
 

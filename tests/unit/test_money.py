@@ -4,7 +4,15 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain.money import explain_bad_amount, format_money, format_money_short, parse_amount
+from bot.domain.money import (
+    cents_text,
+    explain_bad_amount,
+    format_cents,
+    format_money,
+    format_money_short,
+    from_cents,
+    parse_amount,
+)
 
 
 @pytest.mark.parametrize(
@@ -83,3 +91,11 @@ def test_format_money(amount: Decimal, currency: str, text: str) -> None:
 def test_format_money_short(amount: Decimal, currency: str, text: str) -> None:
     """Whole amounts drop the cents; the sign goes before the symbol as in format_money."""
     assert format_money_short(amount, currency) == text
+
+
+@pytest.mark.parametrize("cents", [0, 1, -1, 5, 99, -99, 100, 500, -1050, 123456, -123456, 100_000_000_07])
+@pytest.mark.parametrize("currency", ["USD", "EUR", "CHF"])
+def test_cents_print_as_their_decimal_amount_does(cents: int, currency: str) -> None:
+    """format_cents and cents_text (no Decimal per row) print what the Decimal forms print."""
+    assert format_cents(cents, currency) == format_money(from_cents(cents), currency)
+    assert cents_text(cents) == str(from_cents(cents))
