@@ -17,22 +17,12 @@ from pathlib import Path
 
 import responses
 
-from bench.data import (
-    BOT_ID,
-    card_number,
-    database_kind,
-    fresh_database,
-    mention_pages,
-    user_id,
-    write_campaigns,
-)
+from bench.data import BOT_ID, database_kind, fresh_database, link_members, mention_pages, write_campaigns
 from bot.adapters.repository import unit_of_work_factory
 from bot.adapters.x_api import XApi
 from bot.config import XCredentials
-from bot.domain.cards import Fingerprinter
 from bot.services.campaigns import CampaignSource
 from bot.services.intake import poll_mentions
-from bot.services.members import import_members
 
 
 def main() -> None:
@@ -51,15 +41,12 @@ def main() -> None:
         root = Path(tmp)
         tags = write_campaigns(root / "offers", args.campaigns)
         engine = fresh_database(args.database_url or f"sqlite:///{root / 'bench.db'}")
-        kind = database_kind(engine)
+        kind = database_kind(engine.url)
         uow = unit_of_work_factory(engine)
         catalog = CampaignSource(root / "offers", UTC, uow, clock).load()
 
         started = time.perf_counter()
-        fingerprinter = Fingerprinter(b"b" * 32)
-        rows = ((n + 2, {"user_id": user_id(n), "handle": f"m{n}", "card_number": card_number(n)})
-                for n in range(args.members))
-        linked = import_members(uow, fingerprinter, clock, rows).linked
+        linked = link_members(uow, args.members, clock)
         print(f"setup ({kind}): {args.campaigns} campaigns, {linked:,} members linked "
               f"in {time.perf_counter() - started:.1f}s")
 

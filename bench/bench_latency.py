@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
-from bench.data import fresh_database
+from bench.data import database_kind, fresh_database
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST_ID = 1_900_000_000_000_000_001
@@ -153,7 +153,7 @@ def main() -> None:
         try:
             wait_for(lambda: "offerbot starting" in log.read_text(encoding="utf-8", errors="replace"),
                      60, "start-up log line", bot, log)
-            kind = "PostgreSQL" if args.database_url else "SQLite"
+            kind = database_kind(args.database_url or "sqlite://")
             print(f"bot started in {time.monotonic() - started:.1f}s ({kind}, sandbox); "
                   f"poll_interval {poll:g}s, reply_interval {reply:g}s; {linked.stdout.strip()}")
             timeout = 3 * (poll + reply) + 30

@@ -24,10 +24,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from bench.data import (
+    KEY,
     card_number,
     database_kind,
     enrolment_pairs,
     fresh_database,
+    link_members,
     user_id,
     write_campaigns,
     write_transactions,
@@ -35,13 +37,12 @@ from bench.data import (
 from bot.adapters.database import make_engine
 from bot.adapters.locks import instance_name, locks_for
 from bot.adapters.repository import unit_of_work_factory
+from bot.domain.campaigns import Campaign
 from bot.domain.cards import Fingerprinter
 from bot.domain.enrolment import Enrolment
 from bot.services.campaigns import CampaignSource
-from bot.services.members import import_members
 from bot.services.reconciliation import ReconcileDeps, reconcile_file
 
-KEY = b"b" * 32
 ENROLLED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 # What a reconciliation writes: emptied between runs on a server database (SQLite runs copy the seed).
 LEDGER = ("transaction_files", "card_transactions", "credits", "rejects", "outbox")
@@ -51,15 +52,14 @@ def clock() -> datetime:
     return datetime(2026, 11, 30, 12, tzinfo=UTC)
 
 
-def seed(root: Path, url: str, members: int, campaigns: int, per_member: int) -> list[tuple[int, int]]:
-    """Create the database every run starts from; return the enrolments made."""
+def seed(root: Path, url: str, members: int, campaigns: int,
+         per_member: int) -> tuple[list[tuple[int, int]], tuple[Campaign, ...]]:
+    """Create the database every run starts from; return the enrolments made and the campaigns."""
     write_campaigns(root / "offers", campaigns, limited_every=10**9)
     engine = fresh_database(url)
     uow = unit_of_work_factory(engine)
     catalog = CampaignSource(root / "offers", UTC, uow, clock).load()
-    rows = ((n + 2, {"user_id": user_id(n), "handle": f"m{n}", "card_number": card_number(n)})
-            for n in range(members))
-    import_members(uow, Fingerprinter(KEY), clock, rows)
+    link_members(uow, members, clock)
     pairs = enrolment_pairs(members, campaigns, per_member)
     ids = [c.id for c in catalog.campaigns]
     with uow() as tx:
@@ -73,7 +73,7 @@ def seed(root: Path, url: str, members: int, campaigns: int, per_member: int) ->
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
     engine.dispose()
-    return pairs
+    return pairs, catalog.campaigns
 
 
 def empty_ledger(engine: Engine) -> None:
@@ -121,14 +121,14 @@ def child(url: str, offers: Path, csv: Path, exports: Path) -> None:
                "clawbacks": summary.outcomes.get("clawback", 0)}, sys.stdout)
 
 
-def duckdb_matching(csv: Path, root: Path, pairs: list[tuple[int, int]],
+def duckdb_matching(csv: Path, root: Path, members: int, pairs: list[tuple[int, int]],
                     campaigns: list) -> tuple[float, set]:
     """Run the purchase matching as one DuckDB query; return seconds and (txn, campaign) credits."""
     import duckdb
 
-    members = root / "members.csv"
-    members.write_text("fingerprint,member_id\n" + "".join(
-        f"{Fingerprinter(KEY).fingerprint(card_number(n))},{user_id(n)}\n" for n in range(len(pairs) // 2)))
+    fingerprint = Fingerprinter(KEY).fingerprint
+    (root / "members.csv").write_text("fingerprint,member_id\n" + "".join(
+        f"{fingerprint(card_number(n))},{user_id(n)}\n" for n in range(members)))
     ids = [c.id for c in campaigns]
     (root / "enrolments.csv").write_text("member_id,campaign_id,since\n" + "".join(
         f"{user_id(m)},{ids[c]},2026-11-01\n" for m, c in pairs))
@@ -208,8 +208,8 @@ def main() -> None:
         started = time.perf_counter()
         seed_url = args.database_url or f"sqlite:///{root / 'seed.db'}"
         server = make_engine(args.database_url) if args.database_url else None
-        kind = database_kind(server) if server else "SQLite"
-        pairs = seed(root, seed_url, args.members, args.campaigns, 2)
+        kind = database_kind(seed_url)
+        pairs, campaigns = seed(root, seed_url, args.members, args.campaigns, 2)
         enrolled: dict[int, list[int]] = {}
         for m, c in pairs:
             enrolled.setdefault(m, []).append(c)
@@ -241,11 +241,9 @@ def main() -> None:
                   f"({run['rows'] / run['seconds']:,.0f} rows/s), peak RSS {run['peak_mb']:.0f} MB, "
                   f"{len(run['credits']):,} credits, {run['clawbacks']:,} clawbacks, "
                   f"{run['rejected']:,} rejected")
-        campaigns = CampaignSource(root / "offers", UTC, unit_of_work_factory(
-            server or make_engine(f"sqlite:///{root / 'seed.db'}")), clock).load().campaigns
         if server is not None:
             server.dispose()
-        duck_seconds, duck_credits = duckdb_matching(files[1], root, pairs, list(campaigns))
+        duck_seconds, duck_credits = duckdb_matching(files[1], root, args.members, pairs, list(campaigns))
         ours = runs[1]
         print(f"{'DuckDB':<{len(label)}} {args.rows:>9,} rows: {duck_seconds:6.2f}s (same matching as one "
               "SQL query, purchases only)")

@@ -4,16 +4,21 @@ and the empty database each benchmark starts from."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import URL, Engine, make_url
 
 from bot.adapters.database import create_schema, make_engine
 from bot.adapters.migrations import upgrade
+from bot.domain.cards import Fingerprinter
+from bot.ports import UnitOfWorkFactory
+from bot.services.members import import_members
 
 BOT_ID = "1850000000000000000"
+KEY = b"b" * 32  # the card fingerprint key of every benchmark
 KINDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
@@ -34,9 +39,17 @@ def fresh_database(url: str) -> Engine:
     return engine
 
 
-def database_kind(engine: Engine) -> str:
+def database_kind(url: str | URL) -> str:
     """Return the database's name for output lines: SQLite or PostgreSQL."""
-    return KINDS.get(engine.dialect.name, engine.dialect.name)
+    backend = make_url(url).get_backend_name()
+    return KINDS.get(backend, backend)
+
+
+def link_members(uow: UnitOfWorkFactory, count: int, clock: Callable[[], datetime]) -> int:
+    """Link ``count`` generated members (user_id(n), card_number(n)) as `sync import` would."""
+    rows = ((n + 2, {"user_id": user_id(n), "handle": f"m{n}", "card_number": card_number(n)})
+            for n in range(count))
+    return import_members(uow, Fingerprinter(KEY), clock, rows).linked
 
 
 def luhn_complete(prefix: str) -> str:
