@@ -20,6 +20,8 @@ from bot.adapters.repository import _insert, leases_t
 from bot.clock import Clock
 
 logger = logging.getLogger(__name__)
+_TRY_LOCK = "SELECT pg_try_advisory_lock(%(key)s)"
+_UNLOCK = "SELECT pg_advisory_unlock(%(key)s)"
 
 
 def instance_name() -> str:
@@ -114,7 +116,7 @@ class AdvisoryLocks:
                 logger.warning("lost the %s lock with its database connection", name)
                 self._held.pop(name, None)
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        got = conn.exec_driver_sql("SELECT pg_try_advisory_lock(%(key)s)", {"key": _key(name)}).scalar()
+        got = conn.exec_driver_sql(_TRY_LOCK, {"key": _key(name)}).scalar()
         if not got:
             conn.close()
             return False
@@ -126,15 +128,15 @@ class AdvisoryLocks:
         """Give the lock up."""
         conn = self._held.pop(name, None)
         if conn is not None:
-            conn.exec_driver_sql("SELECT pg_advisory_unlock(%(key)s)", {"key": _key(name)})
+            conn.exec_driver_sql(_UNLOCK, {"key": _key(name)})
             conn.close()
 
     def holder(self, name: str) -> str | None:
         """Return who holds the lock now (as its holder last recorded), if anyone does."""
         with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            free = conn.exec_driver_sql("SELECT pg_try_advisory_lock(%(key)s)", {"key": _key(name)}).scalar()
+            free = conn.exec_driver_sql(_TRY_LOCK, {"key": _key(name)}).scalar()
             if free:  # nobody held it: give it straight back
-                conn.exec_driver_sql("SELECT pg_advisory_unlock(%(key)s)", {"key": _key(name)})
+                conn.exec_driver_sql(_UNLOCK, {"key": _key(name)})
                 return None
             row = conn.execute(select(leases_t.c.holder).where(leases_t.c.name == name)).first()
         return "another instance" if row is None else str(row.holder)
