@@ -188,7 +188,7 @@ def make_csv(tmp_path: Path):
 def ledger(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: FixedClock, catalog: Catalog,
            members: dict[str, str], tmp_path: Path, engine: Engine):
     """Alice, Bob and Carol linked; Alice enrolled in McDonald's and Zappos on Nov 20 (post 5001, 5002),
-    Bob in FedEx (post 5003). Returns a namespace with deps, catalog and reconcile(path, **kw)."""
+    Bob in FedEx (post 5003). Returns a namespace with deps, catalog, engine and reconcile(path, **kw)."""
     from datetime import datetime
     from types import SimpleNamespace
 
@@ -211,5 +211,5 @@ def ledger(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: FixedClo
     def reconcile(path: Path, **kwargs):
         return reconcile_file(deps, catalog, path, **kwargs)
 
-    return SimpleNamespace(deps=deps, catalog=catalog, uow=uow, reconcile=reconcile,
+    return SimpleNamespace(deps=deps, catalog=catalog, uow=uow, engine=engine, reconcile=reconcile,
                            exports=tmp_path / "exports")

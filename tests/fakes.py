@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine
 
 from bot.domain.campaigns import Campaign
 from bot.domain.hashtags import unique_keys
@@ -18,6 +25,7 @@ START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ALICE_CARD = "378282246310005"
 BOB_CARD = "371449635398431"
 CAROL_CARD = "378734493671000"
+REF = "ABC234"  # the reference code of a reply_context() unless another is given
 
 
 class FixedClock:
@@ -96,6 +104,36 @@ def campaign(**overrides: Any) -> Campaign:
     return Campaign(**values)
 
 
+def reply_context(ref: str = REF, **groups: list[dict[str, str]]) -> dict[str, Any]:
+    """Return a reply.j2 context with the given groups filled and the rest empty."""
+    context: dict[str, Any] = {name: [] for name in ("enrolled", "already_enrolled", "sold_out",
+                                                      "not_started", "ended", "suggestions")}
+    context.update(groups)
+    context["ref"] = ref
+    return context
+
+
+def tx_row(tid: str, card: str = ALICE_CARD, mid: str = "MID-MCD-0001", amount: str = "12.50", *,
+           name: str = "Shop", currency: str = "USD", day: str = "2026-11-21", kind: str = "purchase",
+           original: str = "") -> str:
+    """One transaction file data row in the standard column order (values go in as written: quote
+    them yourself); by default Alice's $12.50 at McDonald's on Nov 21."""
+    return f"{tid},{card},{mid},{name},{amount},{currency},{day},{kind},{original}"
+
+
+def exported(path: str) -> list[dict[str, str]]:
+    """Read an export CSV as one dict per line."""
+    with Path(path).open(newline="", encoding="utf-8") as lines:
+        return list(csv.DictReader(lines))
+
+
+def credits_in_db(engine: Engine) -> list[tuple[Any, ...]]:
+    """Return the ledger's credits as (transaction id, campaign id, kind, cents), in issue order."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(
+            "SELECT transaction_id, campaign_id, kind, cents FROM credits ORDER BY seq").all()]
+
+
 def card_number(n: int) -> str:
     """Return the n-th generated 15-digit test card number (Luhn-valid, 37 prefix)."""
     from bot.domain.cards import luhn_ok
@@ -113,3 +151,19 @@ def child_env(**extra: str) -> dict[str, str]:
     if os.environ.get("OFFERBOT_TEST_DATABASE_URL"):
         env["OFFERBOT_DATABASE_URL"] = os.environ["OFFERBOT_TEST_DATABASE_URL"]
     return env | extra
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Return whether ``predicate`` came true within ``timeout`` seconds, asking every 50 ms."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)  # watching real processes; no test logic depends on the timing
+    return False
+
+
+def sandbox_replies(project: Path) -> list[dict[str, Any]]:
+    """The replies a bot in ``project`` has sent to the sandbox X, oldest first (none before the first)."""
+    path = project / "data" / "sandbox" / "replies.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

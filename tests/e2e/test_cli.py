@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
 
 from bot.cli import cli
-from tests.fakes import ALICE_CARD
-
-
-@pytest.fixture
-def offerbot(project: Path, no_x_credentials, monkeypatch):
-    """Run `offerbot ARGS` in the temp project; returns the click Result."""
-    monkeypatch.chdir(project)
-
-    def run(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
-
-    return run
-
-
-def replies(project: Path) -> list[dict]:
-    path = project / "data" / "sandbox" / "replies.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+from tests.fakes import ALICE_CARD, sandbox_replies
 
 
 def test_campaigns_check_passes_on_the_seed_campaigns(offerbot):
@@ -139,7 +121,7 @@ def test_run_once_in_the_sandbox_enrols_and_replies(offerbot, project):
 
     assert result.exit_code == 0, result.output
     assert "SANDBOX" in result.output
-    sent = replies(project)
+    sent = sandbox_replies(project)
     assert [r["in_reply_to_tweet_id"] for r in sent] == ["1900000000000000001", "1900000000000000002"]
     assert "#AmexMcDonalds" in sent[0]["text"]
 
@@ -147,7 +129,7 @@ def test_run_once_in_the_sandbox_enrols_and_replies(offerbot, project):
         lines.write(json.dumps({"author_id": "1003", "text": "@offerbot #AmexVirginAmer"}) + "\n")
     offerbot("run", "--once")
 
-    assert "#AmexVirginAmer" in replies(project)[-1]["text"]
+    assert "#AmexVirginAmer" in sandbox_replies(project)[-1]["text"]
     listing = offerbot("campaigns", "list").output
     assert "amex-virgin-america  #AmexVirginAmer  Virgin America  live    1         999" in listing
 

@@ -4,7 +4,6 @@ while it reconciles; after restarting, everything must be exactly as after one c
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
@@ -22,8 +21,8 @@ from bot.adapters.database import make_engine
 from bot.adapters.repository import unit_of_work_factory
 from bot.cli import cli
 from bot.domain.enrolment import Enrolment
-from tests.conftest import empty_postgres
-from tests.fakes import card_number, child_env
+from tests.conftest import HEADER, POSTGRES_URL, empty_postgres
+from tests.fakes import card_number, child_env, sandbox_replies
 
 pytestmark = pytest.mark.slow
 MEMBERS = 300
@@ -37,7 +36,7 @@ def _env() -> dict[str, str]:
 
 
 def _engine(project: Path) -> Engine:
-    url = os.environ.get("OFFERBOT_TEST_DATABASE_URL") or f"sqlite:///{project / 'data' / 'offerbot.db'}"
+    url = POSTGRES_URL or f"sqlite:///{project / 'data' / 'offerbot.db'}"
     return make_engine(url)
 
 
@@ -94,21 +93,21 @@ def _outcome_of_polling(project: Path) -> dict:
         counts = dict(conn.execute(text("SELECT id, enrolled FROM campaigns")).all())
         pending = conn.execute(text("SELECT count(*) FROM outbox WHERE status <> 'sent'")).scalar()
     engine.dispose()
-    sent = (project / "data" / "sandbox" / "replies.jsonl").read_text().splitlines()
-    replies = [json.loads(line) for line in sent]
+    replies = sandbox_replies(project)
     targets = [r["in_reply_to_tweet_id"] for r in replies]
     assert len(targets) == len(set(targets)), "a post got two replies"
     return {"enrolments": enrolments, "posts": posts, "counts": counts, "pending": pending,
             "replies": sorted((r["in_reply_to_tweet_id"], r["text"]) for r in replies)}
 
 
-def _run_bot(project: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "bot", "--config", str(project / "bot.toml"), "run"],
+def _start(project: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Start `offerbot ARGS` as a process of its own (to be killed), its output discarded."""
+    return subprocess.Popen([sys.executable, "-m", "bot", "--config", str(project / "bot.toml"), *args],
                             cwd=project, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _until_everything_is_answered(project: Path, replies: int) -> None:
-    bot = _run_bot(project)
+    bot = _start(project, "run")
     path = project / "data" / "sandbox" / "replies.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not path.exists() or len(path.read_text().splitlines()) < replies):
@@ -134,7 +133,7 @@ def test_polling_and_replying_survive_kill_9_at_random_moments(project: Path):
     _prepare(project)
     rng = random.Random(11)
     for _ in range(KILLS):
-        bot = _run_bot(project)
+        bot = _start(project, "run")
         time.sleep(rng.uniform(0.3, 2.0))  # a random moment to kill it at
         bot.send_signal(signal.SIGKILL)
         bot.wait(timeout=30)
@@ -166,15 +165,8 @@ def _write_day(project: Path) -> Path:
             lines.append(f"T{n:06d},{card},{rng.choice(mids)},Shop,{rng.uniform(1, 200):.2f},USD,"
                          f"2026-11-{rng.randrange(2, 20):02d},purchase,")
     path = project / "day.csv"
-    path.write_text("transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,"
-                    "type,original_transaction_id\n" + "\n".join(lines) + "\n")
+    path.write_text(HEADER + "\n" + "\n".join(lines) + "\n")
     return path
-
-
-def _reconcile(project: Path, path: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "bot", "--config", str(project / "bot.toml"), "reconcile",
-                             str(path)], cwd=project, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
 
 
 def _outcome_of_reconciling(project: Path) -> dict:
@@ -198,7 +190,7 @@ def test_reconciling_survives_kill_9_at_random_moments(project: Path):
     summary and export of one clean run, byte for byte."""
     _prepare(project)
     path = _write_day(project)
-    assert _reconcile(project, path).wait(timeout=120) == 0
+    assert _start(project, "reconcile", str(path)).wait(timeout=120) == 0
     clean = _outcome_of_reconciling(project)
     assert len(clean["credits"]) > 300
 
@@ -208,13 +200,13 @@ def test_reconciling_survives_kill_9_at_random_moments(project: Path):
     rng = random.Random(7)
     kills = 0
     for _ in range(KILLS):
-        run = _reconcile(project, path)
+        run = _start(project, "reconcile", str(path))
         time.sleep(rng.uniform(0.3, 1.5))  # a random moment to kill it at
         if run.poll() is None:
             run.send_signal(signal.SIGKILL)
             kills += 1
         run.wait(timeout=30)
-    assert _reconcile(project, path).wait(timeout=120) == 0
+    assert _start(project, "reconcile", str(path)).wait(timeout=120) == 0
 
     assert kills >= KILLS // 2
     assert _outcome_of_reconciling(project) == clean

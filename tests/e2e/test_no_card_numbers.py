@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +15,8 @@ from sqlalchemy import inspect, text
 from bot.adapters.database import make_engine
 from bot.cli import cli
 from bot.domain.cards import find_card_numbers
-from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD
+from tests.conftest import POSTGRES_URL
+from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, sandbox_replies
 
 MISTYPED = "378282246310006"  # one digit off: not Luhn-valid, still never to be echoed
 CARDS = {ALICE_CARD, BOB_CARD, CAROL_CARD, MISTYPED, "4111111111111111"}
@@ -28,7 +28,7 @@ def scan_database(path: Path) -> list[str]:
     On SQLite the database, WAL and shared-memory files are searched byte by byte too; on
     PostgreSQL a pg_dump of the whole database is searched as well (where pg_dump is installed).
     """
-    url = os.environ.get("OFFERBOT_TEST_DATABASE_URL") or f"sqlite:///{path}"
+    url = POSTGRES_URL or f"sqlite:///{path}"
     engine = make_engine(url)
     found = []
     with engine.connect() as conn:
@@ -80,9 +80,8 @@ def everything(project: Path, no_x_credentials, monkeypatch, caplog) -> tuple[st
         runner.invoke(cli, ["-v", "sync", "remove", "1003"]),
     ]
     text = "\n".join(r.output for r in outputs) + "\n" + caplog.text
-    replies = (sandbox / "replies.jsonl").read_text().splitlines()
     # X ids are 18-19 digits and some pass the Luhn check; these are the ones this test made.
-    ids = {p["id"] for p in posts} | {json.loads(r)["id"] for r in replies} | {"1850000000000000000"}
+    ids = {p["id"] for p in posts} | {r["id"] for r in sandbox_replies(project)} | {"1850000000000000000"}
     return text, ids
 
 

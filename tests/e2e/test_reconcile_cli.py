@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from bot.cli import cli
-from tests.fakes import ALICE_CARD, BOB_CARD
+from tests.fakes import ALICE_CARD, BOB_CARD, sandbox_replies
 
 HEADER = "transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,type"
 
 
 @pytest.fixture
-def offerbot(project: Path, no_x_credentials, monkeypatch):
-    """Run `offerbot ARGS` in the temp project, with the sample members linked and enrolled."""
-    monkeypatch.chdir(project)
-
-    def run(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
-
-    run("sync", "import", "data/sample_members.csv")
+def offerbot(offerbot, project: Path):
+    """The e2e conftest's `offerbot`, with the sample members linked and enrolled."""
+    offerbot("sync", "import", "data/sample_members.csv")
     sandbox = project / "data" / "sandbox"
     sandbox.mkdir(parents=True, exist_ok=True)
     (sandbox / "mentions.jsonl").write_text((project / "data" / "sample_mentions.jsonl").read_text())
-    assert run("run", "--once").exit_code == 0  # Alice: McDonald's; Bob: FedEx and Zappos
-    return run
+    assert offerbot("run", "--once").exit_code == 0  # Alice: McDonald's; Bob: FedEx and Zappos
+    return offerbot
 
 
 def day_file(project: Path, name: str = "day.csv") -> Path:
@@ -139,8 +131,7 @@ def test_the_inbox_is_reconciled_by_run_and_the_credit_notice_threads_under_the_
 
     assert result.exit_code == 0, result.output
     assert (inbox / "processed" / "day.csv").exists()
-    sent = (project / "data" / "sandbox" / "replies.jsonl").read_text().splitlines()
-    replies = [json.loads(line) for line in sent]
+    replies = sandbox_replies(project)
     confirmation = next(r for r in replies if r["in_reply_to_tweet_id"] == "1900000000000000001")
     notice = replies[-1]
     assert "Good news: your $5.00 statement credit from McDonald's (#AmexMcDonalds)" in notice["text"]

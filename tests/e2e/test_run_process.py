@@ -6,27 +6,17 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.fakes import child_env
+from tests.fakes import child_env, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 def _env() -> dict[str, str]:
     return child_env(PYTHONUNBUFFERED="1")
-
-
-def _wait_for(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)  # polling a real subprocess's output; no test logic waits on time
-    return False
 
 
 def test_sigterm_stops_the_bot_with_exit_status_0(project: Path):
@@ -43,8 +33,8 @@ def test_sigterm_stops_the_bot_with_exit_status_0(project: Path):
         bot = subprocess.Popen([*command, "run"], cwd=project, env=_env(), stderr=err,
                                stdout=subprocess.DEVNULL)
         try:
-            replied = _wait_for(lambda: (sandbox / "replies.jsonl").exists()
-                                and "#AmexMcDonalds" in (sandbox / "replies.jsonl").read_text())
+            replied = wait_for(lambda: (sandbox / "replies.jsonl").exists()
+                               and "#AmexMcDonalds" in (sandbox / "replies.jsonl").read_text(), timeout=20)
             bot.send_signal(signal.SIGTERM)
             status = bot.wait(timeout=30)
         finally:

@@ -6,30 +6,15 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from tests.fakes import child_env
+from tests.fakes import child_env, sandbox_replies, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def _wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)  # watching real processes; no test logic depends on the timing
-    return False
-
-
-def _replies(sandbox: Path) -> list[dict]:
-    path = sandbox / "replies.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def _post(sandbox: Path, post_id: int, author: str) -> None:
@@ -59,7 +44,7 @@ def test_one_instance_polls_and_the_other_takes_over_when_it_is_killed(project: 
     bots = [subprocess.Popen(command, cwd=project, env=child_env(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE) for _ in range(2)]
     try:
-        assert _wait_for(lambda: len(_replies(sandbox)) == 12), _replies(sandbox)
+        assert wait_for(lambda: len(sandbox_replies(project)) == 12, timeout=30), sandbox_replies(project)
         pids = {str(bot.pid): bot for bot in bots}
         leader = next(pid for pid in pids if f":{pid}" in _status(project).split("poller")[1].splitlines()[0])
 
@@ -69,7 +54,7 @@ def test_one_instance_polls_and_the_other_takes_over_when_it_is_killed(project: 
         for n, author in enumerate(("1001", "1002", "1003")):
             _post(sandbox, 3_000_000 + n, author)
 
-        assert _wait_for(lambda: len(_replies(sandbox)) == 15), _replies(sandbox)
+        assert wait_for(lambda: len(sandbox_replies(project)) == 15, timeout=30), sandbox_replies(project)
         assert f":{follower}" in _status(project)
     finally:
         for bot in bots:
@@ -79,7 +64,7 @@ def test_one_instance_polls_and_the_other_takes_over_when_it_is_killed(project: 
         for bot in bots:
             bot.stderr.close()
 
-    replies = _replies(sandbox)
+    replies = sandbox_replies(project)
     assert sorted(r["in_reply_to_tweet_id"] for r in replies) == sorted(
         [str(2_000_000 + n) for n in range(12)] + [str(3_000_000 + n) for n in range(3)])
     assert sorted(codes) == [-signal.SIGKILL, 0]

@@ -37,15 +37,12 @@ BUDGETED = campaign(id="budgeted", hashtag="#AmexBudget", merchant_ids=("MID-B",
 def database(tmp_path: Path, _postgres: Engine | None) -> str:
     """A database every thread and process can open: a SQLite file, or the PostgreSQL test one,
     with ATTEMPTS linked members and the two campaigns."""
+    url = str(POSTGRES_URL) if _postgres is not None else f"sqlite:///{tmp_path / 'shared.db'}"
+    engine = make_engine(url)
     if _postgres is not None:
         empty_postgres(_postgres)
-        url = str(POSTGRES_URL)
     else:
-        url = f"sqlite:///{tmp_path / 'shared.db'}"
-        engine = make_engine(url)
         create_schema(engine)
-        engine.dispose()
-    engine = make_engine(url)
     uow, clock = unit_of_work_factory(engine), FixedClock()
     with uow() as tx:
         tx.campaigns.sync([LIMITED, BUDGETED], clock())

@@ -27,9 +27,8 @@ from bot.logs import setup_logging
 from bot.services.inbox import reconcile_inbox
 from bot.services.intake import poll_mentions
 from bot.services.status import read_status
-from tests.fakes import ALICE_CARD, BOT_ID, FakeSocialApi, mention
-
-POSTGRES_URL = os.environ.get("OFFERBOT_TEST_DATABASE_URL")
+from tests.conftest import POSTGRES_URL
+from tests.fakes import ALICE_CARD, BOT_ID, mention
 
 
 @pytest.fixture
@@ -58,10 +57,9 @@ def test_a_fresh_embedded_database_makes_itself(sqlite_file):
     assert schema_state(sqlite_file).current == schema_state(sqlite_file).head
 
 
-def test_an_old_schema_is_refused_until_db_upgrade(sqlite_file, project, no_x_credentials, monkeypatch):
+@pytest.mark.sqlite_only  # the shared PostgreSQL test database stays at head
+def test_an_old_schema_is_refused_until_db_upgrade(project, no_x_credentials, monkeypatch):
     """A database at an earlier revision stops the bot with the fix; `db upgrade` brings it up to date."""
-    if POSTGRES_URL:
-        pytest.skip("the shared PostgreSQL test database stays at head")
     monkeypatch.chdir(project)
     engine = make_engine(f"sqlite:///{project / 'data' / 'offerbot.db'}")
     upgrade(engine, "0001")
@@ -187,11 +185,10 @@ def test_a_reconciliation_waits_while_another_instance_reconciles(ledger, make_c
     assert [r.name for r in reconcile_inbox(ledger.deps, ledger.catalog, inbox)] == ["day.csv"]
 
 
-def test_status_and_health_follow_the_polls(uow, engine, clock, catalog, members):
+def test_status_and_health_follow_the_polls(uow, engine, clock, catalog, members, api):
     """After a poll the status shows it; three missed intervals later health reports a stall."""
     status_locks = locks(engine, "me:1", clock)
     assert read_status(uow, status_locks).problems(clock(), 60) == ["mentions have never been polled"]
-    api = FakeSocialApi()
     api.post(mention(7, "1001", "@offerbot #AmexMcDonalds"))
 
     poll_mentions(uow, api, catalog, clock, bot_user_id=BOT_ID)

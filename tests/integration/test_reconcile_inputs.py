@@ -16,23 +16,13 @@ from bot.domain.cards import find_card_numbers
 from bot.domain.reconcile import credit_id
 from bot.errors import FileRejected
 from bot.services import reconciliation
-from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD
+from tests.conftest import HEADER
+from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, credits_in_db, exported, tx_row
 
 DAY = "2026-11-21"
 MCD, ZAP, FDX = "MID-MCD-0001", "MID-ZAP-0001", "MID-FDX-0001"
 CARDS = (ALICE_CARD, BOB_CARD, CAROL_CARD)
 CREDITS_HEADER = "credit_id,transaction_id,campaign_id,amount,currency,last4,kind,reverses_credit_id"
-
-
-def row(tid: str, card: str = ALICE_CARD, mid: str = MCD, amount: str = "12.50", *, name: str = "Shop",
-        currency: str = "USD", day: str = DAY, kind: str = "purchase", original: str = "") -> str:
-    """One data row in the standard column order (values go in as written: quote them yourself)."""
-    return f"{tid},{card},{mid},{name},{amount},{currency},{day},{kind},{original}"
-
-
-def exported(path: str) -> list[dict[str, str]]:
-    with Path(path).open(newline="", encoding="utf-8") as lines:
-        return list(csv.DictReader(lines))
 
 
 def rejects_of(summary) -> list[tuple[int, str, str]]:
@@ -51,12 +41,6 @@ def count(ledger, table: str) -> int:
         return tx.ledger._conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
 
 
-def credits_in_db(ledger) -> list[tuple]:
-    with ledger.uow(readonly=True) as tx:
-        return [tuple(r) for r in tx.ledger._conn.exec_driver_sql(
-            "SELECT transaction_id, campaign_id, kind, cents FROM credits ORDER BY seq").all()]
-
-
 def assert_rows_add_up(summary, data_rows: int) -> None:
     """accepted + rejected == rows == the data rows written, and the rejects file holds every reject."""
     assert summary.accepted + summary.rejected == summary.rows == data_rows
@@ -70,8 +54,8 @@ def export_texts(ledger) -> dict[str, str]:
 
 # --- BOM and line endings -------------------------------------------------------------------------
 
-DAY_ROWS = (row("T1", ALICE_CARD, MCD, "12.50"), row("T2", BOB_CARD, FDX, "25.00"),
-            row("T3", ALICE_CARD, ZAP, "$80"))
+DAY_ROWS = (tx_row("T1", ALICE_CARD, MCD, "12.50"), tx_row("T2", BOB_CARD, FDX, "25.00"),
+            tx_row("T3", ALICE_CARD, ZAP, "$80"))
 DAY_CREDITS = (f"{CREDITS_HEADER}\r\n"
                f"{credit_id('credit', 'amex-mcdonalds', 'T1')},T1,amex-mcdonalds,5.00,USD,0005,credit,\r\n"
                f"{credit_id('credit', 'amex-fedex', 'T2')},T2,amex-fedex,5.00,USD,8431,credit,\r\n").encode()
@@ -98,9 +82,9 @@ def test_bom_and_line_endings_change_nothing_in_the_exports(ledger, make_csv, ne
 def test_a_quoted_merchant_name_may_span_lines_and_later_line_numbers_stay_right(ledger, make_csv):
     """A newline inside a quoted merchant_name is one row; the next row's reject names its real line 4."""
     path = make_csv("day.csv",
-                    row("T1", name='"McDonald\'s\nTimes Square, NY"'),  # lines 2-3
-                    row("T2", BOB_CARD, FDX, "25,00"),  # line 4: a decimal comma splits the row
-                    row("T3", BOB_CARD, FDX, "(25.00)"))  # line 5
+                    tx_row("T1", name='"McDonald\'s\nTimes Square, NY"'),  # lines 2-3
+                    tx_row("T2", BOB_CARD, FDX, "25,00"),  # line 4: a decimal comma splits the row
+                    tx_row("T3", BOB_CARD, FDX, "(25.00)"))  # line 5
 
     summary = ledger.reconcile(path)
 
@@ -132,9 +116,9 @@ def test_an_amount_that_is_not_a_plain_decimal_is_rejected_and_the_good_rows_sti
         ledger, make_csv, amount, says):
     """A bad amount is rejected in column "amount" with a reason saying what is wrong; good rows are paid."""
     path = make_csv("day.csv",
-                    row("T1", BOB_CARD, FDX, "25.00"),
-                    row("T2", ALICE_CARD, MCD, amount),
-                    row("T3", ALICE_CARD, ZAP, "80.00"))
+                    tx_row("T1", BOB_CARD, FDX, "25.00"),
+                    tx_row("T2", ALICE_CARD, MCD, amount),
+                    tx_row("T3", ALICE_CARD, ZAP, "80.00"))
 
     summary = ledger.reconcile(path)
 
@@ -147,7 +131,7 @@ def test_an_amount_that_is_not_a_plain_decimal_is_rejected_and_the_good_rows_sti
 
 def test_each_bad_amount_gets_its_own_reason(ledger, make_csv):
     """Bad amounts in one file are each rejected on their own line, no two with the same reason."""
-    path = make_csv("day.csv", *(row(f"T{n}", amount=amount) for n, (amount, _) in enumerate(BAD_AMOUNTS)))
+    path = make_csv("day.csv", *(tx_row(f"T{n}", amount=amount) for n, (amount, _) in enumerate(BAD_AMOUNTS)))
 
     summary = ledger.reconcile(path)
 
@@ -171,8 +155,8 @@ def test_each_bad_amount_gets_its_own_reason(ledger, make_csv):
 def test_a_bad_field_is_rejected_in_its_column(ledger, make_csv, fields, column, says):
     """An unknown type, an impossible or day-first date and the like reject the row, naming column and why."""
     path = make_csv("day.csv",
-                    row("T1", BOB_CARD, FDX, "25.00"),
-                    row("T2", ALICE_CARD, MCD, "12.50", **fields))
+                    tx_row("T1", BOB_CARD, FDX, "25.00"),
+                    tx_row("T2", ALICE_CARD, MCD, "12.50", **fields))
 
     summary = ledger.reconcile(path)
 
@@ -190,9 +174,9 @@ def test_a_transaction_id_repeated_in_one_file_counts_once(ledger, make_csv, mon
     """The second occurrence of an id in one file is rejected as a duplicate of line 2; the first is paid."""
     monkeypatch.setattr(reconciliation, "BATCH_ROWS", batch_rows)
     path = make_csv("day.csv",
-                    row("T1", ALICE_CARD, ZAP, "80.00"),
-                    row("T2", BOB_CARD, FDX, "25.00"),
-                    row("T1", ALICE_CARD, ZAP, "80.00"))
+                    tx_row("T1", ALICE_CARD, ZAP, "80.00"),
+                    tx_row("T2", BOB_CARD, FDX, "25.00"),
+                    tx_row("T1", ALICE_CARD, ZAP, "80.00"))
 
     summary = ledger.reconcile(path)
 
@@ -202,13 +186,14 @@ def test_a_transaction_id_repeated_in_one_file_counts_once(ledger, make_csv, mon
     assert (line, column) == (4, "transaction_id")
     assert "duplicate" in reason
     assert "line 2" in reason
-    assert credits_in_db(ledger) == [("T1", "amex-zappos", "credit", 1000),
-                                     ("T2", "amex-fedex", "credit", 500)]
+    assert credits_in_db(ledger.engine) == [("T1", "amex-zappos", "credit", 1000),
+                                            ("T2", "amex-fedex", "credit", 500)]
 
 
 def test_the_rejects_file_lists_rejected_rows_in_line_order(ledger, make_csv):
     """A duplicate rejected while deciding and rows rejected while reading appear in rejects.csv by line."""
-    path = make_csv("day.csv", row("T1"), row("T1"), row("T2", amount="$12"), row("T3", amount="1,0"))
+    path = make_csv("day.csv", tx_row("T1"), tx_row("T1"), tx_row("T2", amount="$12"),
+                    tx_row("T3", amount="1,0"))
 
     summary = ledger.reconcile(path)
 
@@ -219,8 +204,9 @@ def test_the_rejects_file_lists_rejected_rows_in_line_order(ledger, make_csv):
 
 def test_a_transaction_credited_by_an_earlier_file_is_not_credited_again(ledger, make_csv):
     """A second, different file repeating a credited id issues no new credit and says "already reconciled"."""
-    first = ledger.reconcile(make_csv("day1.csv", row("T1", ALICE_CARD, ZAP, "80.00")))
-    second_path = make_csv("day2.csv", row("T1", ALICE_CARD, ZAP, "80.00"), row("T2", BOB_CARD, FDX, "25.00"))
+    first = ledger.reconcile(make_csv("day1.csv", tx_row("T1", ALICE_CARD, ZAP, "80.00")))
+    second_path = make_csv("day2.csv", tx_row("T1", ALICE_CARD, ZAP, "80.00"),
+                           tx_row("T2", BOB_CARD, FDX, "25.00"))
 
     second = ledger.reconcile(second_path)
 
@@ -230,22 +216,22 @@ def test_a_transaction_credited_by_an_earlier_file_is_not_credited_again(ledger,
     assert second.rejected == 0
     assert second.outcomes["already reconciled"] == 1
     assert credited_ids(second) == ["T2"]
-    assert credits_in_db(ledger) == [("T1", "amex-zappos", "credit", 1000),
-                                     ("T2", "amex-fedex", "credit", 500)]
+    assert credits_in_db(ledger.engine) == [("T1", "amex-zappos", "credit", 1000),
+                                            ("T2", "amex-fedex", "credit", 500)]
 
 
 def test_the_same_file_reconciled_twice_issues_nothing_new(ledger, make_csv):
     """The same bytes again: status "already reconciled", no new credits, and the exports are still there."""
-    path = make_csv("day.csv", row("T1"), row("T2", BOB_CARD, FDX, "25.00"), row("T3", amount="NaN"))
+    path = make_csv("day.csv", tx_row("T1"), tx_row("T2", BOB_CARD, FDX, "25.00"), tx_row("T3", amount="NaN"))
     first = ledger.reconcile(path)
-    credits_before = credits_in_db(ledger)
+    credits_before = credits_in_db(ledger.engine)
     files_before = {name: Path(p).read_bytes() for name, p in first.exports.items()}
 
     again = ledger.reconcile(path)
 
     assert again.status == "already reconciled"
     assert (again.rows, again.rejected, again.campaigns) == (first.rows, first.rejected, first.campaigns)
-    assert credits_in_db(ledger) == credits_before
+    assert credits_in_db(ledger.engine) == credits_before
     assert count(ledger, "transaction_files") == 1
     assert again.exports == first.exports
     assert {name: Path(p).read_bytes() for name, p in again.exports.items()} == files_before
@@ -254,14 +240,14 @@ def test_the_same_file_reconciled_twice_issues_nothing_new(ledger, make_csv):
 # --- Cut-short and badly quoted lines -------------------------------------------------------------
 
 @pytest.mark.parametrize("last", [
-    row("T3", ALICE_CARD, ZAP, "80.00"),
+    tx_row("T3", ALICE_CARD, ZAP, "80.00"),
     f"T3,{ALICE_CARD},{ZAP},Shop,80.0",
     f"T3,{ALICE_CARD},{ZAP},\"Zappos, Las Ve",
     f'"T3","{ALICE_CARD}","{ZAP}","Zappos","80.00","USD","{DAY}","purchase",""',
 ], ids=["whole-row-no-newline", "cut-mid-amount", "cut-inside-quotes", "quoted-row-no-newline"])
 def test_a_last_line_without_a_line_ending_is_rejected_and_never_credited(ledger, make_csv, last):
     """A last line without a line ending is rejected as cut short; the rows before it are credited."""
-    path = make_csv("day.csv", row("T1"), row("T2", BOB_CARD, FDX, "25.00"), last, end="")
+    path = make_csv("day.csv", tx_row("T1"), tx_row("T2", BOB_CARD, FDX, "25.00"), last, end="")
 
     summary = ledger.reconcile(path)
 
@@ -275,8 +261,8 @@ def test_a_last_line_without_a_line_ending_is_rejected_and_never_credited(ledger
 
 def test_an_unterminated_quote_at_the_end_rejects_that_row(ledger, make_csv):
     """A quote opened on the last line and never closed rejects that row as unreadable; others are paid."""
-    path = make_csv("day.csv", row("T1"), row("T2", BOB_CARD, FDX, "25.00"),
-                    row("T3", ALICE_CARD, ZAP, "80.00", name='"Zappos'))
+    path = make_csv("day.csv", tx_row("T1"), tx_row("T2", BOB_CARD, FDX, "25.00"),
+                    tx_row("T3", ALICE_CARD, ZAP, "80.00", name='"Zappos'))
 
     summary = ledger.reconcile(path)
 
@@ -289,19 +275,15 @@ def test_an_unterminated_quote_at_the_end_rejects_that_row(ledger, make_csv):
 
 # --- Whole-file refusals --------------------------------------------------------------------------
 
-HEADER = ("transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,type,"
-          "original_transaction_id")
-
-
 @pytest.mark.parametrize(("file", "says"), [
-    ({"rows": [row("T1", name="Café")], "encoding": "cp1252"}, ["line 2", "not UTF-8"]),
-    ({"rows": [row("T1", name="Café")], "encoding": "utf-16"}, ["line 1", "not UTF-8"]),
+    ({"rows": [tx_row("T1", name="Café")], "encoding": "cp1252"}, ["line 2", "not UTF-8"]),
+    ({"rows": [tx_row("T1", name="Café")], "encoding": "utf-16"}, ["line 1", "not UTF-8"]),
     ({"rows": [f"T1,{ALICE_CARD},{MCD},Shop,12.50,{DAY}"],
       "header": "transaction_id,card_number,merchant_id,merchant_name,amount,transaction_date"},
      ["line 1", "lacks currency, type"]),
-    ({"rows": [row("T1") + ",123"], "header": HEADER + ",cvv"}, ["'cvv' column", "must never be sent"]),
-    ({"rows": [row("T1") + ",%B3782"], "header": HEADER + ",Track 2 Data"}, ["'track 2 data' column"]),
-    ({"rows": [row("T1") + ",12.50"], "header": HEADER + ",Amount"}, ["'amount' appears twice"]),
+    ({"rows": [tx_row("T1") + ",123"], "header": HEADER + ",cvv"}, ["'cvv' column", "must never be sent"]),
+    ({"rows": [tx_row("T1") + ",%B3782"], "header": HEADER + ",Track 2 Data"}, ["'track 2 data' column"]),
+    ({"rows": [tx_row("T1") + ",12.50"], "header": HEADER + ",Amount"}, ["'amount' appears twice"]),
 ], ids=["cp1252", "utf-16", "missing-columns", "cvv-column", "track-data-column", "repeated-column"])
 def test_a_file_that_cannot_be_trusted_is_refused_whole_and_nothing_is_written(ledger, make_csv, file, says):
     """Another encoding, missing columns or a CVV/track column: FileRejected, and nothing is recorded."""
@@ -322,10 +304,10 @@ def test_a_file_that_cannot_be_trusted_is_refused_whole_and_nothing_is_written(l
 # --- CSV injection --------------------------------------------------------------------------------
 
 FORMULA_ROWS = (
-    row("F1", ALICE_CARD, MCD, "12.50", name="=cmd|' /C calc'!A0"),
-    row('"=HYPERLINK(""http://x"")"', ALICE_CARD, ZAP, "80.00", name="@SUM(A1)"),
-    row("@SUM(A1)", BOB_CARD, FDX, "25.00", name="+1+2"),
-    row("-R1", BOB_CARD, FDX, "10.00", kind="refund", original="@SUM(A1)"),  # leaves 15.00 < 20.00
+    tx_row("F1", ALICE_CARD, MCD, "12.50", name="=cmd|' /C calc'!A0"),
+    tx_row('"=HYPERLINK(""http://x"")"', ALICE_CARD, ZAP, "80.00", name="@SUM(A1)"),
+    tx_row("@SUM(A1)", BOB_CARD, FDX, "25.00", name="+1+2"),
+    tx_row("-R1", BOB_CARD, FDX, "10.00", kind="refund", original="@SUM(A1)"),  # leaves 15.00 < 20.00
 )
 
 
@@ -356,7 +338,7 @@ def test_formula_looking_values_reach_the_credits_export_as_text(ledger, make_cs
 
 def test_exports_rebuilt_from_the_ledger_are_the_same_bytes(ledger, make_csv):
     """When the exports were lost, reconciling the same file again rebuilds them identically."""
-    path = make_csv("day.csv", *FORMULA_ROWS, row("T9", amount="1e3"))
+    path = make_csv("day.csv", *FORMULA_ROWS, tx_row("T9", amount="1e3"))
     first = ledger.reconcile(path)
     written = {name: Path(p).read_bytes() for name, p in first.exports.items() if name.endswith(".csv")}
     for name in written:
@@ -385,7 +367,7 @@ def test_a_card_number_in_the_wrong_column_is_rejected_without_being_repeated(le
     """A card number where an amount (or date, currency, type) belongs is rejected; rejects.csv omits it."""
     field = {"amount": "amount", "currency": "currency", "transaction_date": "day", "type": "kind"}[column]
     fields = {"amount": "25.00", field: written}
-    path = make_csv("day.csv", row("T1", ALICE_CARD, MCD, "12.50"), row("T2", BOB_CARD, FDX, **fields))
+    path = make_csv("day.csv", tx_row("T1", ALICE_CARD, MCD, "12.50"), tx_row("T2", BOB_CARD, FDX, **fields))
 
     summary = ledger.reconcile(path)
 
@@ -403,19 +385,21 @@ def test_no_card_number_reaches_any_export(ledger, make_csv):
     """No export of runs over all the bad inputs above holds a card number, plain or with gaps."""
     rows = [
         *DAY_ROWS,
-        row("C1", CAROL_CARD, MCD, "12.50"),  # linked, not enrolled
-        row("C2", CAROL_CARD, "MID-OTHER", "9.99"),  # another merchant
-        row("M1", ALICE_CARD, MCD, '"McDonald\'s\nTimes Square"'),
-        *(row(f"A{n}", ALICE_CARD, MCD, amount) for n, (amount, _) in enumerate(BAD_AMOUNTS)),
-        row("K1", kind="sale"), row("D1", day="2026-02-30"), row("D2", day="21/11/2026"),
-        row("T1", ALICE_CARD, MCD, "12.50"),  # repeated id
-        *(row(f"P{n}", BOB_CARD, FDX, written) for n, written in enumerate(MISPLACED_CARD.values())),
-        *(row(f"Q{n}", BOB_CARD, FDX, "25.00", day=card) for n, card in enumerate(MISPLACED_CARD.values())),
+        tx_row("C1", CAROL_CARD, MCD, "12.50"),  # linked, not enrolled
+        tx_row("C2", CAROL_CARD, "MID-OTHER", "9.99"),  # another merchant
+        tx_row("M1", ALICE_CARD, MCD, '"McDonald\'s\nTimes Square"'),
+        *(tx_row(f"A{n}", ALICE_CARD, MCD, amount) for n, (amount, _) in enumerate(BAD_AMOUNTS)),
+        tx_row("K1", kind="sale"), tx_row("D1", day="2026-02-30"), tx_row("D2", day="21/11/2026"),
+        tx_row("T1", ALICE_CARD, MCD, "12.50"),  # repeated id
+        *(tx_row(f"P{n}", BOB_CARD, FDX, written) for n, written in enumerate(MISPLACED_CARD.values())),
+        *(tx_row(f"Q{n}", BOB_CARD, FDX, "25.00", day=card)
+          for n, card in enumerate(MISPLACED_CARD.values())),
         *FORMULA_ROWS,
-        row("X1", CAROL_CARD, ZAP, "80.00", name='"Zappos'),  # unterminated quote, then no line ending
+        tx_row("X1", CAROL_CARD, ZAP, "80.00", name='"Zappos'),  # unterminated quote, then no line ending
     ]
     summaries = [ledger.reconcile(make_csv("big.csv", *rows, end="")),
-                 ledger.reconcile(make_csv("again.csv", *rows[:6], row("T1", ALICE_CARD, MCD, ALICE_CARD)))]
+                 ledger.reconcile(make_csv("again.csv", *rows[:6],
+                                           tx_row("T1", ALICE_CARD, MCD, ALICE_CARD)))]
 
     assert [s.status for s in summaries] == ["reconciled", "reconciled"]
     texts = export_texts(ledger)

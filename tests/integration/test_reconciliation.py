@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD
-
-DAY = "2026-11-21"
-
-
-def row(tid: str, card: str, mid: str, amount: str, *, day: str = DAY, kind: str = "purchase",
-        original: str = "", name: str = "Shop") -> str:
-    return f"{tid},{card},{mid},{name},{amount},USD,{day},{kind},{original}"
-
-
-def exported(path: str) -> list[dict[str, str]]:
-    with Path(path).open(newline="", encoding="utf-8") as lines:
-        return list(csv.DictReader(lines))
-
-
-def credits_in_db(ledger) -> list[tuple]:
-    with ledger.uow(readonly=True) as tx:
-        return [tuple(r) for r in tx.ledger._conn.exec_driver_sql(
-            "SELECT transaction_id, campaign_id, kind, cents FROM credits ORDER BY seq").all()]
+from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, credits_in_db, exported, reply_context, tx_row
 
 
 def test_a_qualifying_purchase_earns_one_credit_and_an_export_line(ledger, make_csv):
     """Alice's $12.50 at McDonald's after enrolling earns $5.00, exported with her last 4 digits."""
-    path = make_csv("day.csv", row("T1", ALICE_CARD, "MID-MCD-0001", "12.50"))
+    path = make_csv("day.csv", tx_row("T1", ALICE_CARD, "MID-MCD-0001", "12.50"))
 
     summary = ledger.reconcile(path)
 
@@ -54,15 +35,15 @@ def sample_day(make_csv, name: str = "day.csv") -> Path:
     not enrolled, a refund reversing a credit, a purchase before enrolment."""
     return make_csv(
         name,
-        row("T1", ALICE_CARD, "MID-MCD-0001", "12.50"),
-        row("T2", ALICE_CARD, "MID-ZAP-0001", "70.00"),
-        row("T3", ALICE_CARD, "MID-ZAP-0002", "80.00"),
-        row("T4", BOB_CARD, "MID-FDX-0001", "25.00"),
-        row("T5", "4111111111111111", "MID-MCD-0001", "9.00"),
-        row("T6", CAROL_CARD, "MID-MCD-0002", "9.00"),
-        row("T7", BOB_CARD, "SHOP-1", "99.00"),
-        row("T8", ALICE_CARD, "MID-ZAP-0001", "10.00", kind="refund", original="T3", day="2026-11-22"),
-        row("T9", BOB_CARD, "MID-FDX-0001", "30.00", day="2026-11-19"),
+        tx_row("T1", ALICE_CARD, "MID-MCD-0001", "12.50"),
+        tx_row("T2", ALICE_CARD, "MID-ZAP-0001", "70.00"),
+        tx_row("T3", ALICE_CARD, "MID-ZAP-0002", "80.00"),
+        tx_row("T4", BOB_CARD, "MID-FDX-0001", "25.00"),
+        tx_row("T5", "4111111111111111", "MID-MCD-0001", "9.00"),
+        tx_row("T6", CAROL_CARD, "MID-MCD-0002", "9.00"),
+        tx_row("T7", BOB_CARD, "SHOP-1", "99.00"),
+        tx_row("T8", ALICE_CARD, "MID-ZAP-0001", "10.00", kind="refund", original="T3", day="2026-11-22"),
+        tx_row("T9", BOB_CARD, "MID-FDX-0001", "30.00", day="2026-11-19"),
     )
 
 
@@ -73,7 +54,7 @@ def test_a_day_is_decided_rule_by_rule(ledger, make_csv):
     assert (summary.rows, summary.rejected, summary.other_merchant, summary.not_linked) == (9, 0, 1, 1)
     assert summary.outcomes == {"credited": 3, "below minimum": 1, "not enrolled": 1, "clawback": 1,
                                 "outside window": 1}
-    assert credits_in_db(ledger) == DAY_CREDITS
+    assert credits_in_db(ledger.engine) == DAY_CREDITS
 
 
 def test_the_same_file_twice_issues_nothing_new_and_says_so(ledger, make_csv):
@@ -85,24 +66,24 @@ def test_the_same_file_twice_issues_nothing_new_and_says_so(ledger, make_csv):
 
     assert again.status == "already reconciled"
     assert again.campaigns == first.campaigns
-    assert len(credits_in_db(ledger)) == 4
+    assert len(credits_in_db(ledger.engine)) == 4
 
 
 def test_an_overlapping_file_credits_only_what_is_new(ledger, make_csv):
     """A later file repeating transactions gives them no second credit and counts them as such."""
     ledger.reconcile(sample_day(make_csv))
-    later = make_csv("next.csv", row("T1", ALICE_CARD, "MID-MCD-0001", "12.50"),
-                     row("T10", BOB_CARD, "MID-FDX-0001", "40.00", day="2026-11-23"))
+    later = make_csv("next.csv", tx_row("T1", ALICE_CARD, "MID-MCD-0001", "12.50"),
+                     tx_row("T10", BOB_CARD, "MID-FDX-0001", "40.00", day="2026-11-23"))
 
     summary = ledger.reconcile(later)
 
     assert summary.outcomes["already reconciled"] == 1
     assert summary.outcomes["member limit reached"] == 1  # Bob had his one FedEx credit already
-    assert len(credits_in_db(ledger)) == 4
+    assert len(credits_in_db(ledger.engine)) == 4
 
 
 def test_a_run_that_dies_midway_and_is_rerun_gives_the_credits_of_a_clean_run(
-        ledger, make_csv, monkeypatch, tmp_path):
+        ledger, make_csv, monkeypatch):
     """Kill a run after its first committed batch; the rerun resumes and matches a clean run exactly."""
     import bot.services.reconciliation as reconciliation
 
@@ -120,7 +101,7 @@ def test_a_run_that_dies_midway_and_is_rerun_gives_the_credits_of_a_clean_run(
     monkeypatch.setattr(reconciliation._Run, "apply", dies_on_second_batch)
     with pytest.raises(KeyboardInterrupt):
         ledger.reconcile(path)
-    assert credits_in_db(ledger) == [("T1", "amex-mcdonalds", "credit", 500)]
+    assert credits_in_db(ledger.engine) == [("T1", "amex-mcdonalds", "credit", 500)]
     assert not list(ledger.exports.glob("*.csv"))  # nothing half-written is left as an export
 
     monkeypatch.setattr(reconciliation._Run, "apply", real_apply)
@@ -128,7 +109,7 @@ def test_a_run_that_dies_midway_and_is_rerun_gives_the_credits_of_a_clean_run(
 
     assert resumed.status == "reconciled"
     assert (resumed.rows, resumed.matched) == (9, 7)
-    assert credits_in_db(ledger) == DAY_CREDITS
+    assert credits_in_db(ledger.engine) == DAY_CREDITS
     assert [r["transaction_id"] for r in exported(resumed.exports["credits.csv"])] == ["T1", "T3", "T4", "T8"]
 
 
@@ -151,7 +132,7 @@ def test_a_dry_run_decides_everything_and_writes_nothing(ledger, make_csv):
     dry = ledger.reconcile(path, dry_run=True)
 
     assert dry.status == "dry run"
-    assert credits_in_db(ledger) == []
+    assert credits_in_db(ledger.engine) == []
     with ledger.uow(readonly=True) as tx:
         assert tx.ledger.file(dry.sha256) is None
     assert not ledger.exports.exists()
@@ -161,12 +142,12 @@ def test_a_dry_run_decides_everything_and_writes_nothing(ledger, make_csv):
 
 def test_a_backtest_counts_every_linked_member_as_enrolled(ledger, make_csv):
     """With assume_enrolled, Carol's purchase earns what it would have; still nothing is written."""
-    path = make_csv("past.csv", row("T6", CAROL_CARD, "MID-MCD-0002", "9.00"))
+    path = make_csv("past.csv", tx_row("T6", CAROL_CARD, "MID-MCD-0002", "9.00"))
 
     summary = ledger.reconcile(path, dry_run=True, assume_enrolled=True)
 
     assert summary.outcomes == {"credited": 1}
-    assert credits_in_db(ledger) == []
+    assert credits_in_db(ledger.engine) == []
 
 
 def test_the_background_scanner_gives_the_same_result(ledger, make_csv, monkeypatch):
@@ -179,18 +160,18 @@ def test_the_background_scanner_gives_the_same_result(ledger, make_csv, monkeypa
     summary = ledger.reconcile(path)
 
     assert summary.outcomes["credited"] == 3
-    assert credits_in_db(ledger)[-1] == ("T8", "amex-zappos", "clawback", -1000)
+    assert credits_in_db(ledger.engine)[-1] == ("T8", "amex-zappos", "clawback", -1000)
 
 
 def test_a_refund_in_a_later_file_reverses_a_credit_from_an_earlier_one(ledger, make_csv):
     """The ledger remembers credited purchases: a refund days later, in another file, claws back."""
-    ledger.reconcile(make_csv("d1.csv", row("T1", ALICE_CARD, "MID-MCD-0001", "12.50")))
+    ledger.reconcile(make_csv("d1.csv", tx_row("T1", ALICE_CARD, "MID-MCD-0001", "12.50")))
 
-    summary = ledger.reconcile(make_csv("d2.csv", row("R1", ALICE_CARD, "MID-MCD-0001", "12.50",
-                                                      kind="refund", day="2026-11-25")))
+    summary = ledger.reconcile(make_csv("d2.csv", tx_row("R1", ALICE_CARD, "MID-MCD-0001", "12.50",
+                                                         kind="refund", day="2026-11-25")))
 
     assert summary.outcomes == {"clawback": 1}
-    assert credits_in_db(ledger)[-1] == ("R1", "amex-mcdonalds", "clawback", -500)
+    assert credits_in_db(ledger.engine)[-1] == ("R1", "amex-mcdonalds", "clawback", -500)
 
 
 def test_explain_walks_through_a_credit_and_its_reversal(ledger, make_csv):
@@ -273,8 +254,8 @@ def test_the_inbox_never_overwrites_a_processed_file_of_the_same_name(ledger, ma
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     old = clock().timestamp() - 3600
-    for name, rows in (("a.csv", [row("T1", ALICE_CARD, "MID-MCD-0001", "12.50")]),
-                       ("b.csv", [row("T2", BOB_CARD, "MID-FDX-0001", "25.00")])):
+    for name, rows in (("a.csv", [tx_row("T1", ALICE_CARD, "MID-MCD-0001", "12.50")]),
+                       ("b.csv", [tx_row("T2", BOB_CARD, "MID-FDX-0001", "25.00")])):
         make_csv(name, *rows).rename(inbox / "day.csv")
         os.utime(inbox / "day.csv", (old, old))
         reconcile_inbox(ledger.deps, ledger.catalog, inbox)
@@ -283,18 +264,15 @@ def test_the_inbox_never_overwrites_a_processed_file_of_the_same_name(ledger, ma
 
 
 def test_credit_notices_are_queued_once_each_and_threaded_under_the_confirmation(
-        ledger, make_csv, clock, renderer):
+        ledger, make_csv, clock, renderer, api):
     """Each credit of a reconciled file becomes one outbox reply under the bot's confirmation."""
     from bot.domain.replies import ReplyIntent
     from bot.services.notices import queue_credit_notices
     from bot.services.replies import send_replies
-    from tests.fakes import FakeSocialApi
 
-    api = FakeSocialApi()
     with ledger.uow() as tx:  # Alice's and Bob's enrolment confirmations, already sent
-        tx.outbox.add_many([ReplyIntent(f"post:{p}", m, p, "reply.j2", {"ref": p, "enrolled": [],
-                            "already_enrolled": [], "sold_out": [], "not_started": [], "ended": [],
-                            "suggestions": []}, thread=f"post:{p}")
+        tx.outbox.add_many([ReplyIntent(f"post:{p}", m, p, "reply.j2", reply_context(ref=p),
+                                        thread=f"post:{p}")
                             for p, m in (("5002", "1001"), ("5003", "1002"), ("5001", "1001"))], clock())
         tx.commit()
     send_replies(ledger.uow, api, renderer, clock)
@@ -330,21 +308,19 @@ def test_credit_notices_are_queued_once_each_and_threaded_under_the_confirmation
     ("sending elsewhere", "waits"),
 ])
 def test_a_credit_notice_never_becomes_a_second_reply_to_the_members_post(
-        uow, clock, renderer, members, confirmation, outcome):
+        uow, clock, renderer, members, api, confirmation, outcome):
     """Without a confirmation it answers the post; with one of unknown id it is dropped; it goes
     under one sent just before it, and waits while another sender has it in hand."""
     from bot.domain.reconcile import Credit
     from bot.domain.replies import ReplyIntent, credit_notice
     from bot.errors import DuplicateContent, PermanentApiError
     from bot.services.replies import send_replies
-    from tests.fakes import FakeSocialApi, campaign
+    from tests.fakes import campaign
 
-    api = FakeSocialApi()
     if confirmation is not None:
         with uow() as tx:
-            tx.outbox.add_many([ReplyIntent("post:5001", "1001", "5001", "reply.j2", {
-                "ref": "C", "enrolled": [], "already_enrolled": [], "sold_out": [], "not_started": [],
-                "ended": [], "suggestions": []}, thread="post:5001")], clock())
+            tx.outbox.add_many([ReplyIntent("post:5001", "1001", "5001", "reply.j2", reply_context(ref="C"),
+                                            thread="post:5001")], clock())
             tx.commit()
         if confirmation == "sending elsewhere":
             with uow() as tx:

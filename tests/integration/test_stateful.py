@@ -15,7 +15,6 @@ without a crash on a copy of the database taken before, or left for later steps 
 
 from __future__ import annotations
 
-import csv
 import gc
 import hashlib
 import json
@@ -23,7 +22,8 @@ import shutil
 import tempfile
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from decimal import Decimal
@@ -57,11 +57,8 @@ from bot.services.members import link_member, unlink_member
 from bot.services.notices import queue_credit_notices
 from bot.services.reconciliation import ReconcileDeps, Summary, reconcile_file
 from bot.services.replies import send_replies
-from tests.fakes import BOT_ID, FakeSocialApi, FixedClock, campaign, card_number, mention
-
-REPO = Path(__file__).resolve().parents[2]
-HEADER = ("transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,type,"
-          "original_transaction_id")
+from tests.conftest import HEADER, REPO
+from tests.fakes import BOT_ID, FakeSocialApi, FixedClock, campaign, card_number, exported, mention, tx_row
 
 # Four members with fixed ids, handles and test cards; one card nobody ever links.
 MEMBERS = {"2001": ("ann", card_number(201)), "2002": ("ben", card_number(202)),
@@ -221,11 +218,6 @@ class FileInfo:
         return hashlib.sha256(self.content.encode()).hexdigest()
 
 
-def row(tid: str, card: str, mid: str, amount: str, day: str, kind: str = "purchase",
-        original: str = "") -> str:
-    return f"{tid},{card},{mid},Shop,{amount},USD,{day},{kind},{original}"
-
-
 def expected_credit(c: Any, basis_cents: int) -> int:
     """Return what a qualifying purchase earns: fixed, or 10% rounded half up and capped."""
     if c.credit is not None:
@@ -252,11 +244,6 @@ def _counters(raw: str) -> str:
 def counts(summary: Summary) -> dict[str, Any]:
     """Return what a summary counted (not its status, not where its exports went)."""
     return {k: v for k, v in summary.to_dict().items() if k not in ("status", "exports")}
-
-
-def exported_credits(summary: Summary) -> list[dict[str, str]]:
-    with Path(summary.exports["credits.csv"]).open(newline="", encoding="utf-8") as lines:
-        return list(csv.DictReader(lines))
 
 
 def clone_database(engine: Engine) -> Engine:
@@ -439,7 +426,8 @@ class BotMachine(RuleBasedStateMachine):
                                                         label="refunded")
                 amount = data.draw(st.sampled_from([amount, "1.00"]), label="refund amount")
                 reference = data.draw(st.sampled_from([original, ""]), label="reference")
-                lines.append(row(tid, card, mid, amount, "2026-11-24", "refund", reference))
+                lines.append(tx_row(tid, card, mid, amount, day="2026-11-24", kind="refund",
+                                    original=reference))
             else:
                 # Mostly linked members at their campaigns' merchants: the rows that can earn something.
                 enrolled = sorted({m for m, _ in self.model.enrolled} & self.model.linked)
@@ -452,13 +440,14 @@ class BotMachine(RuleBasedStateMachine):
                 amount = data.draw(st.sampled_from(AMOUNTS), label="amount")
                 day = data.draw(st.sampled_from(DAYS), label="day")
                 if kind == "purchase":
-                    lines.append(row(tid, card, mid, amount, day))
+                    lines.append(tx_row(tid, card, mid, amount, day=day))
                     self.purchases.append((tid, card, mid, amount))
                 else:
                     # No reference, an unknown one, or someone else's purchase (never theirs to undo).
                     others = [p[0] for p in self.purchases if p[1] != card]
-                    lines.append(row(tid, card, mid, amount, day, "refund",
-                                     data.draw(st.sampled_from(["", "T0", *others[-3:]]), label="reference")))
+                    lines.append(tx_row(tid, card, mid, amount, day=day, kind="refund",
+                                        original=data.draw(st.sampled_from(["", "T0", *others[-3:]]),
+                                                           label="reference")))
             self.owner.setdefault(tid, next((m for m, (_, c) in MEMBERS.items() if c in lines[-1]), None))
         self.lines.extend(lines)
         self.uploads += 1
@@ -519,6 +508,17 @@ class BotMachine(RuleBasedStateMachine):
         twin) or leave it to later steps."""
         getattr(self, f"crash_{work}")(at, after, rerun_now, data)
 
+    @contextmanager
+    def crashing(self, at: int, *, after: bool) -> Iterator[None]:
+        """Run the block as a process that dies at its ``at``-th commit (``plan.fired`` says if it did)."""
+        self.plan.arm(at, after=after)
+        try:
+            yield
+        except Crash:
+            pass  # the process is gone; the caller restarts the bot
+        finally:
+            self.plan.disarm()
+
     def crash_poll(self, at: int, after: bool, rerun_now: bool, data: st.DataObject) -> None:
         fresh = self.fresh()
         twin = None
@@ -527,13 +527,8 @@ class BotMachine(RuleBasedStateMachine):
             self.clones.append(twin)
             twin_api = ReplayingApi(posts=list(self.api.posts), page_size=PAGE_SIZE)
             self.poll_here(unit_of_work_factory(twin), twin_api)
-        self.plan.arm(at, after=after)
-        try:
+        with self.crashing(at, after=after):
             self.poll_here()
-        except Crash:
-            pass
-        finally:
-            self.plan.disarm()
         self.restart()
         if twin is not None:
             self.poll_here()
@@ -559,15 +554,12 @@ class BotMachine(RuleBasedStateMachine):
             twin_deps = ReconcileDeps(twin_uow, self.fingerprinter, self.clock, self.tmp / "twin-exports",
                                       UTC, twin_locks, batch_rows=BATCH_ROWS)
             clean = reconcile_file(twin_deps, Catalog(CAMPAIGNS), path)
-        self.plan.arm(at, after=after)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ResourceWarning)
-            try:
+            with self.crashing(at, after=after):
                 self.reconcile_here(path)
-            except Crash:
+            if self.plan.fired:
                 assert not list((self.tmp / "exports").glob(f"{path.stem}.*")), "a dead run left an export"
-            finally:
-                self.plan.disarm()
             gc.collect()
         leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
         assert not leaks, f"a run that raised after its last commit left files open: {leaks}"
@@ -577,7 +569,7 @@ class BotMachine(RuleBasedStateMachine):
             assert summary.status in ("reconciled", "already reconciled")
             assert counts(summary) == counts(clean)
             assert snapshot(self.engine) == snapshot(twin)
-            assert exported_credits(summary) == exported_credits(clean)
+            assert exported(summary.exports["credits.csv"]) == exported(clean.exports["credits.csv"])
             info.finished = True
         else:
             status = self.sql("SELECT status FROM transaction_files WHERE sha256 = :s", s=info.sha256)
@@ -586,27 +578,18 @@ class BotMachine(RuleBasedStateMachine):
 
     def crash_send(self, at: int, after: bool, rerun_now: bool, data: st.DataObject) -> None:
         self.clock.advance(minutes=3)
-        self.plan.arm(at, after=after)
-        try:
+        with self.crashing(at, after=after):
             self.send_here()
-        except Crash:
-            pass
-        finally:
-            self.plan.disarm()
         self.restart()
         if rerun_now:  # the new instance takes over what the dead one had claimed, at once
             self.send_here()
 
     def crash_notices(self, at: int, after: bool, rerun_now: bool, data: st.DataObject) -> None:
         before = snapshot(self.engine)
-        self.plan.arm(at, after=after)
-        try:
+        with self.crashing(at, after=after):
             queue_credit_notices(self.uow, self.catalog, self.clock, limit=2)
-        except Crash:
-            if not after:
-                assert snapshot(self.engine) == before
-        finally:
-            self.plan.disarm()
+        if self.plan.fired and not after:
+            assert snapshot(self.engine) == before
         self.restart()
         if rerun_now:
             queue_credit_notices(self.uow, self.catalog, self.clock, limit=2)

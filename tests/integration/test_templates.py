@@ -10,9 +10,8 @@ import pytest
 from bot.adapters.templates import MAX_WEIGHTED_LENGTH, TemplateRenderer, weighted_length
 from bot.domain.replies import CREDIT_TEMPLATE, REPLY_TEMPLATE
 from bot.errors import BotError, ReplyTooLong
-from tests.fakes import campaign
+from tests.fakes import REF, campaign, reply_context
 
-REF = "ABC234"
 MCDONALDS = campaign().summary()
 ZAPPOS = campaign(id="amex-zappos", hashtag="#AmexZappos", merchant="Zappos.com",
                   credit=Decimal("10.00"), min_spend=Decimal("75.00")).summary()
@@ -21,15 +20,6 @@ FEDEX = campaign(id="amex-fedex", hashtag="#AmexFedEx", merchant="FedEx Office",
 VIRGIN = campaign(id="amex-virgin-america", hashtag="#AmexVirginAmer", merchant="Virgin America",
                   credit=None, percent=Decimal("10"), max_credit=Decimal("50.00"),
                   min_spend=Decimal("0")).summary()
-
-
-def reply_context(**groups: list[dict[str, str]]) -> dict[str, Any]:
-    """Return a reply.j2 context with the given groups filled and the rest empty."""
-    context: dict[str, Any] = {name: [] for name in ("enrolled", "already_enrolled", "sold_out",
-                                                      "not_started", "ended", "suggestions")}
-    context.update(groups)
-    context["ref"] = REF
-    return context
 
 
 def credit_context(kind: str) -> dict[str, str]:

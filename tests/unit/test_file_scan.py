@@ -12,16 +12,16 @@ from bot.domain.cards import Fingerprinter
 from bot.domain.reconcile import Txn
 from bot.domain.transactions import Reject
 from bot.services.file_scan import Interest, ScanBatch, scan
-from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD
+from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, tx_row
 
 MCD, ZAP, OTHER = "MID-MCD-0001", "MID-ZAP-0001", "MID-OTHER-01"
 DAY = date(2026, 11, 23)
 
 
-def row(tid: str, card: str, mid: str = MCD, amount: str = "12.00", *, kind: str = "purchase",
-        original: str = "", day: str = "2026-11-23", name: str = "Shop") -> str:
-    """A data line under the standard header."""
-    return f"{tid},{card},{mid},{name},{amount},USD,{day},{kind},{original}"
+def row(tid: str, card: str, mid: str = MCD, amount: str = "12.00", *, day: str = "2026-11-23",
+        **fields: str) -> str:
+    """A data line under the standard header: $12.00 at McDonald's on DAY unless told otherwise."""
+    return tx_row(tid, card, mid, amount, day=day, **fields)
 
 
 @pytest.fixture

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import Engine, text
 
 from bot.errors import TransientApiError
 from bot.ports import UnitOfWorkFactory
@@ -24,12 +25,10 @@ def enrolments(uow: UnitOfWorkFactory) -> set[tuple[str, str]]:
     return {(member, c) for member, cs in found.items() for c in cs}
 
 
-def outbox(uow: UnitOfWorkFactory) -> list[tuple[str, str, dict]]:
-    with uow(readonly=True) as tx:
-        rows = tx.outbox._conn.exec_driver_sql(
-            "SELECT dedupe_key, in_reply_to, context FROM outbox ORDER BY id").all()
-    import json
-
+def outbox(engine: Engine) -> list[tuple[str, str, dict]]:
+    """The outbox as (dedupe key, in reply to, context), in the order queued."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT dedupe_key, in_reply_to, context FROM outbox ORDER BY id")).all()
     return [(key, to, json.loads(ctx)) for key, to, ctx in rows]
 
 
@@ -38,7 +37,7 @@ def setup(uow, api, catalog, clock, members):
     return uow, api, catalog, clock
 
 
-def test_linked_member_is_enrolled_and_gets_one_reply(setup):
+def test_linked_member_is_enrolled_and_gets_one_reply(setup, engine):
     """A linked member's '@bot #AmexMcDonalds' enrols them and queues one reply to that post."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
@@ -46,14 +45,14 @@ def test_linked_member_is_enrolled_and_gets_one_reply(setup):
     report = poll(uow, api, catalog, clock)
 
     assert enrolments(uow) == {("1001", "amex-mcdonalds")}
-    [(key, to, context)] = outbox(uow)
+    [(key, to, context)] = outbox(engine)
     assert (key, to) == ("post:1", "1")
     assert [c["hashtag"] for c in context["enrolled"]] == ["#AmexMcDonalds"]
     assert report.outcomes == {"enrolled": 1}
     assert report.cursor == "1"
 
 
-def test_unlinked_author_is_recorded_but_never_answered(setup):
+def test_unlinked_author_is_recorded_but_never_answered(setup, engine):
     """A post from an account with no linked card enrols nobody and queues no reply (X's rules)."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "4242", "@offerbot #AmexMcDonalds"))
@@ -61,12 +60,12 @@ def test_unlinked_author_is_recorded_but_never_answered(setup):
     report = poll(uow, api, catalog, clock)
 
     assert enrolments(uow) == set()
-    assert outbox(uow) == []
+    assert outbox(engine) == []
     assert report.outcomes == {"not linked": 1}
     assert report.handled == 1
 
 
-def test_a_post_naming_two_campaigns_enrols_in_both_with_one_reply(setup):
+def test_a_post_naming_two_campaigns_enrols_in_both_with_one_reply(setup, engine):
     """Two campaign hashtags in one post give two enrolments and a single reply naming both."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1002", "@offerbot #AmexFedEx and #amexzappos please"))
@@ -74,11 +73,11 @@ def test_a_post_naming_two_campaigns_enrols_in_both_with_one_reply(setup):
     poll(uow, api, catalog, clock)
 
     assert enrolments(uow) == {("1002", "amex-fedex"), ("1002", "amex-zappos")}
-    [(_, _, context)] = outbox(uow)
+    [(_, _, context)] = outbox(engine)
     assert [c["hashtag"] for c in context["enrolled"]] == ["#AmexFedEx", "#AmexZappos"]
 
 
-def test_posting_again_says_already_enrolled_without_a_second_enrolment(setup):
+def test_posting_again_says_already_enrolled_without_a_second_enrolment(setup, engine):
     """A second post for the same campaign enrols nothing new and is answered 'already enrolled'."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"), mention(2, "1001", "@offerbot #AmexMcDonalds"))
@@ -87,12 +86,12 @@ def test_posting_again_says_already_enrolled_without_a_second_enrolment(setup):
 
     assert enrolments(uow) == {("1001", "amex-mcdonalds")}
     assert report.outcomes == {"enrolled": 1, "already enrolled": 1}
-    replies = outbox(uow)
+    replies = outbox(engine)
     assert [key for key, _, _ in replies] == ["post:1", "post:2"]
     assert replies[1][2]["already_enrolled"][0]["hashtag"] == "#AmexMcDonalds"
 
 
-def test_polling_again_handles_nothing_twice(setup):
+def test_polling_again_handles_nothing_twice(setup, engine):
     """A second poll with the same posts visible changes nothing: no enrolment, no reply."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
@@ -102,10 +101,10 @@ def test_polling_again_handles_nothing_twice(setup):
 
     assert second.handled == 0
     assert api.since_ids == [None, "1"]
-    assert len(outbox(uow)) == 1
+    assert len(outbox(engine)) == 1
 
 
-def test_a_page_served_twice_is_handled_once(setup):
+def test_a_page_served_twice_is_handled_once(setup, engine):
     """Posts X serves again (an old since_id, a retried page) are recognised by id and skipped."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
@@ -117,10 +116,10 @@ def test_a_page_served_twice_is_handled_once(setup):
     again = poll(uow, api, catalog, clock)
 
     assert (again.handled, again.already_handled) == (0, 1)
-    assert len(outbox(uow)) == 1
+    assert len(outbox(engine)) == 1
 
 
-def test_retweets_and_the_bots_own_posts_are_ignored(setup):
+def test_retweets_and_the_bots_own_posts_are_ignored(setup, engine):
     """Retweets and posts by the bot itself neither enrol nor draw a reply."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "RT @bob: @offerbot #AmexMcDonalds", retweet=True),
@@ -130,10 +129,10 @@ def test_retweets_and_the_bots_own_posts_are_ignored(setup):
 
     assert report.ignored == 2
     assert enrolments(uow) == set()
-    assert outbox(uow) == []
+    assert outbox(engine) == []
 
 
-def test_limited_quantity_goes_to_the_earliest_posts_across_pages(uow, api, clock, members):
+def test_limited_quantity_goes_to_the_earliest_posts_across_pages(uow, api, clock, members, engine):
     """With 2 places and 3 posts over 2 pages, the two oldest posts enrol; the third is sold out."""
     limited = campaign(id="limited", hashtag="#AmexLimited", max_enrolments=2)
     with uow() as tx:
@@ -147,12 +146,12 @@ def test_limited_quantity_goes_to_the_earliest_posts_across_pages(uow, api, cloc
 
     assert enrolments(uow) == {("1001", "limited"), ("1002", "limited")}
     assert report.outcomes == {"enrolled": 2, "sold out": 1}
-    assert outbox(uow)[-1][2]["sold_out"][0]["hashtag"] == "#AmexLimited"
+    assert outbox(engine)[-1][2]["sold_out"][0]["hashtag"] == "#AmexLimited"
     with uow(readonly=True) as tx:
         assert tx.campaigns.enrolment_counts()["limited"] == 2
 
 
-def test_campaign_window_is_judged_at_the_posts_time(uow, api, clock, members):
+def test_campaign_window_is_judged_at_the_posts_time(uow, api, clock, members, engine):
     """A post made before the window opened is 'not started' even if handled later; after it ends, 'ended'."""
     early = campaign(id="early", hashtag="#AmexSoon", enrol_from=clock().date() + timedelta(days=3))
     late = campaign(id="late", hashtag="#AmexGone", enrol_from=clock().date() - timedelta(days=30),
@@ -165,12 +164,12 @@ def test_campaign_window_is_judged_at_the_posts_time(uow, api, clock, members):
     report = poll(uow, api, Catalog((early, late)), clock)
 
     assert report.outcomes == {"not started": 1, "ended": 1}
-    [(_, _, context)] = outbox(uow)
+    [(_, _, context)] = outbox(engine)
     assert [c["id"] for c in context["not_started"]] == ["early"]
     assert [c["id"] for c in context["ended"]] == ["late"]
 
 
-def test_a_mention_without_hashtags_is_recorded_and_not_answered(setup):
+def test_a_mention_without_hashtags_is_recorded_and_not_answered(setup, engine):
     """Chat such as '@offerbot thanks!' gets no reply."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot thanks!"))
@@ -178,17 +177,17 @@ def test_a_mention_without_hashtags_is_recorded_and_not_answered(setup):
     report = poll(uow, api, catalog, clock)
 
     assert report.handled == 1
-    assert outbox(uow) == []
+    assert outbox(engine) == []
 
 
-def test_a_typo_hashtag_gets_a_suggestion_but_banter_does_not(setup):
+def test_a_typo_hashtag_gets_a_suggestion_but_banter_does_not(setup, engine):
     """'#AmexMcDonals' draws 'did you mean #AmexMcDonalds'; '#fridayvibes' draws nothing."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot #AmexMcDonals"), mention(2, "1002", "@offerbot #fridayvibes"))
 
     poll(uow, api, catalog, clock)
 
-    [(key, _, context)] = outbox(uow)
+    [(key, _, context)] = outbox(engine)
     assert key == "post:1"
     assert context["suggestions"][0]["hashtag"] == "#AmexMcDonalds"
 
@@ -211,7 +210,7 @@ def test_stop_unlinks_the_member_and_cancels_their_pending_replies(setup):
     assert statuses == {"cancelled": 1}
 
 
-def test_stop_in_the_same_page_keeps_earlier_replies_from_being_queued(setup):
+def test_stop_in_the_same_page_keeps_earlier_replies_from_being_queued(setup, engine):
     """An enrolment and a STOP handled in one page leave no reply queued for that member."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"), mention(2, "1001", "@offerbot STOP"),
@@ -219,10 +218,10 @@ def test_stop_in_the_same_page_keeps_earlier_replies_from_being_queued(setup):
 
     poll(uow, api, catalog, clock)
 
-    assert [key for key, _, _ in outbox(uow)] == ["post:3"]
+    assert [key for key, _, _ in outbox(engine)] == ["post:3"]
 
 
-def test_after_stop_later_posts_are_not_answered(setup):
+def test_after_stop_later_posts_are_not_answered(setup, engine):
     """Once a member has sent STOP, their later posts enrol nothing and get no reply."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot STOP"))
@@ -232,11 +231,11 @@ def test_after_stop_later_posts_are_not_answered(setup):
     report = poll(uow, api, catalog, clock)
 
     assert report.outcomes == {"not linked": 1}
-    assert outbox(uow) == []
+    assert outbox(engine) == []
 
 
 def test_each_batch_commits_with_its_cursor_so_a_crash_loses_and_repeats_nothing(
-        setup, monkeypatch):
+        setup, monkeypatch, engine):
     """If the second batch fails, the first batch's work and cursor stay; a rerun does the rest."""
     uow, api, catalog, clock = setup
     api.page_size = 1
@@ -264,7 +263,7 @@ def test_each_batch_commits_with_its_cursor_so_a_crash_loses_and_repeats_nothing
     poll(uow, api, catalog, clock)
 
     assert enrolments(uow) == {("1001", "amex-mcdonalds"), ("1002", "amex-fedex")}
-    assert [key for key, _, _ in outbox(uow)] == ["post:1", "post:2"]
+    assert [key for key, _, _ in outbox(engine)] == ["post:1", "post:2"]
 
 
 def test_an_api_failure_leaves_the_cursor_alone(setup):
@@ -285,7 +284,7 @@ def test_enrolment_time_is_when_the_member_posted(setup):
     """The enrolment's time is the post's created_at, which later decides which purchases count."""
     uow, api, catalog, clock = setup
     posted = clock() - timedelta(hours=5)
-    api.post(replace(mention(1, "1001", "@offerbot #AmexMcDonalds"), created_at=posted))
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds", at=posted))
 
     poll(uow, api, catalog, clock)
 

@@ -17,16 +17,15 @@ from bot.errors import (
     TransientApiError,
 )
 from bot.services.replies import LEASE, MAX_ATTEMPTS, send_replies
-from tests.fakes import FakeSocialApi
+from tests.fakes import FakeSocialApi, reply_context
 
-ENROLLED = {"enrolled": [{"hashtag": "#AmexMcDonalds", "merchant": "McDonald's", "reward": "$5 back",
-                          "redeem_by": "Jan 31, 2027"}],
-            "already_enrolled": [], "sold_out": [], "not_started": [], "ended": [], "suggestions": []}
+ENROLLED = reply_context(enrolled=[{"hashtag": "#AmexMcDonalds", "merchant": "McDonald's",
+                                    "reward": "$5 back", "redeem_by": "Jan 31, 2027"}])
 
 
-def queue(uow, clock, *, post_id: str, member: str = "1001", **context) -> None:
+def queue(uow, clock, *, post_id: str, member: str = "1001", thread: str | None = None, **context) -> None:
     intent = ReplyIntent(f"post:{post_id}", member, post_id, "reply.j2",
-                         {**ENROLLED, "ref": f"R{post_id}", **context})
+                         {**ENROLLED, "ref": f"R{post_id}", **context}, thread=thread)
     with uow() as tx:
         tx.outbox.add_many([intent], clock())
         tx.commit()
@@ -59,7 +58,7 @@ def test_a_due_reply_is_posted_in_reply_to_its_post_and_marked_sent(uow, engine,
     assert report.results == {"sent": 1}
 
 
-def test_the_same_intent_queued_twice_is_sent_once(uow, engine, clock, send, api):
+def test_the_same_intent_queued_twice_is_sent_once(uow, clock, send, api):
     """The outbox key makes a second queueing of the same reply a no-op."""
     queue(uow, clock, post_id="11")
     queue(uow, clock, post_id="11")
@@ -101,7 +100,7 @@ def test_a_rate_limit_puts_the_rest_of_the_batch_back_until_the_reset(uow, engin
     assert send(api).results == {"sent": 3}
 
 
-def test_a_server_error_is_retried_later_with_backoff(uow, engine, clock, send, api):
+def test_a_server_error_is_retried_later_with_backoff(uow, clock, send, api):
     """A transient failure leaves the reply pending, due again after a delay, then it goes out."""
     queue(uow, clock, post_id="11")
     api.reply_errors.append(TransientApiError("503"))
@@ -178,7 +177,7 @@ def test_a_reply_over_280_weighted_characters_is_failed_not_sent(uow, engine, cl
     assert "reply.j2" in note
 
 
-def test_a_reply_claimed_by_a_sender_that_died_is_sent_again_after_the_lease(uow, engine, clock, send, api):
+def test_a_reply_claimed_by_a_sender_that_died_is_sent_again_after_the_lease(uow, clock, send, api):
     """A row left 'sending' (the process died mid-send) is retried after the lease; X dedupes it."""
     queue(uow, clock, post_id="11")
     with uow() as tx:
@@ -191,9 +190,8 @@ def test_a_reply_claimed_by_a_sender_that_died_is_sent_again_after_the_lease(uow
     assert send(api).results == {"sent": 1}
 
 
-def test_a_crash_after_x_accepted_the_reply_does_not_post_it_twice(uow, engine, clock, renderer, members):
+def test_a_crash_after_x_accepted_the_reply_does_not_post_it_twice(uow, engine, clock, renderer, send, api):
     """If X took the post but the process died before recording it, the resend hits duplicate content."""
-    api = FakeSocialApi()
     queue(uow, clock, post_id="11")
     with uow() as tx:
         [item] = tx.outbox.claim(clock(), 10, LEASE, "me:1", lambda _: False)
@@ -201,18 +199,15 @@ def test_a_crash_after_x_accepted_the_reply_does_not_post_it_twice(uow, engine, 
     api.reply(renderer.render(item.template, item.context), item.in_reply_to)  # then "kill -9"
 
     clock.advance(minutes=6)
-    send_replies(uow, api, renderer, clock)
+    send(api)
 
     assert len(api.replies) == 1
     assert rows(engine)[0][1] == "sent"
 
 
-def test_a_credit_notice_goes_under_the_bots_own_confirmation(uow, engine, clock, send, api):
+def test_a_credit_notice_goes_under_the_bots_own_confirmation(uow, clock, send, api):
     """A reply in a thread goes under the bot's earlier reply, not on the member's post again."""
-    queue(uow, clock, post_id="11")
-    with uow() as tx:
-        tx._conn.exec_driver_sql("UPDATE outbox SET thread = 'post:11'")
-        tx.commit()
+    queue(uow, clock, post_id="11", thread="post:11")
     send(api)
     confirmation = api.replies[0][2]
     intent = ReplyIntent("credit:c1", "1001", "11", "credit.j2",
@@ -227,7 +222,7 @@ def test_a_credit_notice_goes_under_the_bots_own_confirmation(uow, engine, clock
     assert api.replies[1][1] == confirmation
 
 
-def test_notices_without_a_confirmation_chain_under_the_first_one(uow, engine, clock, send, api):
+def test_notices_without_a_confirmation_chain_under_the_first_one(uow, clock, send, api):
     """With no confirmation, only the first notice answers the member's post; the next goes under it."""
     notices = [ReplyIntent(f"credit:c{n}", "1001", "11", "credit.j2",
                            {"kind": kind, "amount": "$5.00", "merchant": "McDonald's",
