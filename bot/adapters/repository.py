@@ -322,6 +322,12 @@ class CampaignRepository:
             query = query.where(campaigns_t.c.max_enrolments.is_not(None))
         return {row.id: row.enrolled for row in self._conn.execute(query)}
 
+    def spent_cents(self) -> dict[str, int]:
+        """Return the cents each campaign with a budget has spent (credits net of clawbacks)."""
+        rows = self._conn.execute(select(campaigns_t.c.id, campaigns_t.c.spent_cents)
+                                  .where(campaigns_t.c.budget_cents.is_not(None)))
+        return {row.id: row.spent_cents for row in rows}
+
     def reserve(self, campaign_id: str) -> bool:
         """Take one place of a campaign's limited quantity; False when none is left.
 

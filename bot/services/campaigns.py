@@ -49,12 +49,17 @@ class Catalog:
         if hashtag not in memo:
             if len(memo) >= 10_000:  # hashtags are user input: keep the memo bounded
                 memo.clear()
-            memo[hashtag] = suggest_campaign(hashtag, self.by_key)
+            memo[hashtag] = suggest_campaign(hashtag, self._suggestable)
         return memo[hashtag]
 
     @cached_property
     def _suggestions(self) -> dict[str, Campaign | None]:
         return {}
+
+    @cached_property
+    def _suggestable(self) -> dict[str, Campaign]:
+        """Return the campaigns worth suggesting for a typo: not the retired ones."""
+        return {key: c for key, c in self.by_key.items() if not c.retired}
 
     @cached_property
     def ids_by_merchant_id(self) -> dict[str, tuple[str, ...]]:
