@@ -332,6 +332,12 @@ class CampaignRepository:
             self._conn.execute(_insert(self._conn, campaigns_t).on_conflict_do_nothing(
                 index_elements=["id"]), rows)
 
+    def forget(self, campaign_ids: Sequence[str]) -> None:
+        """Drop the kept version of campaigns no file defines any more (their counters stay)."""
+        if campaign_ids:
+            self._conn.execute(update(campaigns_t).where(campaigns_t.c.id.in_(list(campaign_ids)))
+                               .values(definition=None, source=None, loaded_at=None))
+
     def _upsert(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return

@@ -221,6 +221,12 @@ def campaign_from_definition(data: Mapping[str, Any], tz: tzinfo = UTC) -> Campa
     return parse_campaign(table, tz)
 
 
+def named_id(data: Mapping[str, Any]) -> str | None:
+    """Return the campaign id a table names, if it is a valid id (the rest may be broken)."""
+    value = data.get("id")
+    return value if isinstance(value, str) and _ID_RE.fullmatch(value) else None
+
+
 def parse_campaign(data: Mapping[str, Any], tz: tzinfo = UTC) -> Campaign:
     """Validate one campaign's TOML table and return it, or raise CampaignInvalid."""
     errors: list[FieldError] = []
@@ -403,15 +409,23 @@ def check_catalog(campaigns: Iterable[tuple[str, Campaign]]) -> list[CatalogProb
     by_tag: dict[str, str] = {}
     for source, campaign in campaigns:
         if campaign.id in by_id:
-            problems.append(CatalogProblem(
-                source, "id", f"'{campaign.id}' is also the id in {by_id[campaign.id]}; ids must be unique"))
+            problems.append(CatalogProblem(source, "id", id_clash(campaign.id, by_id[campaign.id])))
         else:
             by_id[campaign.id] = source
         if campaign.key in by_tag:
-            problems.append(CatalogProblem(
-                source, "hashtag",
-                f"{campaign.hashtag} is also used by {by_tag[campaign.key]} (hashtags match "
-                "regardless of case); pick another hashtag"))
+            problems.append(CatalogProblem(source, "hashtag", hashtag_clash(campaign.hashtag,
+                                                                            by_tag[campaign.key])))
         else:
             by_tag[campaign.key] = source
     return problems
+
+
+def id_clash(campaign_id: str, other: str) -> str:
+    """Say that another file already has this campaign id."""
+    return f"'{campaign_id}' is also the id in {other}; ids must be unique"
+
+
+def hashtag_clash(hashtag: str, other: str) -> str:
+    """Say that another file already uses this hashtag."""
+    return (f"{hashtag} is also used by {other} (hashtags match regardless of case); "
+            "pick another hashtag")
