@@ -89,20 +89,6 @@ class Catalog:
         return {mid: tuple(cs) for mid, cs in found.items()}
 
 
-def check_campaigns(offers_dir: Path, tz: tzinfo, renderer: Renderer | None = None,
-                    display_root: Path | None = None) -> CampaignFiles:
-    """Read every campaign file and return them with all problems, reply lengths included.
-
-    This looks at the files alone; CampaignSource.inspect also weighs what the database holds.
-    """
-    files = read_campaign_files(offers_dir, tz, display_root=display_root)
-    checked = own_checks(files, renderer)
-    problems = [*files.problems, *(p for f in checked for p in f.problems if p not in files.problems)]
-    too_long = {f.display for f in checked if f.campaign is None}
-    return CampaignFiles(tuple(c for c in files.campaigns if files.sources[c.id] not in too_long),
-                         tuple(problems), files.signature, files.sources, tuple(checked), files.general)
-
-
 class CampaignSource:
     """The campaigns in force: reloaded when a file changes, each valid version kept in the database.
 
