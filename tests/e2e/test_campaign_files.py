@@ -127,6 +127,8 @@ def test_deleting_the_file_of_a_campaign_with_enrolments_is_refused_and_retiring
 
     assert offerbot("campaigns", "check").exit_code == 0
     assert "amex-zappos          #AmexZappos      Zappos.com      retired" in retired.output
+    assert "purchases 2026-11-01 to 2027-07-31 (retired)" in offerbot(
+        "explain", "--member", "1002", "--campaign", "amex-zappos").output
     assert sandbox_replies(project)[-1]["text"].startswith("#AmexZappos has ended: no new enrolments")
 
 
