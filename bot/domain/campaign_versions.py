@@ -110,6 +110,13 @@ def plan_versions(files: Sequence[FileVersion], stored: Iterable[StoredVersion],
                     tuple(accepted), tuple(problems), tuple(fallback.values()), forget)
 
 
+def keep_all(stored: Iterable[StoredVersion]) -> Versions:
+    """Keep every campaign on its kept version: for when the files cannot be read at all (no
+    offers folder), which says nothing about what each campaign should be."""
+    kept = tuple(s for s in stored if s.campaign is not None)
+    return Versions(tuple(s.campaign for s in kept if s.campaign is not None), (), (), kept, ())
+
+
 @dataclass(frozen=True)
 class _Known:
     """The campaigns the database knows, and the files there are now (with the id each names)."""

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from bot.adapters.offer_files import CampaignFile, CampaignFiles, FileProblem, display_name
 from bot.adapters.repository import CampaignRecord, SqlUnitOfWork
-from bot.domain.campaign_versions import FileVersion, StoredVersion, Versions, orphans, plan_versions
+from bot.domain.campaign_versions import (
+    FileVersion,
+    StoredVersion,
+    Versions,
+    keep_all,
+    orphans,
+    plan_versions,
+)
 from bot.domain.campaigns import Campaign, CampaignInvalid, campaign_from_definition
 from bot.domain.enrolment import Decision, Outcome
 from bot.domain.replies import REPLY_TEMPLATE, enrolment_reply
@@ -77,7 +84,10 @@ def plan_load(tx: SqlUnitOfWork, files: CampaignFiles, checked: list[CampaignFil
     gone = orphans(offered, stored)
     credits = tx.campaigns.credit_counts(gone) if gone else {}
     folder = display_name(offers_dir.parent, offers_dir.name, root)
-    versions = plan_versions(offered, stored, credits=credits, folder=folder)
+    if files.general:  # no folder to read: a misplaced folder must not switch campaigns off
+        versions = keep_all(stored)
+    else:
+        versions = plan_versions(offered, stored, credits=credits, folder=folder)
     problems = [*files.general, *(p for f in checked for p in f.problems)]
     for p in versions.problems:
         problems.append(shown[p.source].problem(p.field, p.message) if p.source in shown

@@ -186,6 +186,21 @@ class LengthCheckingRenderer:
         return "fits"
 
 
+def test_a_missing_offers_folder_switches_nothing_off(source, offers, engine):
+    """If the folder itself goes (a bad deploy, a wrong path), every campaign keeps its kept version."""
+    source.load()
+    for path in offers.iterdir():
+        path.unlink()
+    offers.rmdir()
+
+    catalog = source.current()
+
+    assert sorted(c.id for c in catalog.campaigns) == ["amex-mcdonalds", "amex-zappos"]
+    assert [p.field for p in catalog.problems] == ["offers"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM campaigns WHERE definition IS NOT NULL")).scalar() == 2
+
+
 def test_a_reply_too_long_is_the_files_own_problem(offers, uow, clock):
     """A merchant name making the enrolment reply too long refuses that file like any broken field."""
     source = CampaignSource(offers, UTC, uow, clock, display_root=offers.parent,

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.campaign_versions import FileVersion, StoredVersion, Versions, orphans, plan_versions
+from bot.domain.campaign_versions import (
+    FileVersion,
+    StoredVersion,
+    Versions,
+    keep_all,
+    orphans,
+    plan_versions,
+)
 from bot.domain.campaigns import Campaign, CatalogProblem
 from tests.fakes import campaign
 
@@ -211,6 +218,13 @@ def test_orphans_are_the_campaigns_with_accounting_no_file_names() -> None:
     """orphans() lists stored campaigns with enrolments or credits that no file, broken or not, names."""
     stored = [kept(MCD, "mcd.toml", enrolments=1), kept(ZAPPOS, "z.toml", spent=-500), kept(FEDEX, "f.toml")]
     assert orphans([broken("mcd.toml", names="amex-mcdonalds")], stored) == ["amex-zappos"]
+
+
+def test_keep_all_runs_every_kept_version() -> None:
+    """With no files to read, every campaign with a kept version stays in force, nothing is forgotten."""
+    versions = keep_all([kept(MCD, "mcd.toml"), kept(ZAPPOS, "z.toml", definition=False)])
+    assert (versions.in_force, versions.install, versions.forget) == ((MCD,), (), ())
+    assert [s.id for s in versions.last_good] == ["amex-mcdonalds"]
 
 
 # --- invariants over any files and history ---------------------------------------------------
