@@ -69,15 +69,16 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
             sandbox = SandboxApi(settings.sandbox_mentions, settings.sandbox_replies, clock=clock)
             sandbox.ensure_files()
             api = sandbox
+    renderer = TemplateRenderer(settings.templates_dir)
     return App(
         settings=settings,
         engine=engine,
         uow=uow,
         api=api,
-        renderer=TemplateRenderer(settings.templates_dir),
+        renderer=renderer,
         clock=clock,
         campaigns=CampaignSource(settings.offers_dir, settings.tz, uow, clock,
-                                 display_root=settings.source.parent),
+                                 display_root=settings.source.parent, renderer=renderer),
         fingerprinter=Fingerprinter(_fingerprint_key(settings)),
         # A lease outlives a few missed polls, so a slow tick does not hand leadership over.
         locks=locks_for(engine, instance, clock, timedelta(seconds=max(3 * settings.poll_interval, 60))),

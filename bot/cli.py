@@ -27,7 +27,7 @@ from bot.domain.money import format_cents
 from bot.errors import BotError, ConfigError, SchemaOutdated
 from bot.logs import setup_logging
 from bot.scheduler import jobs_for, run_once, run_until_stopped
-from bot.services.campaigns import CampaignFilesInvalid, Catalog, check_campaigns, list_campaigns
+from bot.services.campaigns import CampaignFilesInvalid, Catalog, list_campaigns
 from bot.services.explain import explain as explain_credit
 from bot.services.members import IMPORT_COLUMNS, import_members, link_member, unlink_member
 from bot.services.reconciliation import Progress, currency_of, reconcile_file
@@ -124,8 +124,8 @@ def run(obj: Context, once: bool) -> None:
     catalog = app.campaigns.load()
     mode = "SANDBOX (no X credentials set)" if app.settings.sandbox else "X"
     logger.info("offerbot starting in %s mode: %s", mode, app.api.describe())
-    logger.info("%d campaigns in force; database %s", len(catalog.campaigns),
-                app.engine.url.render_as_string(hide_password=True))
+    logger.info("%d campaigns in force (%d on their last good version); database %s", len(catalog.campaigns),
+                len(catalog.last_good), app.engine.url.render_as_string(hide_password=True))
     jobs = jobs_for(app)
     if once:
         run_once(jobs)
@@ -151,31 +151,36 @@ def campaigns() -> None:
 @pass_ctx
 @bot_errors
 def campaigns_check(obj: Context) -> None:
-    """Validate every campaign file; print file:line: field: message for each problem."""
-    settings = obj.settings()
-    from bot.adapters.templates import TemplateRenderer
-
-    files = check_campaigns(settings.offers_dir, settings.tz, TemplateRenderer(settings.templates_dir),
-                            display_root=settings.source.parent)
-    for problem in files.problems:
+    """Validate every campaign file, and its change against the database; print file:line: field:
+    message for each problem, and which campaigns run on their last good version."""
+    catalog = obj.app().campaigns.inspect()
+    for problem in catalog.problems:
         click.echo(str(problem))
-    if files.problems:
-        raise click.ClickException(f"{len(files.problems)} problem(s) in campaign files")
-    click.echo(f"{len(files.campaigns)} campaign(s) OK")
+    for held in catalog.last_good:
+        click.echo(str(held))
+    if catalog.problems:
+        raise click.ClickException(f"{len(catalog.problems)} problem(s) in campaign files")
+    click.echo(f"{len(catalog.campaigns)} campaign(s) OK")
 
 
 @campaigns.command("list")
 @pass_ctx
 @bot_errors
 def campaigns_list(obj: Context) -> None:
-    """Show each campaign's status, enrolments and remaining quantity."""
+    """Show each campaign's status, enrolments, remaining quantity and budget spent."""
     app = obj.app()
-    lines = list_campaigns(app.campaigns.load(), app.uow, app.clock())
-    rows = [("ID", "HASHTAG", "MERCHANT", "STATUS", "ENROLLED", "REMAINING", "ENROL WINDOW")]
+    catalog = _loaded(app)
+    lines = list_campaigns(catalog, app.uow, app.clock())
+    rows = [("ID", "HASHTAG", "MERCHANT", "STATUS", "ENROLLED", "REMAINING", "BUDGET", "SPENT", "LEFT",
+             "ENROL WINDOW")]
     for line in lines:
         c = line.campaign
+        budget, left = c.budget_cents, line.left_cents
         rows.append((c.id, c.hashtag, c.merchant, line.status.value, str(line.enrolled),
                      "unlimited" if line.remaining is None else str(line.remaining),
+                     "-" if budget is None else format_cents(budget, c.currency),
+                     "-" if budget is None else format_cents(line.spent_cents, c.currency),
+                     "-" if left is None else format_cents(left, c.currency),
                      f"{c.enrol_from} .. {c.enrol_until}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -247,7 +252,7 @@ def reconcile(obj: Context, file: Path, dry_run: bool, campaigns_path: Path | No
     if assume_enrolled and not dry_run:
         raise click.UsageError("--assume-enrolled is for backtests; add --dry-run")
     app = obj.app()
-    catalog = app.campaigns.load() if campaigns_path is None else _catalog_from(app, campaigns_path)
+    catalog = _loaded(app) if campaigns_path is None else _catalog_from(app, campaigns_path)
     with _progress_bar(file.name) as progress:
         summary = reconcile_file(app.reconcile_deps(), catalog, file, dry_run=dry_run,
                                  assume_enrolled=assume_enrolled, progress=progress)
@@ -266,14 +271,15 @@ def reconcile(obj: Context, file: Path, dry_run: bool, campaigns_path: Path | No
 def explain(obj: Context, member_id: str, campaign_id: str) -> None:
     """Say why a member did or did not get a campaign's credit."""
     app = obj.app()
-    report = explain_credit(app.uow, app.campaigns.load(), member_id, campaign_id)
+    report = explain_credit(app.uow, _loaded(app), member_id, campaign_id)
     member, campaign = report.member, report.campaign
     if member is not None:
         card = f"card ending {member.card.last4}" if member.card else "no card linked now"
         click.echo(f"member    {member.user_id} (@{member.handle}), {card}")
     if campaign is not None:
         click.echo(f"campaign  {campaign.id}: {campaign.hashtag} at {campaign.merchant}, "
-                   f"{campaign.reward_text()}, purchases {campaign.enrol_from} to {campaign.redeem_by}")
+                   f"{campaign.reward_text()}, purchases {campaign.enrol_from} to {campaign.redeem_by}"
+                   + (" (retired)" if campaign.retired else ""))
     if report.enrolment is not None:
         click.echo(f"enrolled  {report.enrolment.enrolled_at:%Y-%m-%d %H:%M} UTC by post "
                    f"{report.enrolment.post_id}")
@@ -292,9 +298,10 @@ def explain(obj: Context, member_id: str, campaign_id: str) -> None:
 @pass_ctx
 @bot_errors
 def status(obj: Context) -> None:
-    """Show the last poll, the mentions cursor, the replies waiting and the last file reconciled."""
+    """Show the last poll, the mentions cursor, the replies waiting, the last file reconciled,
+    campaign file problems and budgets nearly spent."""
     app = obj.app()
-    for line in describe(read_status(app.uow, app.locks), app.clock()):
+    for line in describe(read_status(app.uow, app.locks, app.campaigns.inspect()), app.clock()):
         click.echo(line)
 
 
@@ -339,13 +346,22 @@ def keygen() -> None:
     click.echo(f"OFFERBOT_FINGERPRINT_KEY={secrets.token_hex(32)}")
 
 
+def _loaded(app: App) -> Catalog:
+    """Return the campaigns in force; a broken campaign file is a warning, never a refusal."""
+    catalog = app.campaigns.load()
+    warning = catalog.warning()
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    return catalog
+
+
 def _catalog_from(app: App, path: Path) -> Catalog:
     """Read campaigns from a file or folder other than offers/ (a backtest), refusing problems."""
     files = read_campaign_files(path, app.settings.tz)
     if files.problems:
         raise CampaignFilesInvalid(files.problems)
     with app.uow() as tx:  # the ledger's foreign keys need the campaigns to exist
-        tx.campaigns.sync(files.campaigns, app.clock())
+        tx.campaigns.ensure(files.campaigns, app.clock())  # never rewriting a campaign in force
         tx.commit()
     return Catalog(files.campaigns)
 

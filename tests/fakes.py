@@ -107,7 +107,8 @@ def campaign(**overrides: Any) -> Campaign:
 def reply_context(ref: str = REF, **groups: list[dict[str, str]]) -> dict[str, Any]:
     """Return a reply.j2 context with the given groups filled and the rest empty."""
     context: dict[str, Any] = {name: [] for name in ("enrolled", "already_enrolled", "sold_out",
-                                                      "not_started", "ended", "suggestions")}
+                                                      "not_started", "ended", "budget_spent", "retired",
+                                                      "suggestions")}
     context.update(groups)
     context["ref"] = ref
     return context

@@ -296,24 +296,73 @@ class MemberRepository:
             select(func.count()).where(members_t.c.card_fingerprint.is_not(None))).scalar_one()
 
 
+@dataclass(frozen=True)
+class CampaignRecord:
+    """A campaign as the database knows it: its counters and the last good version kept."""
+
+    id: str
+    hashtag: str
+    source: str | None  # its file, relative to offers/
+    definition: dict[str, Any] | None  # Campaign.definition() of the last good version
+    loaded_at: datetime | None
+    enrolled: int
+    spent_cents: int
+
+
 class CampaignRepository:
-    """Campaign counters: enrolments reserved, budget spent."""
+    """Campaign counters (enrolments reserved, budget spent) and the last good version of each."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def sync(self, campaigns: Iterable[Campaign], now: datetime) -> None:
         """Create or update the row of each campaign, keeping its counters."""
-        rows = [{"id": c.id, "hashtag": c.hashtag, "merchant": c.merchant,
-                 "max_enrolments": c.max_enrolments,
-                 "budget_cents": None if c.budget is None else to_cents(c.budget),
-                 "updated_at": now} for c in campaigns]
+        self._upsert([_campaign_row(c, now) for c in campaigns])
+
+    def install(self, versions: Iterable[tuple[Campaign, str]], now: datetime) -> None:
+        """Save each (campaign, file) as the campaign's last good version, keeping its counters."""
+        self._upsert([{**_campaign_row(c, now), "source": source, "loaded_at": now,
+                       "definition": json.dumps(c.definition(), sort_keys=True, separators=(",", ":"))}
+                      for c, source in versions])
+
+    def ensure(self, campaigns: Iterable[Campaign], now: datetime) -> None:
+        """Create the rows of campaigns the database does not know yet; leave the others alone."""
+        rows = [_campaign_row(c, now) for c in campaigns]
+        if rows:
+            self._conn.execute(_insert(self._conn, campaigns_t).on_conflict_do_nothing(
+                index_elements=["id"]), rows)
+
+    def forget(self, campaign_ids: Sequence[str]) -> None:
+        """Drop the kept version of campaigns no file defines any more (their counters stay)."""
+        if campaign_ids:
+            self._conn.execute(update(campaigns_t).where(campaigns_t.c.id.in_(list(campaign_ids)))
+                               .values(definition=None, source=None, loaded_at=None))
+
+    def _upsert(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         stmt = _insert(self._conn, campaigns_t)
-        keep = ("hashtag", "merchant", "max_enrolments", "budget_cents", "updated_at")
+        keep = [k for k in rows[0] if k not in ("id", "enrolled", "spent_cents")]
         self._conn.execute(stmt.on_conflict_do_update(
             index_elements=["id"], set_={k: stmt.excluded[k] for k in keep}), rows)
+
+    def records(self) -> list[CampaignRecord]:
+        """Return every campaign the database knows, with its last good version if one is kept."""
+        c = campaigns_t.c
+        rows = self._conn.execute(select(c.id, c.hashtag, c.source, c.definition, c.loaded_at, c.enrolled,
+                                         c.spent_cents).order_by(c.id))
+        return [CampaignRecord(r.id, r.hashtag, r.source, _json_object(r.definition), r.loaded_at,
+                               r.enrolled, r.spent_cents) for r in rows]
+
+    def credit_counts(self, campaign_ids: Sequence[str]) -> dict[str, int]:
+        """Return how many credits (not clawbacks) each of ``campaign_ids`` has issued."""
+        found: dict[str, int] = {}
+        for where in _key_in(self._conn, credits_t.c.campaign_id, list(campaign_ids)):
+            rows = self._conn.execute(select(credits_t.c.campaign_id, func.count())
+                                      .where(where, credits_t.c.kind == "credit")
+                                      .group_by(credits_t.c.campaign_id))
+            found.update({campaign_id: count for campaign_id, count in rows})
+        return found
 
     def enrolment_counts(self, *, limited_only: bool = False) -> dict[str, int]:
         """Return enrolments so far per campaign id (only limited-quantity ones if asked)."""
@@ -321,6 +370,12 @@ class CampaignRepository:
         if limited_only:
             query = query.where(campaigns_t.c.max_enrolments.is_not(None))
         return {row.id: row.enrolled for row in self._conn.execute(query)}
+
+    def spent_cents(self) -> dict[str, int]:
+        """Return the cents each campaign with a budget has spent (credits net of clawbacks)."""
+        rows = self._conn.execute(select(campaigns_t.c.id, campaigns_t.c.spent_cents)
+                                  .where(campaigns_t.c.budget_cents.is_not(None)))
+        return {row.id: row.spent_cents for row in rows}
 
     def reserve(self, campaign_id: str) -> bool:
         """Take one place of a campaign's limited quantity; False when none is left.
@@ -333,6 +388,22 @@ class CampaignRepository:
         """Count enrolments in campaigns without a limited quantity (nothing to reserve)."""
         if counts:
             self._conn.execute(_ADD_ENROLLED, [{"campaign_id": c, "n": n} for c, n in counts.items()])
+
+
+def _campaign_row(c: Campaign, now: datetime) -> dict[str, Any]:
+    return {"id": c.id, "hashtag": c.hashtag, "merchant": c.merchant, "max_enrolments": c.max_enrolments,
+            "budget_cents": None if c.budget is None else to_cents(c.budget), "updated_at": now}
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    """Return the JSON object in ``text``, or None when there is none (or it is not readable)."""
+    if not text:
+        return None
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 # Built once: constructing a SQL expression costs more than running it on SQLite.

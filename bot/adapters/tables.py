@@ -47,7 +47,7 @@ class MemberRow(SQLModel, table=True):
 
 
 class CampaignRow(SQLModel, table=True):
-    """A campaign's counters; its rules live in offers/*.toml."""
+    """A campaign's counters and the last good version of its rules (which live in offers/*.toml)."""
 
     __tablename__ = "campaigns"
     id: str = Field(primary_key=True, max_length=64)
@@ -58,6 +58,11 @@ class CampaignRow(SQLModel, table=True):
     budget_cents: int | None = None
     spent_cents: int = 0
     updated_at: datetime = _when()
+    # The last good version of the campaign's file (Campaign.definition() as JSON), saved when
+    # the file passed every check: if the file breaks later, the campaign runs on this one.
+    definition: str | None = None
+    source: str | None = Field(default=None, max_length=255)  # its file, relative to offers/
+    loaded_at: datetime | None = _when(nullable=True)  # when that version was installed
 
 
 class EnrolmentRow(SQLModel, table=True):

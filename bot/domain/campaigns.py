@@ -13,17 +13,25 @@ from functools import cached_property
 from typing import Any
 
 from bot.domain.hashtags import hashtag_key
-from bot.domain.money import CENT, CURRENCY_RE, format_money, format_money_short
+from bot.domain.money import CENT, CURRENCY_RE, format_money, format_money_short, to_cents
 
 FIELDS = (
     "id", "merchant", "hashtag", "merchant_ids", "enrol_from", "enrol_until", "redeem_by",
     "min_spend", "credit", "percent", "max_credit", "currency", "max_enrolments", "budget",
-    "per_member",
+    "per_member", "status",
 )
 REQUIRED = ("id", "merchant", "hashtag", "merchant_ids", "enrol_from", "enrol_until",
             "redeem_by", "currency")
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _HASHTAG_RE = re.compile(r"#?\w{1,100}")
+# A run of 13 or more digits, spaces or dashes allowed between them: how a card number is typed.
+# Any digits count (Unicode ones too) and the Luhn check does not matter: text shown in public
+# replies must not even look like a card number.
+_CARD_LIKE_RE = re.compile(r"\d(?:[\s\-\u2010-\u2015]*\d){12,}")
+CARD_NUMBER_IN_TEXT = "looks like a card number; card numbers must never appear in offer text"
+BUDGET_WARNING_PERCENT = 80  # ops are warned when a campaign has spent this share of its budget
+_DATE_FIELDS = ("enrol_from", "enrol_until", "redeem_by")
+_DECIMAL_FIELDS = ("min_spend", "credit", "percent", "max_credit", "budget")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -33,7 +41,9 @@ class Status(StrEnum):
     UPCOMING = "upcoming"
     LIVE = "live"
     SOLD_OUT = "sold out"
+    BUDGET_SPENT = "budget spent"  # no further credit of the campaign's size fits its budget
     ENDED = "ended"
+    RETIRED = "retired"  # ended by the merchant (status = "retired"); its accounting is kept
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,7 @@ class Campaign:
     max_enrolments: int | None = None
     budget: Decimal | None = None
     per_member: int = 1
+    retired: bool = False
     tz: tzinfo = UTC
 
     @property
@@ -92,15 +103,62 @@ class Campaign:
         """Return the calendar date of ``moment`` in the campaign's time zone."""
         return moment.astimezone(self.tz).date()
 
-    def status(self, now: datetime, enrolled: int) -> Status:
-        """Return the campaign's status at ``now`` given its enrolment count."""
+    def status(self, now: datetime, enrolled: int, spent_cents: int = 0) -> Status:
+        """Return the campaign's status at ``now`` given its enrolments and budget spent."""
+        if self.retired:
+            return Status.RETIRED
         if now < self.opens_at:
             return Status.UPCOMING
         if now >= self.closes_at:
             return Status.ENDED
         if self.max_enrolments is not None and enrolled >= self.max_enrolments:
             return Status.SOLD_OUT
+        if self.budget_spent(spent_cents):
+            return Status.BUDGET_SPENT
         return Status.LIVE
+
+    @property
+    def budget_cents(self) -> int | None:
+        """Return the budget in cents, or None when the campaign has none."""
+        return None if self.budget is None else to_cents(self.budget)
+
+    @property
+    def largest_credit(self) -> Decimal:
+        """Return the size of one credit: ``credit``, or ``max_credit`` for a percentage offer."""
+        size = self.credit if self.credit is not None else self.max_credit
+        assert size is not None
+        return size
+
+    def budget_spent(self, spent_cents: int) -> bool:
+        """Tell whether the budget is spent: no further credit of the campaign's size fits."""
+        budget = self.budget_cents
+        return budget is not None and budget - spent_cents < to_cents(self.largest_credit)
+
+    def budget_level(self, spent_cents: int) -> int:
+        """Return 100 when the budget is spent, 80 from 80% of it, else 0 (and 0 without one)."""
+        budget = self.budget_cents
+        if budget is None:
+            return 0
+        if self.budget_spent(spent_cents):
+            return 100
+        return BUDGET_WARNING_PERCENT if spent_cents * 100 >= budget * BUDGET_WARNING_PERCENT else 0
+
+    def definition(self) -> dict[str, Any]:
+        """Return the campaign as its file's table in JSON-safe values, to keep a good version."""
+        data: dict[str, Any] = {
+            "id": self.id, "merchant": self.merchant, "hashtag": self.hashtag,
+            "merchant_ids": list(self.merchant_ids), "currency": self.currency,
+            "per_member": self.per_member, "status": "retired" if self.retired else "active",
+        }
+        for key in _DATE_FIELDS:
+            data[key] = getattr(self, key).isoformat()
+        for key in _DECIMAL_FIELDS:
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = str(value)
+        if self.max_enrolments is not None:
+            data["max_enrolments"] = self.max_enrolments
+        return data
 
     def credit_for(self, amount: Decimal) -> Decimal:
         """Return the credit a qualifying purchase of ``amount`` earns."""
@@ -148,6 +206,27 @@ def human_date(day: date) -> str:
     return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
 
 
+def campaign_from_definition(data: Mapping[str, Any], tz: tzinfo = UTC) -> Campaign:
+    """Rebuild a campaign kept by ``Campaign.definition``, checked by today's rules again."""
+    table = dict(data)
+    try:
+        for key in _DATE_FIELDS:
+            if isinstance(table.get(key), str):
+                table[key] = date.fromisoformat(table[key])
+        for key in _DECIMAL_FIELDS:
+            if isinstance(table.get(key), str):
+                table[key] = Decimal(table[key])
+    except (ValueError, ArithmeticError) as exc:
+        raise CampaignInvalid([FieldError("definition", f"cannot be read back: {exc}")]) from exc
+    return parse_campaign(table, tz)
+
+
+def named_id(data: Mapping[str, Any]) -> str | None:
+    """Return the campaign id a table names, if it is a valid id (the rest may be broken)."""
+    value = data.get("id")
+    return value if isinstance(value, str) and _ID_RE.fullmatch(value) else None
+
+
 def parse_campaign(data: Mapping[str, Any], tz: tzinfo = UTC) -> Campaign:
     """Validate one campaign's TOML table and return it, or raise CampaignInvalid."""
     errors: list[FieldError] = []
@@ -172,12 +251,19 @@ def parse_campaign(data: Mapping[str, Any], tz: tzinfo = UTC) -> Campaign:
             except ValueError as exc:
                 fail(key, str(exc))
 
+    for key, value in list(values.items()):
+        if isinstance(value, str) and _CARD_LIKE_RE.search(value):  # every text people may see
+            fail(key, CARD_NUMBER_IN_TEXT)
     _check_reward(data, values, fail)
     _check_dates(values, fail)
-    if "budget" in values and values.get("credit") is not None and values["budget"] < values["credit"]:
-        fail("budget", "is smaller than a single credit; raise it or lower credit")
+    size = values.get("credit", values.get("max_credit"))
+    if "budget" in values and size is not None and values["budget"] < size:
+        # Such a budget could pay nothing: enrolment would be closed from the first day.
+        other = "credit" if "credit" in values else "max_credit"
+        fail("budget", f"is smaller than a single credit; raise it or lower {other}")
     if errors:
         raise CampaignInvalid(errors)
+    values["retired"] = values.pop("status", "active") == "retired"
     return Campaign(**values, tz=tz)
 
 
@@ -275,6 +361,12 @@ def _count(value: Any) -> int:
     return value
 
 
+def _status(value: Any) -> str:
+    if value not in ("active", "retired"):
+        raise ValueError('must be "active" or "retired" (a retired campaign takes no enrolments)')
+    return str(value)
+
+
 def _currency(value: Any) -> str:
     if not isinstance(value, str) or CURRENCY_RE.fullmatch(value) is None:
         raise ValueError('must be a three-letter ISO code in capitals, e.g. "USD"')
@@ -297,6 +389,7 @@ _CHECKS: dict[str, Any] = {
     "max_enrolments": _count,
     "budget": _amount(positive=True),
     "per_member": _count,
+    "status": _status,
 }
 
 
@@ -316,15 +409,23 @@ def check_catalog(campaigns: Iterable[tuple[str, Campaign]]) -> list[CatalogProb
     by_tag: dict[str, str] = {}
     for source, campaign in campaigns:
         if campaign.id in by_id:
-            problems.append(CatalogProblem(
-                source, "id", f"'{campaign.id}' is also the id in {by_id[campaign.id]}; ids must be unique"))
+            problems.append(CatalogProblem(source, "id", id_clash(campaign.id, by_id[campaign.id])))
         else:
             by_id[campaign.id] = source
         if campaign.key in by_tag:
-            problems.append(CatalogProblem(
-                source, "hashtag",
-                f"{campaign.hashtag} is also used by {by_tag[campaign.key]} (hashtags match "
-                "regardless of case); pick another hashtag"))
+            problems.append(CatalogProblem(source, "hashtag", hashtag_clash(campaign.hashtag,
+                                                                            by_tag[campaign.key])))
         else:
             by_tag[campaign.key] = source
     return problems
+
+
+def id_clash(campaign_id: str, other: str) -> str:
+    """Say that another file already has this campaign id."""
+    return f"'{campaign_id}' is also the id in {other}; ids must be unique"
+
+
+def hashtag_clash(hashtag: str, other: str) -> str:
+    """Say that another file already uses this hashtag."""
+    return (f"{hashtag} is also used by {other} (hashtags match regardless of case); "
+            "pick another hashtag")

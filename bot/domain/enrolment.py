@@ -17,6 +17,8 @@ class Outcome(StrEnum):
     ENROLLED = "enrolled"
     ALREADY_ENROLLED = "already enrolled"
     SOLD_OUT = "sold out"
+    BUDGET_SPENT = "budget spent"
+    RETIRED = "retired"
     NOT_STARTED = "not started"
     ENDED = "ended"
     NOT_LINKED = "not linked"
@@ -43,13 +45,15 @@ def decide(
     campaigns: Mapping[str, Campaign],
     enrolled_in: Set[str],
     enrolment_counts: Mapping[str, int],
+    spent_cents: Mapping[str, int],
     now: datetime,
 ) -> list[Decision]:
     """Decide each hashtag of ``mention``: one decision per hashtag, in the order written.
 
     ``campaigns`` maps hashtag keys to campaigns, ``enrolled_in`` holds the campaign ids the
-    author is already enrolled in and ``enrolment_counts`` the enrolments per campaign id so far.
-    An ENROLLED decision still needs its limited-quantity reservation to succeed.
+    author is already enrolled in, ``enrolment_counts`` the enrolments per campaign id so far
+    and ``spent_cents`` the budget each has spent. An ENROLLED decision still needs its
+    limited-quantity reservation to succeed.
     """
     at = mention.acted_at(now)
     decisions = []
@@ -62,7 +66,8 @@ def decide(
         elif campaign.id in enrolled_in:
             decisions.append(Decision(key, Outcome.ALREADY_ENROLLED, campaign))
         else:
-            status = campaign.status(at, enrolment_counts.get(campaign.id, 0))
+            status = campaign.status(at, enrolment_counts.get(campaign.id, 0),
+                                     spent_cents.get(campaign.id, 0))
             decisions.append(Decision(key, _STATUS_OUTCOME[status], campaign))
     return decisions
 
@@ -71,6 +76,8 @@ _STATUS_OUTCOME = {
     Status.UPCOMING: Outcome.NOT_STARTED,
     Status.ENDED: Outcome.ENDED,
     Status.SOLD_OUT: Outcome.SOLD_OUT,
+    Status.BUDGET_SPENT: Outcome.BUDGET_SPENT,
+    Status.RETIRED: Outcome.RETIRED,
     Status.LIVE: Outcome.ENROLLED,
 }
 

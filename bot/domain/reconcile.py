@@ -31,6 +31,7 @@ class Outcome(StrEnum):
     LIMIT_REACHED = "member limit reached"
     BUDGET_EXHAUSTED = "budget exhausted"
     ALREADY_RECONCILED = "already reconciled"
+    RETIRED = "campaign retired"
     CLAWBACK = "clawback"
     REFUND_KEPT = "refund, credit kept"
     REFUND_UNMATCHED = "refund, nothing to reverse"
@@ -200,6 +201,8 @@ class Reconciler:
         since = self.enrolled_on.get(f"{txn.member_id}\t{cid}")  # enrolment_key, inline: per row
         if since is None:
             return Verdict(cid, Outcome.NOT_ENROLLED, "the member had not enrolled")
+        if campaign.retired:  # earns nothing new; refunds of its credits still claw back
+            return Verdict(cid, Outcome.RETIRED, "the campaign is retired")
         if txn.currency != campaign.currency:
             return Verdict(cid, Outcome.CURRENCY_MISMATCH, f"{txn.currency}, campaign is {campaign.currency}")
         if txn.day < since:

@@ -24,6 +24,8 @@ _GROUPS = {
     Outcome.SOLD_OUT: "sold_out",
     Outcome.NOT_STARTED: "not_started",
     Outcome.ENDED: "ended",
+    Outcome.BUDGET_SPENT: "budget_spent",
+    Outcome.RETIRED: "retired",
 }
 
 

@@ -106,6 +106,7 @@ def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, 
     linked = {uid for uid, member in members.items() if member.linked}
     enrolled_in = tx.enrolments.campaigns_of(linked)
     counts = tx.campaigns.enrolment_counts(limited_only=True)
+    spent = tx.campaigns.spent_cents()  # a spent budget closes enrolment
 
     enrolments: list[Enrolment] = []
     unlimited: Counter[str] = Counter()  # enrolments in campaigns with no quantity to reserve
@@ -122,7 +123,7 @@ def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, 
             author_linked = mention.author_id in linked
             decisions = decide(mention, linked=author_linked, campaigns=catalog.by_key,
                                enrolled_in=enrolled_in[mention.author_id],
-                               enrolment_counts=counts, now=now)
+                               enrolment_counts=counts, spent_cents=spent, now=now)
             for index, decision in enumerate(decisions):
                 if decision.outcome is Outcome.ENROLLED:
                     assert decision.campaign is not None

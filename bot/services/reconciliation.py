@@ -40,7 +40,7 @@ from bot.domain.reconcile import (
 from bot.domain.transactions import Reject
 from bot.errors import BotError, Busy
 from bot.ports import Locks, UnitOfWorkFactory
-from bot.services.campaigns import Catalog
+from bot.services.campaigns import Catalog, warn_budget_crossings
 from bot.services.file_scan import Interest, ScanBatch, read_columns, scan_batches
 
 logger = logging.getLogger(__name__)
@@ -296,12 +296,14 @@ class _Run:
             tx.ledger.add_transactions(kept)
             tx.ledger.add_credits(credits, self.file_id, now)
             tx.ledger.update_refunds(self.reconciler.touched.values())
-            refused = tx.ledger.add_spent(_spent_by_campaign(credits))
+            deltas = _spent_by_campaign(credits)
+            refused = tx.ledger.add_spent(deltas)
             if refused:  # the batch rolls back with the transaction; nothing past a budget is kept
                 raise BotError(f"the budget of {', '.join(refused)} was changed while this file was "
                                "being reconciled; run it again to resume from the last batch")
             tx.ledger.save_progress(self.file_id, summary.rows, summary.to_dict())
             tx.commit()
+        warn_budget_crossings(self.catalog.by_id, self.reconciler.spent, deltas)  # 80% and spent
         self.reconciler.forget()
         if self.appenders is not None:  # after the commit: the files hold only what the ledger does
             credit_file, reject_file = self.appenders

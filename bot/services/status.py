@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.adapters.repository import FileRecord
+from bot.domain.campaigns import Status as CampaignStatus
+from bot.domain.money import format_cents
 from bot.ports import Locks, UnitOfWorkFactory
+from bot.services.campaigns import CampaignLine, Catalog, budget_alerts
 from bot.services.intake import CURSOR, POLLED
 
 STALL_INTERVALS = 3  # polling is stalled once this many intervals pass without a poll
@@ -22,6 +25,8 @@ class Status:
     last_file: FileRecord | None
     poller: str | None
     reconciler: str | None
+    campaign_problems: tuple[str, ...] = ()  # campaign file problems, and who runs on a kept version
+    budgets: tuple[CampaignLine, ...] = ()  # campaigns at 80% of their budget or more
 
     def problems(self, now: datetime, poll_interval: float) -> list[str]:
         """Return what is wrong: empty when the bot is healthy."""
@@ -34,15 +39,21 @@ class Status:
         return []
 
 
-def read_status(uow: UnitOfWorkFactory, locks: Locks) -> Status:
-    """Gather the snapshot from the database and the locks."""
+def read_status(uow: UnitOfWorkFactory, locks: Locks, catalog: Catalog | None = None) -> Status:
+    """Gather the snapshot from the database and the locks (and, given the campaigns as loading
+    the files would put them in force, their problems and budgets)."""
     with uow(readonly=True) as tx:
         polled = tx.cursors.get(POLLED)
         cursor = tx.cursors.get(CURSOR)
         replies = tx.outbox.counts()
         last_file = tx.ledger.latest_file()
+    problems: tuple[str, ...] = ()
+    budgets: tuple[CampaignLine, ...] = ()
+    if catalog is not None:
+        problems = (*map(str, catalog.problems), *map(str, catalog.last_good))
+        budgets = tuple(budget_alerts(catalog, uow))
     return Status(datetime.fromisoformat(polled) if polled else None, cursor, replies, last_file,
-                  locks.holder("poller"), locks.holder("reconcile"))
+                  locks.holder("poller"), locks.holder("reconcile"), problems, budgets)
 
 
 def _ago(delta: timedelta) -> str:
@@ -71,4 +82,13 @@ def describe(status: Status, now: datetime) -> list[str]:
         lines.append(f"last file        {file.name}: {file.status}, {file.rows_done:,} rows, {when}")
     if status.reconciler:
         lines.append(f"reconciling now  {status.reconciler}")
+    for n, problem in enumerate(status.campaign_problems):
+        lines.append(f"{'campaign files' if n == 0 else '':<17}{problem}")
+    for n, line in enumerate(status.budgets):
+        c = line.campaign
+        assert c.budget_cents is not None
+        state = ("budget spent, enrolment closed" if line.status is CampaignStatus.BUDGET_SPENT
+                 else f"{line.spent_cents * 100 // c.budget_cents}% of its budget spent")
+        money = f"{format_cents(line.spent_cents, c.currency)} of {format_cents(c.budget_cents, c.currency)}"
+        lines.append(f"{'budgets' if n == 0 else '':<17}{c.id}: {state} ({money})")
     return lines

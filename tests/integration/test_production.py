@@ -63,8 +63,9 @@ def test_an_old_schema_is_refused_until_db_upgrade(project, no_x_credentials, mo
     monkeypatch.chdir(project)
     engine = make_engine(f"sqlite:///{project / 'data' / 'offerbot.db'}")
     upgrade(engine, "0001")
+    head = schema_state(engine).head  # the newest migration, whichever it is
 
-    with pytest.raises(SchemaOutdated, match=r"revision 0001; this version needs revision 0002.*db upgrade"):
+    with pytest.raises(SchemaOutdated, match=rf"revision 0001; this version needs revision {head}.*upgrade"):
         check_schema(engine)
     refused = CliRunner().invoke(cli, ["run", "--once"])
     upgraded = CliRunner().invoke(cli, ["db", "upgrade"])
@@ -72,10 +73,28 @@ def test_an_old_schema_is_refused_until_db_upgrade(project, no_x_credentials, mo
 
     assert refused.exit_code == 2
     assert "offerbot db upgrade" in refused.output
-    assert "database upgraded from revision 0001 to 0002" in upgraded.output
-    assert "database already at revision 0002" in again.output
+    assert f"database upgraded from revision 0001 to {head}" in upgraded.output
+    assert f"database already at revision {head}" in again.output
     check_schema(engine)
     engine.dispose()
+
+
+@pytest.mark.sqlite_only  # builds its own database at an older revision
+def test_campaign_rows_survive_the_campaign_versions_migration(sqlite_file, clock):
+    """Upgrading from 0002 keeps each campaign's counters; its version columns start empty."""
+    upgrade(sqlite_file, "0002")
+    with sqlite_file.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO campaigns (id, hashtag, merchant, max_enrolments, enrolled, budget_cents, "
+            "spent_cents, updated_at) VALUES ('amex-zappos', '#AmexZappos', 'Zappos.com', NULL, 1204, "
+            "50000000, 310000, '2026-11-20 12:00:00.000000')")
+
+    upgrade(sqlite_file, "0005")
+
+    with sqlite_file.connect() as conn:
+        row = conn.exec_driver_sql("SELECT id, enrolled, spent_cents, budget_cents, definition, source, "
+                                   "loaded_at FROM campaigns").one()
+    assert tuple(row) == ("amex-zappos", 1204, 310000, 50000000, None, None, None)
 
 
 def test_tables_made_without_migrations_are_refused(sqlite_file):

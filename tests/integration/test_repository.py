@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text
@@ -40,6 +41,56 @@ def test_syncing_campaigns_keeps_their_counters(uow, clock):
 
     with uow(readonly=True) as tx:
         assert tx.campaigns.enrolment_counts() == {"amex-mcdonalds": 1}
+
+
+def test_an_installed_version_comes_back_with_its_file_and_time(uow, clock):
+    """install() keeps the campaign's definition, file and install time; the counters stay."""
+    with uow() as tx:
+        tx.campaigns.sync([campaign(max_enrolments=3)], clock())
+        tx.campaigns.reserve("amex-mcdonalds")
+        tx.campaigns.install([(campaign(max_enrolments=5, merchant="McD"), "amex-mcdonalds.toml")], clock())
+        tx.commit()
+
+    with uow(readonly=True) as tx:
+        [record] = tx.campaigns.records()
+    assert (record.id, record.hashtag, record.source, record.loaded_at, record.enrolled) == (
+        "amex-mcdonalds", "#AmexMcDonalds", "amex-mcdonalds.toml", clock(), 1)
+    assert record.definition == campaign(max_enrolments=5, merchant="McD").definition()
+
+
+def test_ensure_adds_unknown_campaigns_and_leaves_known_ones_alone(uow, clock):
+    """ensure() (a backtest's campaigns) creates missing rows and never rewrites a campaign in force."""
+    zappos = campaign(id="amex-zappos", hashtag="#AmexZappos")
+    with uow() as tx:
+        tx.campaigns.install([(campaign(budget=Decimal("100.00")), "amex-mcdonalds.toml")], clock())
+        tx.campaigns.ensure([campaign(hashtag="#Other", budget=Decimal("5.00")), zappos], clock())
+        tx.commit()
+
+    with uow(readonly=True) as tx:
+        records = {r.id: r for r in tx.campaigns.records()}
+        budgets = tx.campaigns.spent_cents()
+    assert records["amex-mcdonalds"].hashtag == "#AmexMcDonalds"
+    assert records["amex-mcdonalds"].definition == campaign(budget=Decimal("100.00")).definition()
+    assert (records["amex-zappos"].definition, records["amex-zappos"].source) == (None, None)
+    assert budgets == {"amex-mcdonalds": 0}  # only campaigns with a budget
+
+
+def test_credit_counts_count_credits_per_campaign(uow, clock):
+    """credit_counts() counts each campaign's credits, not its clawbacks, for the ids asked."""
+    with uow() as tx:
+        tx.campaigns.sync([campaign(), campaign(id="amex-zappos", hashtag="#AmexZappos")], clock())
+        file = tx.ledger.start_file("cd" * 32, "day.csv", clock())
+        tx.ledger.add_credits([
+            Credit(f"cr-{n}", f"t{n}", cid, "1001", kind, 500, "USD", "0005", 1200, "MID-1",
+                   date(2026, 11, 20), None)
+            for n, (cid, kind) in enumerate([("amex-mcdonalds", "credit"), ("amex-mcdonalds", "credit"),
+                                             ("amex-mcdonalds", "clawback"), ("amex-zappos", "credit")])],
+            file.id, clock())
+        tx.commit()
+
+    with uow(readonly=True) as tx:
+        assert tx.campaigns.credit_counts(["amex-mcdonalds", "amex-other"]) == {"amex-mcdonalds": 2}
+        assert tx.campaigns.credit_counts([]) == {}
 
 
 def test_datetimes_come_back_aware_in_utc(engine, uow, clock):

@@ -73,13 +73,49 @@ def test_enrolled_in_two_campaigns(renderer: TemplateRenderer) -> None:
          "#AmexZappos closed to new enrolments on Dec 31, 2026. Ref ABC234"),
         ({"suggestions": [{"typed": "#amexmcdonals", **MCDONALDS}]},
          "We found no offer called #amexmcdonals. Did you mean #AmexMcDonalds? Ref ABC234"),
+        ({"budget_spent": [ZAPPOS]},
+         "Sorry, #AmexZappos has closed: the offer's budget has been used up. Ref ABC234"),
+        ({"budget_spent": [MCDONALDS, ZAPPOS]},
+         "Sorry, #AmexMcDonalds, #AmexZappos have closed: the offer's budget has been used up. Ref ABC234"),
+        ({"retired": [ZAPPOS]}, "#AmexZappos has ended: no new enrolments are taken. Ref ABC234"),
+        ({"retired": [MCDONALDS, ZAPPOS]},
+         "#AmexMcDonalds, #AmexZappos have ended: no new enrolments are taken. Ref ABC234"),
     ],
-    ids=["already", "already-two", "sold-out", "sold-out-two", "not-started", "ended", "suggestion"],
+    ids=["already", "already-two", "sold-out", "sold-out-two", "not-started", "ended", "suggestion",
+         "budget-spent", "budget-spent-two", "retired", "retired-two"],
 )
 def test_reply_texts(renderer: TemplateRenderer, groups: dict[str, list[dict[str, str]]],
                      expected: str) -> None:
     """Each outcome has its own sentence, followed by the ref after a space."""
     assert renderer.render(REPLY_TEMPLATE, reply_context(**groups)) == expected
+
+
+def test_reply_queued_before_the_budget_and_retired_groups_still_renders(renderer: TemplateRenderer) -> None:
+    """A reply queued by an earlier version (its context lacks the newer groups) is still sent."""
+    context = reply_context(enrolled=[MCDONALDS])
+    del context["budget_spent"], context["retired"]
+    assert renderer.render(REPLY_TEMPLATE, context).startswith("You're enrolled in #AmexMcDonalds")
+
+
+def test_budget_and_retired_sentences_sit_apart_from_the_others(renderer: TemplateRenderer) -> None:
+    """The budget-spent and retired sentences are separated from their neighbours by one space."""
+    context = reply_context(ended=[MCDONALDS], budget_spent=[ZAPPOS], retired=[FEDEX],
+                            suggestions=[{"typed": "#amexzapos", **ZAPPOS}])
+    text = renderer.render(REPLY_TEMPLATE, context)
+    assert_one_line(text)
+    assert re.search(r"[.?!;:][A-Z#]", text) is None, text
+    assert ("closed to new enrolments on Dec 31, 2026. Sorry, #AmexZappos has closed: the offer's budget "
+            "has been used up. #AmexFedEx has ended: no new enrolments are taken. We found no offer") in text
+
+
+def test_compact_budget_and_retired_sentences_keep_every_hashtag(renderer: TemplateRenderer) -> None:
+    """In compact form the budget and retired sentences drop their clause but name each hashtag."""
+    context = reply_context(enrolled=[MCDONALDS, ZAPPOS, FEDEX, VIRGIN], budget_spent=[FEDEX],
+                            retired=[VIRGIN])
+    text = renderer.render(REPLY_TEMPLATE, context)
+    assert "Sorry, #AmexFedEx has closed." in text
+    assert "#AmexVirginAmer has ended." in text
+    assert weighted_length(text) <= MAX_WEIGHTED_LENGTH
 
 
 def test_mixed_reply_keeps_sentences_apart(renderer: TemplateRenderer) -> None:

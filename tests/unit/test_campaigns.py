@@ -7,12 +7,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.domain.campaigns import (
+    CARD_NUMBER_IN_TEXT,
     Campaign,
     CampaignInvalid,
     CatalogProblem,
     Status,
+    campaign_from_definition,
     check_catalog,
     parse_campaign,
 )
@@ -183,6 +187,12 @@ def test_invalid_percent_field_is_reported_by_name(changes: dict[str, Any], fiel
     assert any(name == field and fragment in message for name, message in found), found
 
 
+def test_percent_budget_smaller_than_max_credit_is_refused() -> None:
+    """A percentage offer whose budget cannot pay one max_credit is refused: it could never enrol."""
+    found = errors_of(percent_table(budget=Decimal("40.00")))
+    assert ("budget", "is smaller than a single credit; raise it or lower max_credit") in found
+
+
 def test_percent_of_100_is_allowed() -> None:
     """A percent of exactly 100 is within the allowed range."""
     assert parse_campaign(percent_table(percent=100), UTC).percent == Decimal("100")
@@ -204,6 +214,64 @@ def test_campaign_invalid_is_a_value_error() -> None:
     """CampaignInvalid is a ValueError so callers can treat it as bad input."""
     with pytest.raises(ValueError, match="currency: must be a three-letter ISO code"):
         parse_campaign(table(currency="usd"), UTC)
+
+
+# --- card numbers in offer text --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("merchant", "Card 4111111111111111 Store"),          # Luhn-valid
+        ("merchant", "Card 4111111111111112 Store"),          # not Luhn-valid: refused all the same
+        ("merchant", "Shop 4111 1111 1111 1111"),             # spaces between groups
+        ("merchant", "Shop 3782-822463-10005"),               # dashes, 15 digits
+        ("merchant", "Shop 4111 - 1111 - 1111 - 1111"),       # spaced dashes
+        ("merchant", "Shop 4111111111111111111111"),          # longer than 19: still a card inside
+        ("merchant", "Shop ４１１１１１１１１１１１１１１１"),  # full-width digits
+        ("hashtag", "#Amex4111111111111111"),
+        ("id", "4111-1111-1111-1111"),
+    ],
+)
+def test_card_number_in_offer_text_is_refused(field: str, value: str) -> None:
+    """A run of 13 or more digits in any text people see is refused, Luhn-valid or not."""
+    found = errors_of(table(**{field: value}))
+    assert (field, CARD_NUMBER_IN_TEXT) in found
+    assert all(value not in message for _, message in found)  # the digits are never echoed
+
+
+@pytest.mark.parametrize("merchant", ["7-Eleven", "Store 123456789012", "Call 1-800-555-0199",
+                                      "Since 1999, open 24-7", "Pier 39 & 2026 deals"])
+def test_shorter_digit_runs_in_offer_text_are_allowed(merchant: str) -> None:
+    """Up to 12 digits in a row (phone numbers, years, store numbers) are ordinary text."""
+    assert parse_campaign(table(merchant=merchant), UTC).merchant == merchant
+
+
+def test_merchant_ids_may_be_long_numbers() -> None:
+    """Merchant ids are never shown to members, and card systems often number them in 15 digits."""
+    parsed = parse_campaign(table(merchant_ids=["372345678901234"]), UTC)
+    assert parsed.merchant_ids == ("372345678901234",)
+
+
+# --- status field --------------------------------------------------------------------------
+
+
+def test_status_defaults_to_active() -> None:
+    """A campaign without a status is active."""
+    assert parse_campaign(table(), UTC).retired is False
+
+
+def test_status_retired_marks_the_campaign_retired() -> None:
+    """status = "retired" gives a retired campaign, whatever its dates."""
+    assert parse_campaign(table(status="retired"), UTC).retired is True
+    assert parse_campaign(table(status="active"), UTC).retired is False
+
+
+@pytest.mark.parametrize("value", ["Retired", "ended", "", 1, True])
+def test_status_must_be_active_or_retired(value: Any) -> None:
+    """Any other status is refused, naming the two allowed values."""
+    assert ("status", 'must be "active" or "retired" (a retired campaign takes no enrolments)') in \
+        errors_of(table(status=value))
 
 
 # --- status over time ----------------------------------------------------------------------
@@ -233,6 +301,57 @@ def test_status_over_time_in_utc(now: datetime, enrolled: int, expected: Status)
 def test_status_without_cap_is_never_sold_out() -> None:
     """A campaign without max_enrolments stays live however many enrol."""
     assert campaign().status(START, 10**9) is Status.LIVE
+
+
+@pytest.mark.parametrize("now", [datetime(2026, 10, 1, tzinfo=UTC), START, datetime(2027, 3, 1, tzinfo=UTC)])
+def test_retired_campaign_is_retired_at_any_time(now: datetime) -> None:
+    """A retired campaign reports RETIRED before, during and after its enrolment window."""
+    assert campaign(retired=True, max_enrolments=10).status(now, 10, 10**9) is Status.RETIRED
+
+
+@pytest.mark.parametrize(
+    ("spent", "expected"),
+    [(0, Status.LIVE), (999_499, Status.LIVE), (999_500, Status.LIVE), (999_501, Status.BUDGET_SPENT),
+     (1_000_000, Status.BUDGET_SPENT)],
+)
+def test_fixed_credit_budget_is_spent_when_one_more_credit_does_not_fit(spent: int, expected: Status) -> None:
+    """With a $5 credit and a $10,000 budget, enrolment closes once less than $5 is left."""
+    offer = campaign(budget=Decimal("10000.00"))
+    assert offer.status(START, 0, spent) is expected
+
+
+@pytest.mark.parametrize(
+    ("spent", "expected"),
+    [(995_000, Status.LIVE), (995_001, Status.BUDGET_SPENT)],
+)
+def test_percent_budget_is_spent_when_one_max_credit_does_not_fit(spent: int, expected: Status) -> None:
+    """A percentage offer closes once less than one max_credit is left, though smaller credits fit."""
+    offer = campaign(credit=None, percent=Decimal("10"), max_credit=Decimal("50.00"),
+                     budget=Decimal("10000.00"))
+    assert offer.status(START, 0, spent) is expected
+
+
+def test_sold_out_and_window_come_before_budget() -> None:
+    """Sold out, upcoming and ended are reported as such even when the budget is spent too."""
+    offer = campaign(budget=Decimal("100.00"), max_enrolments=1)
+    assert offer.status(START, 1, 10_000) is Status.SOLD_OUT
+    assert offer.status(datetime(2026, 10, 1, tzinfo=UTC), 0, 10_000) is Status.UPCOMING
+    assert offer.status(datetime(2027, 3, 1, tzinfo=UTC), 0, 10_000) is Status.ENDED
+
+
+def test_campaign_without_budget_is_never_budget_spent() -> None:
+    """Without a budget, no amount spent closes enrolment, and there is nothing to warn about."""
+    assert campaign().status(START, 0, 10**12) is Status.LIVE
+    assert campaign().budget_level(10**12) == 0
+
+
+@pytest.mark.parametrize(
+    ("spent", "level"),
+    [(0, 0), (799_999, 0), (800_000, 80), (999_500, 80), (999_501, 100), (1_000_000, 100)],
+)
+def test_budget_level_warns_at_80_percent_and_when_spent(spent: int, level: int) -> None:
+    """The warning level is 80 from 80% of the budget and 100 once no further credit fits."""
+    assert campaign(budget=Decimal("10000.00")).budget_level(spent) == level
 
 
 @pytest.mark.parametrize(
@@ -339,6 +458,59 @@ def test_summary_is_a_fresh_copy() -> None:
 def test_summary_adds_hash_to_bare_hashtag() -> None:
     """A campaign built with a bare hashtag still shows it with one '#'."""
     assert campaign(hashtag="AmexMcDonalds").summary()["hashtag"] == "#AmexMcDonalds"
+
+
+# --- kept definitions ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"min_spend": REMOVE}, {"max_enrolments": 1000, "budget": Decimal("50000.00"), "per_member": 3},
+     {"status": "retired"}, {"credit": REMOVE, "percent": Decimal("12.5"), "max_credit": Decimal("49.50")},
+     {"credit": REMOVE, "percent": 10, "max_credit": 50}],
+    ids=["fixed", "no-minimum", "limits", "retired", "percent", "whole-numbers"],
+)
+def test_definition_gives_the_same_campaign_back(changes: dict[str, Any]) -> None:
+    """A campaign kept as its JSON definition is rebuilt equal to itself, in the zone given."""
+    offer = parse_campaign(table(**changes), NEW_YORK)
+    kept = json.loads(json.dumps(offer.definition()))
+    assert campaign_from_definition(kept, NEW_YORK) == offer
+
+
+@given(
+    credit=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999.99"), places=2),
+    min_spend=st.decimals(min_value=Decimal("0"), max_value=Decimal("9999.99"), places=2),
+    budget=st.none() | st.decimals(min_value=Decimal("1000.00"), max_value=Decimal("9999999.99"), places=2),
+    max_enrolments=st.none() | st.integers(min_value=1, max_value=10**9),
+    per_member=st.integers(min_value=1, max_value=100),
+    retired=st.booleans(),
+    merchant=st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1,
+                     max_size=60).filter(lambda m: m.strip() == m and m != ""),
+)
+def test_any_valid_campaign_survives_its_definition(credit: Decimal, min_spend: Decimal,
+                                                    budget: Decimal | None, max_enrolments: int | None,
+                                                    per_member: int, retired: bool, merchant: str) -> None:
+    """Whatever the values, definition() then campaign_from_definition() is the identity."""
+    changes: dict[str, Any] = {"credit": credit, "min_spend": min_spend, "per_member": per_member,
+                               "merchant": merchant, "status": "retired" if retired else "active"}
+    if budget is not None:
+        changes["budget"] = budget
+    if max_enrolments is not None:
+        changes["max_enrolments"] = max_enrolments
+    try:
+        offer = parse_campaign(table(**changes), UTC)
+    except CampaignInvalid:
+        return  # e.g. a generated merchant name that looks like a card number
+    assert campaign_from_definition(json.loads(json.dumps(offer.definition())), UTC) == offer
+
+
+def test_a_definition_that_today_s_rules_refuse_is_not_rebuilt() -> None:
+    """A kept definition is checked again: one the rules now refuse raises CampaignInvalid."""
+    kept = campaign().definition() | {"merchant": "Card 4111111111111111 Store"}
+    with pytest.raises(CampaignInvalid, match="looks like a card number"):
+        campaign_from_definition(kept, UTC)
+    with pytest.raises(CampaignInvalid, match="definition: cannot be read back"):
+        campaign_from_definition(campaign().definition() | {"enrol_from": "31/12/2026"}, UTC)
 
 
 # --- catalog -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -19,11 +20,11 @@ CAMPAIGNS: dict[str, Campaign] = {c.key: c for c in (MCDONALDS, ZAPPOS, UPCOMING
 
 
 def decide_for(post: Mention, *, linked: bool = True, enrolled_in: frozenset[str] = frozenset(),
-               counts: Mapping[str, int] | None = None, now: datetime = START,
-               campaigns: Mapping[str, Campaign] = CAMPAIGNS) -> list[Decision]:
-    """Run decide() with readable defaults: a linked member, nothing enrolled yet, at START."""
+               counts: Mapping[str, int] | None = None, spent: Mapping[str, int] | None = None,
+               now: datetime = START, campaigns: Mapping[str, Campaign] = CAMPAIGNS) -> list[Decision]:
+    """Run decide() with readable defaults: a linked member, nothing enrolled or spent yet, at START."""
     return decide(post, linked=linked, campaigns=campaigns, enrolled_in=enrolled_in,
-                  enrolment_counts=counts or {}, now=now)
+                  enrolment_counts=counts or {}, spent_cents=spent or {}, now=now)
 
 
 def test_live_campaign_enrols() -> None:
@@ -53,6 +54,53 @@ def test_counts_of_other_campaigns_do_not_sell_out() -> None:
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexMcDonalds"),
                            counts={"amex-zappos": 10_000})
     assert [d.outcome for d in decisions] == [Outcome.ENROLLED]
+
+
+BUDGETED = campaign(id="amex-budget", hashtag="#AmexBudget", budget=Decimal("100.00"))
+PERCENT = campaign(id="amex-percent", hashtag="#AmexPercent", credit=None, percent=Decimal("10"),
+                   max_credit=Decimal("50.00"), budget=Decimal("1000.00"))
+RETIRED = campaign(id="amex-retired", hashtag="#AmexRetired", retired=True)
+MORE: dict[str, Campaign] = CAMPAIGNS | {c.key: c for c in (BUDGETED, PERCENT, RETIRED)}
+
+
+@pytest.mark.parametrize(("spent", "outcome"), [(0, Outcome.ENROLLED), (9_500, Outcome.ENROLLED),
+                                                (9_501, Outcome.BUDGET_SPENT),
+                                                (10_000, Outcome.BUDGET_SPENT)])
+def test_spent_budget_closes_enrolment(spent: int, outcome: Outcome) -> None:
+    """Once less than one $5 credit of a $100 budget is left, members are told the budget is spent."""
+    decisions = decide_for(mention(1, "1001", "@offerbot #AmexBudget"), spent={"amex-budget": spent},
+                           campaigns=MORE)
+    assert [d.outcome for d in decisions] == [outcome]
+
+
+def test_percent_offer_closes_when_one_max_credit_does_not_fit() -> None:
+    """A 10%-up-to-$50 offer closes once less than $50 of its budget is left."""
+    post = mention(1, "1001", "@offerbot #AmexPercent")
+    assert [d.outcome for d in decide_for(post, spent={"amex-percent": 95_000}, campaigns=MORE)] == \
+        [Outcome.ENROLLED]
+    assert [d.outcome for d in decide_for(post, spent={"amex-percent": 95_001}, campaigns=MORE)] == \
+        [Outcome.BUDGET_SPENT]
+
+
+def test_spent_of_other_campaigns_does_not_close_enrolment() -> None:
+    """Only the campaign's own spent budget is compared with its budget."""
+    decisions = decide_for(mention(1, "1001", "@offerbot #AmexBudget"), spent={"amex-percent": 10**9},
+                           campaigns=MORE)
+    assert [d.outcome for d in decisions] == [Outcome.ENROLLED]
+
+
+def test_retired_campaign_takes_no_enrolments() -> None:
+    """Naming a retired campaign gives RETIRED, even inside its enrolment window."""
+    decisions = decide_for(mention(1, "1001", "@offerbot #AmexRetired"), campaigns=MORE)
+    assert decisions == [Decision("amexretired", Outcome.RETIRED, RETIRED)]
+
+
+def test_already_enrolled_member_of_a_closed_campaign_is_told_so() -> None:
+    """A member already enrolled is told so, whether the budget is spent or the campaign retired."""
+    decisions = decide_for(mention(1, "1001", "@offerbot #AmexBudget #AmexRetired"), campaigns=MORE,
+                           enrolled_in=frozenset({"amex-budget", "amex-retired"}),
+                           spent={"amex-budget": 10_000})
+    assert [d.outcome for d in decisions] == [Outcome.ALREADY_ENROLLED] * 2
 
 
 def test_campaign_not_yet_open_is_not_started() -> None:

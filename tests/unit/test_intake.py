@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, text
@@ -167,6 +168,40 @@ def test_campaign_window_is_judged_at_the_posts_time(uow, api, clock, members, e
     [(_, _, context)] = outbox(engine)
     assert [c["id"] for c in context["not_started"]] == ["early"]
     assert [c["id"] for c in context["ended"]] == ["late"]
+
+
+def test_a_spent_budget_closes_enrolment_with_its_own_reply(uow, api, clock, members, engine):
+    """Once reconciliation has spent a budget, a new member is told so and is not enrolled."""
+    budgeted = campaign(id="budgeted", hashtag="#AmexBudget", budget=Decimal("100.00"))
+    with uow() as tx:
+        tx.campaigns.sync([budgeted], clock())
+        assert tx.ledger.add_spent({"budgeted": 9_600}) == []  # $4 left: a $5 credit cannot fit
+        tx.commit()
+    api.post(mention(1, "1001", "@offerbot #AmexBudget"))
+
+    report = poll(uow, api, Catalog((budgeted,)), clock)
+
+    assert enrolments(uow) == set()
+    assert report.outcomes == {"budget spent": 1}
+    [(_, _, context)] = outbox(engine)
+    assert [c["id"] for c in context["budget_spent"]] == ["budgeted"]
+    assert context["enrolled"] == []
+
+
+def test_a_retired_campaign_enrols_nobody_and_says_it_has_ended(uow, api, clock, members, engine):
+    """A retired campaign's hashtag draws the retired reply and no enrolment."""
+    retired = campaign(id="gone", hashtag="#AmexGone", retired=True)
+    with uow() as tx:
+        tx.campaigns.sync([retired], clock())
+        tx.commit()
+    api.post(mention(1, "1001", "@offerbot #AmexGone"), mention(2, "1002", "@offerbot #AmexGon"))
+
+    report = poll(uow, api, Catalog((retired,)), clock)
+
+    assert enrolments(uow) == set()
+    assert report.outcomes == {"retired": 1, "unknown hashtag": 1}
+    [(_, _, context)] = outbox(engine)  # a typo of a retired campaign is not worth a suggestion
+    assert [c["id"] for c in context["retired"]] == ["gone"]
 
 
 def test_a_mention_without_hashtags_is_recorded_and_not_answered(setup, engine):

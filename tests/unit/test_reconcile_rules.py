@@ -301,6 +301,25 @@ def test_purchase_at_other_merchant_has_no_verdict() -> None:
     assert reconciler().evaluate(purchase(mid="MID-OTHER")) == []
 
 
+def test_retired_campaign_earns_no_new_credit() -> None:
+    """A purchase that would qualify earns nothing once the campaign is retired, and uses no slot."""
+    r = reconciler(campaign(retired=True))
+    assert r.evaluate(purchase("T1")) == [Verdict(CID, Outcome.RETIRED, "the campaign is retired")]
+    assert (r.spent, r.used) == ({}, {})
+
+
+def test_retired_campaign_still_claws_back_a_refunded_credit() -> None:
+    """A refund of a credit given before the campaign was retired still takes it back."""
+    credit = credited(reconciler(), purchase("T1"))
+    r = reconciler(campaign(retired=True), spent={CID: 500}, used={(ALICE, CID): 1})
+    r.remember([CreditedPurchase(credit)])
+    verdict = only(r.evaluate(refund("R1", original="T1", day=DAY + timedelta(days=2))))
+    assert verdict.outcome is Outcome.CLAWBACK
+    assert verdict.credit is not None
+    assert verdict.credit.cents == -500
+    assert r.spent == {CID: 0}
+
+
 # --- refunds ------------------------------------------------------------------------------------
 
 

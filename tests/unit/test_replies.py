@@ -13,7 +13,8 @@ from tests.fakes import campaign
 MCDONALDS = campaign()
 ZAPPOS = campaign(id="amex-zappos", hashtag="#AmexZappos", merchant="Zappos.com")
 CAMPAIGNS = {c.key: c for c in (MCDONALDS, ZAPPOS)}
-GROUPS = ("enrolled", "already_enrolled", "sold_out", "not_started", "ended", "suggestions")
+GROUPS = ("enrolled", "already_enrolled", "sold_out", "not_started", "ended", "budget_spent", "retired",
+          "suggestions")
 
 
 def suggest(hashtag: str) -> Campaign | None:
@@ -34,6 +35,8 @@ def reply_to(*decisions: Decision, post_id: str = "1900000000000000042") -> Repl
         (Outcome.SOLD_OUT, "sold_out"),
         (Outcome.NOT_STARTED, "not_started"),
         (Outcome.ENDED, "ended"),
+        (Outcome.BUDGET_SPENT, "budget_spent"),
+        (Outcome.RETIRED, "retired"),
     ],
 )
 def test_each_outcome_lands_in_its_group(outcome: Outcome, group: str) -> None:
