@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from bot.adapters.repository import FileRecord
 from bot.ports import Locks, UnitOfWorkFactory
 from bot.services.intake import CURSOR, POLLED
+from bot.services.keys import KeyUse
 
 STALL_INTERVALS = 3  # polling is stalled once this many intervals pass without a poll
 
@@ -22,6 +23,7 @@ class Status:
     last_file: FileRecord | None
     poller: str | None
     reconciler: str | None
+    keys: KeyUse | None = None  # linked members per fingerprint key (a rotation's progress)
 
     def problems(self, now: datetime, poll_interval: float) -> list[str]:
         """Return what is wrong: empty when the bot is healthy."""
@@ -34,15 +36,15 @@ class Status:
         return []
 
 
-def read_status(uow: UnitOfWorkFactory, locks: Locks) -> Status:
-    """Gather the snapshot from the database and the locks."""
+def read_status(uow: UnitOfWorkFactory, locks: Locks, keys: KeyUse | None = None) -> Status:
+    """Gather the snapshot from the database and the locks (and ``keys``, counted by the caller)."""
     with uow(readonly=True) as tx:
         polled = tx.cursors.get(POLLED)
         cursor = tx.cursors.get(CURSOR)
         replies = tx.outbox.counts()
         last_file = tx.ledger.latest_file()
     return Status(datetime.fromisoformat(polled) if polled else None, cursor, replies, last_file,
-                  locks.holder("poller"), locks.holder("reconcile"))
+                  locks.holder("poller"), locks.holder("reconcile"), keys)
 
 
 def _ago(delta: timedelta) -> str:
@@ -71,4 +73,6 @@ def describe(status: Status, now: datetime) -> list[str]:
         lines.append(f"last file        {file.name}: {file.status}, {file.rows_done:,} rows, {when}")
     if status.reconciler:
         lines.append(f"reconciling now  {status.reconciler}")
+    if status.keys is not None:
+        lines.extend(status.keys.describe())
     return lines
