@@ -67,16 +67,22 @@ class App:
 def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock = utc_now,
               engine: Engine | None = None) -> App:
     """Build the app; tests pass fakes for ``api``, ``clock`` or ``engine``."""
+    own_engine = engine is None
     engine = engine or make_engine(settings.database_url)
     instance = instance_name()
-    check_schema(engine)
     uow = unit_of_work_factory(engine)
-    key, key_source = _fingerprint_key(settings)
-    fingerprinter = Fingerprinter(key)
-    previous = (Fingerprinter(settings.previous_fingerprint_key)
-                if settings.previous_fingerprint_key is not None else None)
-    check_fingerprint_keys(uow, clock, fingerprinter.check, previous.check if previous else None,
-                           source=key_source)
+    try:
+        check_schema(engine)
+        key, key_source = _fingerprint_key(settings)
+        fingerprinter = Fingerprinter(key)
+        previous = (Fingerprinter(settings.previous_fingerprint_key)
+                    if settings.previous_fingerprint_key is not None else None)
+        check_fingerprint_keys(uow, clock, fingerprinter.check, previous.check if previous else None,
+                               source=key_source)
+    except BaseException:
+        if own_engine:  # a refused start leaves no connection behind
+            engine.dispose()
+        raise
     if api is None:
         if settings.x is not None:
             api = XApi.from_credentials(settings.x, settings.bot_user_id, clock=clock)

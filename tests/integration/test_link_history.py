@@ -9,7 +9,9 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
+from bot.adapters.database import make_engine
 from bot.adapters.locks import locks_for
 from bot.adapters.repository import unit_of_work_factory
 from bot.domain.cards import CardRef
@@ -215,7 +217,7 @@ def test_credit_notices_to_a_member_who_sent_stop_are_not_sent(bank, engine, uow
 
     assert len(bank.api.replies) == sent_before
     with engine.connect() as conn:
-        [(status,)] = conn.exec_driver_sql("SELECT status FROM outbox WHERE dedupe_key LIKE 'credit:%'").all()
+        [(status,)] = conn.execute(text("SELECT status FROM outbox WHERE dedupe_key LIKE 'credit:%'")).all()
     assert status == "cancelled"
 
 
@@ -306,15 +308,40 @@ def test_the_card_index_matches_the_rule_over_the_whole_history(engine, events, 
         assert interest.owner_of(ref.fingerprint, "", asked, kind) == expected
 
 
-@pytest.mark.sqlite_only  # the shared PostgreSQL test database stays at head
-def test_the_migration_backfills_current_links_and_opt_outs(tmp_path):
-    """Upgrading keeps every member: each linked one gets a current link from the earlier of its link
-    time and first enrolment; an unlinked one whose last STOP came after its link is opted out."""
-    from bot.adapters.database import make_engine
+@pytest.fixture
+def old_database(tmp_path):
+    """An empty database of its own, SQLite or (when the suite runs there) PostgreSQL, at revision 0002."""
     from bot.adapters.migrations import upgrade
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    upgrade(engine, "0002")
+    if not POSTGRES_URL:
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        upgrade(engine, "0002")
+        yield engine
+        engine.dispose()
+        return
+    base, name = str(POSTGRES_URL).rsplit("/", 1)
+    admin = make_engine(f"{base}/postgres")
+    scratch = f"{name}_migration"  # beside the suite's database, which stays at head
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{scratch}"')
+    engine = make_engine(f"{base}/{scratch}")
+    try:
+        upgrade(engine, "0002")
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch}"')
+        admin.dispose()
+
+
+def test_the_migration_backfills_current_links_and_opt_outs(old_database):
+    """Upgrading keeps every member: each linked one gets a current link from the earlier of its link
+    time and first enrolment; an unlinked one whose last STOP came after its link is opted out."""
+    from bot.adapters.migrations import upgrade
+
+    engine = old_database
     with engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO campaigns (id, hashtag, merchant, enrolled, spent_cents, updated_at) "
@@ -341,7 +368,6 @@ def test_the_migration_backfills_current_links_and_opt_outs(tmp_path):
     with uow(readonly=True) as tx:
         links = {m: tx.members.links_of(m) for m in ("1001", "1002", "1003")}
         members = tx.members.get_many(["1001", "1002", "1003", "1004", "1005"])
-    engine.dispose()
     assert [(link.linked_at, link.unlinked_at, link.key_id) for link in links["1001"]] == [
         (datetime(2026, 11, 20, 10, tzinfo=UTC), None, None)]
     assert [link.linked_at for link in links["1002"]] == [datetime(2026, 11, 21, 9, tzinfo=UTC)]
