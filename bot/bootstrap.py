@@ -24,6 +24,7 @@ from bot.domain.cards import Fingerprinter
 from bot.errors import ConfigError, SchemaOutdated
 from bot.ports import Locks, Renderer, SocialApi, UnitOfWorkFactory
 from bot.services.campaigns import CampaignSource
+from bot.services.keys import KeyUse, check_fingerprint_keys, key_use
 from bot.services.reconciliation import ReconcileDeps
 
 logger = logging.getLogger(__name__)
@@ -43,11 +44,19 @@ class App:
     fingerprinter: Fingerprinter
     locks: Locks
     instance: str  # this process among instances: host:pid
+    # During a fingerprint key rotation: the old key, still accepted for matching cards.
+    previous_fingerprinter: Fingerprinter | None = None
 
     def reconcile_deps(self) -> ReconcileDeps:
         """Return what reconciliation needs."""
         return ReconcileDeps(self.uow, self.fingerprinter, self.clock, self.settings.exports_dir,
-                             self.settings.tz, self.locks, self.settings.reconcile_batch_rows)
+                             self.settings.tz, self.locks, self.settings.reconcile_batch_rows,
+                             previous_fingerprinter=self.previous_fingerprinter)
+
+    def key_use(self) -> KeyUse:
+        """Return how many linked members use the current and the previous fingerprint key."""
+        previous = self.previous_fingerprinter
+        return key_use(self.uow, self.fingerprinter.check, previous.check if previous else None)
 
     def close(self) -> None:
         """Give up held locks and release database connections."""
@@ -58,10 +67,22 @@ class App:
 def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock = utc_now,
               engine: Engine | None = None) -> App:
     """Build the app; tests pass fakes for ``api``, ``clock`` or ``engine``."""
+    own_engine = engine is None
     engine = engine or make_engine(settings.database_url)
     instance = instance_name()
-    check_schema(engine)
     uow = unit_of_work_factory(engine)
+    try:
+        check_schema(engine)
+        key, key_source = _fingerprint_key(settings)
+        fingerprinter = Fingerprinter(key)
+        previous = (Fingerprinter(settings.previous_fingerprint_key)
+                    if settings.previous_fingerprint_key is not None else None)
+        check_fingerprint_keys(uow, clock, fingerprinter.check, previous.check if previous else None,
+                               source=key_source)
+    except BaseException:
+        if own_engine:  # a refused start leaves no connection behind
+            engine.dispose()
+        raise
     if api is None:
         if settings.x is not None:
             api = XApi.from_credentials(settings.x, settings.bot_user_id, clock=clock)
@@ -79,10 +100,11 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
         clock=clock,
         campaigns=CampaignSource(settings.offers_dir, settings.tz, uow, clock,
                                  display_root=settings.source.parent, renderer=renderer),
-        fingerprinter=Fingerprinter(_fingerprint_key(settings)),
+        fingerprinter=fingerprinter,
         # A lease outlives a few missed polls, so a slow tick does not hand leadership over.
         locks=locks_for(engine, instance, clock, timedelta(seconds=max(3 * settings.poll_interval, 60))),
         instance=instance,
+        previous_fingerprinter=previous,
     )
 
 
@@ -107,10 +129,11 @@ def check_schema(engine: Engine) -> None:
                          "Back it up, then run `offerbot db upgrade`")
 
 
-def _fingerprint_key(settings: Settings) -> bytes:
-    """Return the card fingerprint key; the sandbox makes a development key of its own."""
+def _fingerprint_key(settings: Settings) -> tuple[bytes, str]:
+    """Return the card fingerprint key and where it came from; the sandbox makes a development key
+    of its own."""
     if settings.fingerprint_key is not None:
-        return settings.fingerprint_key
+        return settings.fingerprint_key, "environment"
     if not settings.sandbox:
         raise ConfigError("environment", KEY_VAR, "is not set (X credentials are, so this is not "
                           "the sandbox)",
@@ -122,4 +145,4 @@ def _fingerprint_key(settings: Settings) -> bytes:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_hex(32) + "\n")
         logger.info("sandbox: created a development card fingerprint key in %s", path)
-    return bytes.fromhex(Path(path).read_text().strip())
+    return bytes.fromhex(Path(path).read_text().strip()), str(path)

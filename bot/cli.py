@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import secrets
 import signal
@@ -19,6 +18,7 @@ from rich.progress import Progress as RichProgress
 from rich.progress import TextColumn
 
 from bot.adapters.database import make_engine
+from bot.adapters.member_csv import read_member_file
 from bot.adapters.migrations import schema_state, upgrade
 from bot.adapters.offer_files import read_campaign_files
 from bot.bootstrap import App, bootstrap
@@ -195,16 +195,21 @@ def sync() -> None:
 @sync.command("add")
 @click.argument("user_id")
 @click.argument("handle")
+@click.option("--renewed-consent", is_flag=True,
+              help="The member, who had opted out (STOP), has asked again to be linked: link them "
+                   "and clear the opt-out. Without it an opted-out member is refused.")
 @pass_ctx
 @bot_errors
-def sync_add(obj: Context, user_id: str, handle: str) -> None:
+def sync_add(obj: Context, user_id: str, handle: str, renewed_consent: bool) -> None:
     """Link X account USER_ID (@HANDLE) to a card number read from stdin, never echoed."""
     if sys.stdin.isatty():
         card_number = click.prompt("Card number", hide_input=True, err=True)
     else:
         card_number = sys.stdin.readline()
     app = obj.app()
-    card = link_member(app.uow, app.fingerprinter, app.clock, user_id, handle, card_number)
+    card = link_member(app.uow, app.fingerprinter, app.clock, user_id, handle, card_number,
+                       previous=app.previous_fingerprinter, renewed_consent=renewed_consent,
+                       tz=app.settings.tz)
     click.echo(f"linked X user {user_id} (@{handle.lstrip('@')}) to card ending {card.last4}")
 
 
@@ -213,13 +218,20 @@ def sync_add(obj: Context, user_id: str, handle: str) -> None:
 @pass_ctx
 @bot_errors
 def sync_import(obj: Context, file: Path) -> None:
-    """Link every row of FILE, a CSV with columns user_id,handle,card_number."""
+    """Link every row of FILE, a UTF-8 CSV with columns user_id,handle,card_number.
+
+    Members who opted out (STOP) are skipped and listed; only `sync add --renewed-consent` links
+    them again.
+    """
     app = obj.app()
-    report = import_members(app.uow, app.fingerprinter, app.clock, _csv_rows(file, IMPORT_COLUMNS))
+    rows = read_member_file(file, IMPORT_COLUMNS)  # refuses a whole file in another encoding first
+    report = import_members(app.uow, app.fingerprinter, app.clock, rows,
+                            previous=app.previous_fingerprinter, tz=app.settings.tz)
     for problem in report.problems:
         click.echo(f"{file}:{problem}", err=True)
-    click.echo(f"{report.linked} linked, {report.unchanged} unchanged, "
-               f"{len(report.problems)} rejected")
+    for skipped in report.skipped:
+        click.echo(f"{file}:{skipped}", err=True)
+    click.echo(report.describe())
     if report.problems:
         sys.exit(1)
 
@@ -271,7 +283,7 @@ def reconcile(obj: Context, file: Path, dry_run: bool, campaigns_path: Path | No
 def explain(obj: Context, member_id: str, campaign_id: str) -> None:
     """Say why a member did or did not get a campaign's credit."""
     app = obj.app()
-    report = explain_credit(app.uow, _loaded(app), member_id, campaign_id)
+    report = explain_credit(app.uow, _loaded(app), member_id, campaign_id, tz=app.settings.tz)
     member, campaign = report.member, report.campaign
     if member is not None:
         card = f"card ending {member.card.last4}" if member.card else "no card linked now"
@@ -291,6 +303,11 @@ def explain(obj: Context, member_id: str, campaign_id: str) -> None:
     for credit in report.credits:
         amount = format_cents(credit.cents, credit.currency)
         click.echo(f"  {credit.kind:<8} {credit.credit_id}  {amount}  for {credit.transaction_id}")
+    for line in report.link_lines():  # what a purchase's date is matched against
+        click.echo(f"link      {line}")
+    if member is not None and member.opted_out_at is not None:
+        click.echo(f"opted out {member.opted_out_at.astimezone(app.settings.tz):%Y-%m-%d} (STOP): no "
+                   "messages, no enrolments, no re-link without renewed consent")
     click.echo(f"result    {report.verdict()}")
 
 
@@ -301,7 +318,8 @@ def status(obj: Context) -> None:
     """Show the last poll, the mentions cursor, the replies waiting, the last file reconciled,
     campaign file problems and budgets nearly spent."""
     app = obj.app()
-    for line in describe(read_status(app.uow, app.locks, app.campaigns.inspect()), app.clock()):
+    for line in describe(read_status(app.uow, app.locks, app.campaigns.inspect(), app.key_use()),
+                         app.clock()):
         click.echo(line)
 
 
@@ -376,26 +394,6 @@ def _progress_bar(name: str) -> Iterator[Progress | None]:
                       console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(f"reconciling {name}", total=None)
         yield lambda done, total: bar.update(task, completed=done, total=max(total, done))
-
-
-def _csv_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line, row) from a small CSV, or fail naming the missing columns."""
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        _fail(f"{path}: cannot open: {exc.strerror}")
-    with handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            _fail(f"{path}:1: header lacks {', '.join(missing)}; expected {','.join(columns)}")
-        reader.fieldnames = header
-        try:
-            for row in reader:
-                yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
-        except (csv.Error, UnicodeDecodeError) as exc:
-            _fail(f"{path}:{reader.line_num}: cannot read: {exc}; save the file as UTF-8 CSV")
 
 
 def _fail(message: str) -> NoReturn:

@@ -18,6 +18,7 @@ from bot.errors import ConfigError
 
 X_KEYS = ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
 KEY_VAR = "OFFERBOT_FINGERPRINT_KEY"
+PREVIOUS_KEY_VAR = "OFFERBOT_FINGERPRINT_KEY_PREVIOUS"  # during a key rotation: the old key
 DB_VAR = "OFFERBOT_DATABASE_URL"
 _HANDLE_RE = re.compile(r"@?[A-Za-z0-9_]{1,15}")
 
@@ -67,6 +68,7 @@ class Settings:
     reply_batch: int = 20
     x: XCredentials | None = None
     fingerprint_key: bytes | None = field(default=None, repr=False)
+    previous_fingerprint_key: bytes | None = field(default=None, repr=False)
 
     @property
     def sandbox(self) -> bool:
@@ -136,7 +138,8 @@ def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
         reconcile_batch_rows=_count(source, "reconcile", "batch_rows", table, "rows per committed batch"),
         reply_batch=_count(source, "bot", "reply_batch", table, "replies sent per run of the job"),
         x=_x_credentials(environ),
-        fingerprint_key=_fingerprint_key(environ),
+        fingerprint_key=_fingerprint_key(environ, KEY_VAR),
+        previous_fingerprint_key=_previous_key(environ),
     )
 
 
@@ -221,8 +224,8 @@ def _x_credentials(environ: Mapping[str, str]) -> XCredentials | None:
     return XCredentials(*(environ[k] for k in X_KEYS))
 
 
-def _fingerprint_key(environ: Mapping[str, str]) -> bytes | None:
-    text = environ.get(KEY_VAR, "").strip()
+def _fingerprint_key(environ: Mapping[str, str], name: str) -> bytes | None:
+    text = environ.get(name, "").strip()
     if not text:
         return None
     try:
@@ -230,7 +233,16 @@ def _fingerprint_key(environ: Mapping[str, str]) -> bytes | None:
     except ValueError:
         key = b""
     if len(key) < 32:
-        raise ConfigError("environment", KEY_VAR, "must be at least 64 hex characters (32 bytes)",
-                          f"generate one with `offerbot keygen` and put {KEY_VAR}=... in .env")
+        fix = (f"generate one with `offerbot keygen` and put {name}=... in .env" if name == KEY_VAR
+               else f"set it to the old key exactly as it was in {KEY_VAR}")
+        raise ConfigError("environment", name, "must be at least 64 hex characters (32 bytes)", fix)
     return key
 
+
+def _previous_key(environ: Mapping[str, str]) -> bytes | None:
+    previous = _fingerprint_key(environ, PREVIOUS_KEY_VAR)
+    if previous is not None and previous == _fingerprint_key(environ, KEY_VAR):
+        raise ConfigError("environment", PREVIOUS_KEY_VAR, f"is the same key as {KEY_VAR}",
+                          f"put the old key in {PREVIOUS_KEY_VAR} and the new one in {KEY_VAR}, "
+                          f"or remove {PREVIOUS_KEY_VAR} when no rotation is under way")
+    return previous

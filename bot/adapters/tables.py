@@ -44,6 +44,40 @@ class MemberRow(SQLModel, table=True):
     card_last4: str | None = Field(default=None, max_length=4)
     linked_at: datetime | None = _when(nullable=True)
     unlinked_at: datetime | None = _when(nullable=True)
+    # The fingerprint key the card was fingerprinted with (fingerprint_keys); NULL only for members
+    # linked before keys were checked, until the first start adopts the configured key for them.
+    key_id: str | None = Field(default=None, max_length=8)
+    opted_out_at: datetime | None = _when(nullable=True)  # STOP; cleared only by renewed consent
+
+
+class CardLinkRow(SQLModel, table=True):
+    """One stretch of time an account was linked to a card: reconciliation credits a purchase to
+    the member whose link covered its date, so STOP keeps the credits already earned.
+
+    ``members`` keeps the current card for the bot's hot paths; this is the history beside it. A
+    card may change hands, so a fingerprint is unique among current links (members), not here.
+    """
+
+    __tablename__ = "card_links"
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: str = Field(max_length=20, index=True)
+    fingerprint: str = Field(max_length=64, index=True)
+    last4: str = Field(max_length=4)
+    key_id: str | None = Field(default=None, max_length=8)
+    linked_at: datetime = _when()
+    unlinked_at: datetime | None = _when(nullable=True)  # NULL while current
+    ended_by: str | None = Field(default=None, max_length=10)  # stop | removed | replaced
+
+
+class FingerprintKeyRow(SQLModel, table=True):
+    """A key members' card fingerprints were made with, known by its check value (an HMAC of a
+    fixed label), never the key itself: a start with another key is refused before it can
+    mistake every card for an unlinked one."""
+
+    __tablename__ = "fingerprint_keys"
+    key_id: str = Field(primary_key=True, max_length=8)
+    check_value: str = Field(max_length=64)
+    first_used_at: datetime = _when()
 
 
 class CampaignRow(SQLModel, table=True):

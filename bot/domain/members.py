@@ -1,10 +1,13 @@
-"""Members: X accounts linked to a card."""
+"""Members: X accounts linked to a card, and the history of those links."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, tzinfo
+from enum import StrEnum
+from typing import NamedTuple
 
 from bot.domain.cards import CardRef
 
@@ -23,11 +26,85 @@ class Member:
     handle: str
     card: CardRef | None
     linked_at: datetime | None = None
+    opted_out_at: datetime | None = None  # set by STOP; cleared only by a renewed consent
+    key_id: str | None = None  # the fingerprint key the card's fingerprint was made with
 
     @property
     def linked(self) -> bool:
         """Return True while a card is linked."""
         return self.card is not None
+
+    @property
+    def opted_out(self) -> bool:
+        """Return True when the member sent STOP and has not consented again since."""
+        return self.opted_out_at is not None
+
+
+class LinkEnd(StrEnum):
+    """Why a link of a card to an account ended."""
+
+    STOP = "stop"  # the member opted out: no messages, no enrolments, no re-link without consent
+    REMOVED = "removed"  # ops ran `offerbot sync remove`
+    REPLACED = "replaced"  # another card was linked to the account
+
+    def describe(self) -> str:
+        """Return the reason as people read it."""
+        return {"stop": "STOP", "removed": "sync remove", "replaced": "another card linked"}[self.value]
+
+
+@dataclass(frozen=True)
+class CardLink:
+    """One stretch of time during which an account was linked to a card."""
+
+    member_id: str
+    last4: str
+    linked_at: datetime
+    unlinked_at: datetime | None = None  # None while the link is current
+    ended_by: LinkEnd | None = None
+    key_id: str | None = None
+
+    def describe(self, tz: tzinfo) -> str:
+        """Return e.g. 'card ending 0005, linked 2026-11-20, unlinked on 2026-11-23 (STOP)'."""
+        text = f"card ending {self.last4}, linked {self.linked_at.astimezone(tz):%Y-%m-%d}"
+        if self.unlinked_at is None:
+            return text + ", linked now"
+        reason = f" ({self.ended_by.describe()})" if self.ended_by else ""
+        return text + f", unlinked on {self.unlinked_at.astimezone(tz):%Y-%m-%d}{reason}"
+
+
+class LinkPeriod(NamedTuple):
+    """The days (in the campaigns' time zone) one member's link of a card covered, both inclusive.
+
+    A named tuple: the reconciliation scanner gets these by the thousand across a process boundary.
+    """
+
+    member_id: str
+    first_day: date
+    last_day: date | None  # None while the link is current
+
+
+def link_period(member_id: str, linked_at: datetime, unlinked_at: datetime | None, tz: tzinfo) -> LinkPeriod:
+    """Return the days a link covered, read in ``tz``."""
+    last = None if unlinked_at is None else unlinked_at.astimezone(tz).date()
+    return LinkPeriod(member_id, linked_at.astimezone(tz).date(), last)
+
+
+def owner_on(periods: Sequence[LinkPeriod], day: date, *, refund: bool = False) -> str | None:
+    """Return the member whose link of a card covered ``day`` (``periods`` latest link first).
+
+    A purchase counts for the member who had the card linked that day, so a member who bought and
+    then sent STOP keeps the credit. A refund may come after the link ended: it goes to whoever
+    linked the card last before it (the purchase it undoes was theirs), so a credit earned while
+    linked can still be clawed back.
+    """
+    for period in periods:
+        if period.first_day <= day and (period.last_day is None or day <= period.last_day):
+            return period.member_id
+    if refund:
+        for period in periods:
+            if period.first_day <= day:
+                return period.member_id
+    return None
 
 
 def normalise_user_id(text: str) -> str:

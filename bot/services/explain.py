@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 
 from bot.domain.campaigns import Campaign
 from bot.domain.enrolment import Enrolment
-from bot.domain.members import Member
+from bot.domain.members import CardLink, Member
 from bot.domain.money import format_cents
 from bot.domain.reconcile import Credit
 from bot.ports import UnitOfWorkFactory
@@ -35,12 +36,26 @@ class Explanation:
     enrolment: Enrolment | None
     transactions: list[SeenTransaction]
     credits: list[Credit]
+    links: list[CardLink] = field(default_factory=list)  # the member's card links, oldest first
+    tz: tzinfo = UTC  # the zone link days are read in (reconciliation's)
+
+    def link_lines(self) -> list[str]:
+        """Return one line per card link, e.g. 'card ending 0005, linked 2026-11-20, unlinked on ...'."""
+        return [link.describe(self.tz) for link in self.links]
+
+    def unlinked(self) -> str:
+        """Return '; unlinked on DATE (REASON)' when the member's last link has ended, else ''."""
+        last = self.links[-1] if self.links else None
+        if last is None or last.unlinked_at is None or (self.member is not None and self.member.linked):
+            return ""
+        reason = f" ({last.ended_by.describe()})" if last.ended_by else ""
+        return f"; unlinked on {last.unlinked_at.astimezone(self.tz):%Y-%m-%d}{reason}"
 
     def verdict(self) -> str:
         """Return the one-line answer: credited, or the first thing that stopped it."""
         if self.campaign is None:
             return f"no campaign has the id {self.campaign_id!r}"
-        if self.member is None:
+        if self.member is None or (self.member.linked_at is None and not self.member.linked):
             return f"X user {self.member_id} has never been linked to a card"
         net = sum(c.cents for c in self.credits)
         if net > 0:
@@ -51,15 +66,21 @@ class Explanation:
             return (f"not enrolled: the member never posted {self.campaign.hashtag} to the bot"
                     + ("" if self.member.linked else " (and is not linked now)"))
         if not self.transactions:
+            if self.unlinked():
+                return ("enrolled, but no purchase at this merchant made while the card was linked has "
+                        f"been seen in a transaction file{self.unlinked()}")
             return "enrolled, but no purchase at this merchant has been seen in a transaction file"
-        return f"no credit: {self.transactions[-1].outcome}"
+        return f"no credit: {self.transactions[-1].outcome}{self.unlinked()}"
 
 
-def explain(uow: UnitOfWorkFactory, catalog: Catalog, member_id: str, campaign_id: str) -> Explanation:
-    """Gather the member's link, enrolment, transactions and credits for one campaign."""
+def explain(uow: UnitOfWorkFactory, catalog: Catalog, member_id: str, campaign_id: str, *,
+            tz: tzinfo = UTC) -> Explanation:
+    """Gather the member's links, enrolment, transactions and credits for one campaign (link days
+    read in ``tz``, the zone reconciliation decides them in)."""
     campaign = catalog.by_id.get(campaign_id)
     with uow(readonly=True) as tx:
         member = tx.members.get(member_id)
+        links = tx.members.links_of(member_id)
         enrolment = tx.enrolments.get(member_id, campaign_id)
         kept = tx.ledger.transactions_of(member_id)
         credits = tx.ledger.credits_of(member_id, campaign_id)
@@ -71,4 +92,4 @@ def explain(uow: UnitOfWorkFactory, catalog: Catalog, member_id: str, campaign_i
                 amount = format_cents(row["cents"], row["currency"])
                 seen.append(SeenTransaction(str(row["day"]), row["transaction_id"], row["kind"], amount,
                                             part.removeprefix(prefix)))
-    return Explanation(member_id, campaign_id, member, campaign, enrolment, seen, credits)
+    return Explanation(member_id, campaign_id, member, campaign, enrolment, seen, credits, links, tz)

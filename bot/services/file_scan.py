@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.adapters.transaction_csv import FileFacts, Unreadable, read_header, read_rows
 from bot.domain.cards import Fingerprinter
+from bot.domain.members import LinkPeriod, owner_on
 from bot.domain.reconcile import Txn, enrolled_in_none
 from bot.domain.transactions import Columns, HeaderInvalid, LineParser, Reject, parse_row
 from bot.domain.transactions import read_header as parse_header
@@ -49,10 +50,37 @@ class ScanBatch:
 
 @dataclass(frozen=True)
 class Interest:
-    """What makes a row worth deciding: a campaign's merchant id, and a linked card."""
+    """What makes a row worth deciding: a campaign's merchant id, and a card linked on its date."""
 
     campaigns_of: dict[str, tuple[str, ...]]  # merchant id -> its campaigns' ids
-    members: dict[str, str]  # card fingerprint -> member id
+    # card fingerprint -> member id, for cards with one current link and no history (the fast path)
+    members: dict[str, str]
+    # card fingerprint -> its links, latest first, for cards with an ended link: decided by date
+    history: dict[str, tuple[LinkPeriod, ...]] = field(default_factory=dict)
+    previous: Fingerprinter | None = None  # during a key rotation: cards linked with the old key
+
+    def slow_owner(self) -> Callable[[str, str, date | None, str], str | None] | None:
+        """Return ``owner`` when there are cards the fast map cannot answer for, else None (so a
+        file costs one look-up per row when no card has history and no rotation is under way)."""
+        return self.owner if self.history or self.previous is not None else None
+
+    def owner(self, fingerprint: str, card: str, day: date | None, kind: str) -> str | None:
+        """Return the member a card not in ``members`` belonged to on ``day`` (None: not linked)."""
+        periods = self.history.get(fingerprint)
+        if periods is not None and day is not None:
+            return owner_on(periods, day, refund=kind == "refund")
+        if self.previous is None:
+            return None
+        old = self.previous.fingerprint(card)
+        member = self.members.get(old)
+        if member is not None:
+            return member
+        periods = self.history.get(old)
+        return None if periods is None or day is None else owner_on(periods, day, refund=kind == "refund")
+
+    def owner_of(self, fingerprint: str, card: str, day: date | None, kind: str) -> str | None:
+        """Return the member a card belonged to on ``day``: the fast map, then ``owner``."""
+        return self.members.get(fingerprint) or self.owner(fingerprint, card, day, kind)
 
 
 def read_columns(facts: FileFacts) -> Columns:
@@ -78,6 +106,7 @@ def scan(facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerp
     fast, day_of = parser.fields, parser.day
     fingerprint = fingerprinter.fingerprint
     campaigns_of, members = interest.campaigns_of, interest.members
+    slow_owner = interest.slow_owner()
     enrolled = enrolments()
     batch = ScanBatch(filtered=enrolled is not None)
     txns, rejects = batch.txns, batch.rejects
@@ -93,7 +122,9 @@ def scan(facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerp
             if campaigns is None:
                 batch.other_merchant += 1
             else:
-                member = members.get(fingerprint(card))
+                member = members.get(fp := fingerprint(card))
+                if member is None and slow_owner is not None:
+                    member = slow_owner(fp, card, day_of(day), kind)
                 if member is None:
                     batch.not_linked += 1
                 elif (enrolled is not None and kind == "purchase"

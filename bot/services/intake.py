@@ -12,6 +12,7 @@ from typing import Any
 from bot.adapters.repository import SqlUnitOfWork
 from bot.clock import Clock
 from bot.domain.enrolment import Enrolment, Outcome, decide, summarise
+from bot.domain.members import LinkEnd
 from bot.domain.mentions import Command, Mention, MentionPage
 from bot.domain.replies import ReplyIntent, enrolment_reply
 from bot.ports import SocialApi, UnitOfWorkFactory
@@ -158,9 +159,11 @@ def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, 
 def _stop(tx: SqlUnitOfWork, mention: Mention, linked: set[str], now: datetime,
           report: PollReport) -> str:
     """Honour STOP: unlink the author and cancel their unsent replies; never answer it."""
+    # Recorded even when not linked: only the member's renewed consent may link them again.
+    tx.members.opt_out(mention.author_id, mention.author_handle, mention.acted_at(now))
     if mention.author_id not in linked:
         return "stop: not linked"
-    tx.members.unlink(mention.author_id, mention.acted_at(now))
+    tx.members.unlink(mention.author_id, mention.acted_at(now), ended_by=LinkEnd.STOP)
     cancelled = tx.outbox.cancel_for_member(mention.author_id, "member sent STOP")
     linked.discard(mention.author_id)
     report.unlinked += 1

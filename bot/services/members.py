@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import NamedTuple
 
 from bot.clock import Clock
 from bot.domain.cards import CardNumberInvalid, CardRef, Fingerprinter, normalise_card_number
@@ -26,25 +28,63 @@ class RowProblem:
     reason: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.column}: {self.reason}"
+        return f"line {self.line}: {self.column}: {self.reason}" if self.column else \
+            f"line {self.line}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class OptedOut:
+    """A row of a member who sent STOP: skipped, since only their renewed consent re-links them."""
+
+    line: int
+    user_id: str
+    day: str  # the opt-out's date, YYYY-MM-DD
+
+    def __str__(self) -> str:
+        return f"line {self.line}: opted out on {self.day}, skipped"
 
 
 @dataclass
 class ImportReport:
-    """What an import did: every data row is either linked, unchanged or a problem."""
+    """What an import did: every data row is linked, unchanged, skipped (opted out) or a problem."""
 
     linked: int = 0
     unchanged: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    skipped: list[OptedOut] = field(default_factory=list)
+    rekeyed: int = 0  # of the linked: the same card, fingerprinted again with the current key
+
+    def describe(self) -> str:
+        """Return the summary line, e.g. '2 linked, 0 unchanged, 1 rejected, 1 opted out (skipped)'."""
+        moved = f" ({self.rekeyed} moved to the current fingerprint key)" if self.rekeyed else ""
+        return (f"{self.linked} linked{moved}, {self.unchanged} unchanged, {len(self.problems)} rejected, "
+                f"{len(self.skipped)} opted out (skipped)")
+
+
+class _Row(NamedTuple):
+    line: int
+    user_id: str
+    handle: str
+    card: CardRef
+    previous: str | None  # the card's fingerprint under the previous key, during a rotation
 
 
 def link_member(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clock,
-                user_id: str, handle: str, card_number: str) -> CardRef:
-    """Link one X account to a card; return what is kept of the card."""
+                user_id: str, handle: str, card_number: str, *, previous: Fingerprinter | None = None,
+                renewed_consent: bool = False, tz: tzinfo = UTC) -> CardRef:
+    """Link one X account to a card; return what is kept of the card.
+
+    A member who sent STOP is linked again only with ``renewed_consent`` (which clears the opt-out).
+    """
     report = import_members(uow, fingerprinter, clock, [
-        (1, {"user_id": user_id, "handle": handle, "card_number": card_number})])
+        (1, {"user_id": user_id, "handle": handle, "card_number": card_number})],
+        previous=previous, renewed_consent=renewed_consent, tz=tz)
     if report.problems:
         raise MemberError(report.problems[0].reason)
+    if report.skipped:
+        raise MemberError(f"X user {report.skipped[0].user_id} opted out (STOP) on {report.skipped[0].day}; "
+                          "link them again only with their renewed consent: "
+                          "`offerbot sync add --renewed-consent ...`")
     with uow(readonly=True) as tx:
         member = tx.members.get(normalise_user_id(user_id))
     assert member is not None and member.card is not None
@@ -52,36 +92,47 @@ def link_member(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clo
 
 
 def import_members(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clock,
-                   rows: Iterable[tuple[int, Mapping[str, str]]]) -> ImportReport:
-    """Link each (line, row) with user_id, handle and card_number; report bad rows, keep going."""
+                   rows: Iterable[tuple[int, Mapping[str, str] | str]], *,
+                   previous: Fingerprinter | None = None, renewed_consent: bool = False,
+                   tz: tzinfo = UTC) -> ImportReport:
+    """Link each (line, row) with user_id, handle and card_number; report bad rows, keep going.
+
+    A row given as a string is one the file reader could not read, and the string says why.
+
+    Members who sent STOP are skipped (reported with the date) unless ``renewed_consent``. Links
+    are always made with ``fingerprinter``'s key; during a rotation ``previous`` recognises cards
+    linked with the old key, so importing the member file again moves them to the new one.
+    """
     report = ImportReport()
-    batch: list[tuple[int, str, str, CardRef]] = []
+    batch: list[_Row] = []
     seen_users: dict[str, int] = {}
     seen_cards: dict[str, int] = {}
     for line, row in rows:
-        parsed = _parse_row(line, row, fingerprinter, report)
+        parsed = _parse_row(line, row, fingerprinter, previous, report)
         if parsed is None:
             continue
-        user_id, handle, card = parsed
-        if user_id in seen_users:
+        if parsed.user_id in seen_users:
             report.problems.append(RowProblem(
-                line, "user_id", f"user id {user_id} is also on line {seen_users[user_id]}"))
+                line, "user_id", f"user id {parsed.user_id} is also on line {seen_users[parsed.user_id]}"))
             continue
-        if card.fingerprint in seen_cards:
+        if parsed.card.fingerprint in seen_cards:
             report.problems.append(RowProblem(
-                line, "card_number", f"the same card is also on line {seen_cards[card.fingerprint]}"))
+                line, "card_number", f"the same card is also on line {seen_cards[parsed.card.fingerprint]}"))
             continue
-        seen_users[user_id], seen_cards[card.fingerprint] = line, line
-        batch.append((line, user_id, handle, card))
+        seen_users[parsed.user_id], seen_cards[parsed.card.fingerprint] = line, line
+        batch.append(parsed)
         if len(batch) >= _BATCH:
-            _link_batch(uow, clock, batch, report)
+            _link_batch(uow, fingerprinter, clock, batch, report, renewed_consent, tz)
             batch = []
-    _link_batch(uow, clock, batch, report)
+    _link_batch(uow, fingerprinter, clock, batch, report, renewed_consent, tz)
     return report
 
 
-def _parse_row(line: int, row: Mapping[str, str], fingerprinter: Fingerprinter,
-               report: ImportReport) -> tuple[str, str, CardRef] | None:
+def _parse_row(line: int, row: Mapping[str, str] | str, fingerprinter: Fingerprinter,
+               previous: Fingerprinter | None, report: ImportReport) -> _Row | None:
+    if isinstance(row, str):  # the file reader could not split this row (bad quoting): why
+        report.problems.append(RowProblem(line, "", row))
+        return None
     try:
         user_id = normalise_user_id(row.get("user_id") or "")
     except MemberInvalid as exc:
@@ -97,36 +148,56 @@ def _parse_row(line: int, row: Mapping[str, str], fingerprinter: Fingerprinter,
     except CardNumberInvalid as exc:
         report.problems.append(RowProblem(line, "card_number", str(exc)))
         return None
-    return user_id, handle, fingerprinter.card_ref(digits)
+    old = None if previous is None else previous.fingerprint(digits)
+    return _Row(line, user_id, handle, fingerprinter.card_ref(digits), old)
 
 
-def _link_batch(uow: UnitOfWorkFactory, clock: Clock, batch: list[tuple[int, str, str, CardRef]],
-                report: ImportReport) -> None:
+def _link_batch(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clock, batch: list[_Row],
+                report: ImportReport, renewed_consent: bool, tz: tzinfo) -> None:
     if not batch:
         return
     with uow() as tx:
-        owners = tx.members.card_owners([card.fingerprint for _, _, _, card in batch])
-        current = tx.members.get_many(uid for _, uid, _, _ in batch)
-        links = []
-        for line, user_id, handle, card in batch:
-            owner = owners.get(card.fingerprint)
-            if owner is not None and owner != user_id:
+        owners = tx.members.card_owners([fp for r in batch for fp in (r.card.fingerprint, r.previous) if fp])
+        current = tx.members.get_many(r.user_id for r in batch)
+        links, in_place = [], []
+        for r in batch:
+            member = current.get(r.user_id)
+            if member is not None and member.opted_out_at is not None and not renewed_consent:
+                report.skipped.append(OptedOut(r.line, r.user_id, _day(member.opted_out_at, tz)))
+                continue
+            owner = owners.get(r.card.fingerprint) or (owners.get(r.previous) if r.previous else None)
+            if owner is not None and owner != r.user_id:
                 report.problems.append(RowProblem(
-                    line, "card_number", f"card ending {card.last4} is already linked to X user id "
+                    r.line, "card_number", f"card ending {r.card.last4} is already linked to X user id "
                     f"{owner}; run `offerbot sync remove {owner}` first if it changed hands"))
                 continue
-            member = current.get(user_id)
-            if member is not None and member.card == card and member.handle == handle:
-                report.unchanged += 1
-                continue
-            links.append((user_id, handle, card))
-        tx.members.link_many(links, clock())
+            held = member.card if member is not None else None
+            if held is not None and member is not None and held.fingerprint == r.card.fingerprint:
+                if member.handle == r.handle:
+                    report.unchanged += 1
+                else:
+                    in_place.append((r.user_id, r.handle, r.card))
+            elif held is not None and r.previous is not None and held.fingerprint == r.previous:
+                in_place.append((r.user_id, r.handle, r.card))  # the same card: moved to the new key
+                report.rekeyed += 1
+            else:
+                links.append((r.user_id, r.handle, r.card))
+        now = clock()
+        tx.members.link_many(links, now, key=fingerprinter.check)
+        tx.members.relink_in_place(in_place, now, key=fingerprinter.check)
         tx.commit()
-    report.linked += len(links)
+    report.linked += len(links) + len(in_place)
+
+
+def _day(moment: datetime, tz: tzinfo) -> str:
+    return f"{moment.astimezone(tz):%Y-%m-%d}"
 
 
 def unlink_member(uow: UnitOfWorkFactory, clock: Clock, user_id: str) -> bool:
-    """Unlink an account's card and cancel its unsent replies; False if it had no card."""
+    """Unlink an account's card and cancel its unsent replies; False if it had no card.
+
+    An ops action, not an opt-out: a later import links the member again.
+    """
     try:
         uid = normalise_user_id(user_id)
     except MemberInvalid as exc:

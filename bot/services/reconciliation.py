@@ -132,6 +132,7 @@ class ReconcileDeps:
     tz: tzinfo
     locks: Locks
     batch_rows: int = BATCH_ROWS
+    previous_fingerprinter: Fingerprinter | None = None  # during a key rotation: the old key too
 
 
 class _EveryoneEnrolled(Mapping[str, date]):
@@ -190,7 +191,7 @@ def _reconcile(deps: ReconcileDeps, catalog: Catalog, path: Path, dry_run: bool,
                progress: Progress | None) -> Summary:
     inspection = Inspection(path)  # hashing in a thread while the card index loads
     with deps.uow(readonly=True) as tx:
-        members = tx.members.fingerprint_index()
+        members, history = tx.members.card_index(deps.tz)  # STOP keeps what a linked card earned
     facts = inspection.result()
     with deps.uow(readonly=True) as tx:
         record = tx.ledger.file(facts.sha256)
@@ -203,7 +204,7 @@ def _reconcile(deps: ReconcileDeps, catalog: Catalog, path: Path, dry_run: bool,
                     record.finished_at)
         return summary
     read_columns(facts)  # refuse a bad header before anything is written
-    interest = Interest(catalog.ids_by_merchant_id, members)
+    interest = Interest(catalog.ids_by_merchant_id, members, history, deps.previous_fingerprinter)
     resume = record is not None and not dry_run and bool(record.counters)
     skip = record.rows_done if resume and record else 0
     summary = Summary.from_dict(record.counters) if resume and record else Summary(path.name, facts.sha256)

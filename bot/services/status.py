@@ -11,6 +11,7 @@ from bot.domain.money import format_cents
 from bot.ports import Locks, UnitOfWorkFactory
 from bot.services.campaigns import CampaignLine, Catalog, budget_alerts
 from bot.services.intake import CURSOR, POLLED
+from bot.services.keys import KeyUse
 
 STALL_INTERVALS = 3  # polling is stalled once this many intervals pass without a poll
 
@@ -27,6 +28,7 @@ class Status:
     reconciler: str | None
     campaign_problems: tuple[str, ...] = ()  # campaign file problems, and who runs on a kept version
     budgets: tuple[CampaignLine, ...] = ()  # campaigns at 80% of their budget or more
+    keys: KeyUse | None = None  # linked members per fingerprint key (a rotation's progress)
 
     def problems(self, now: datetime, poll_interval: float) -> list[str]:
         """Return what is wrong: empty when the bot is healthy."""
@@ -39,9 +41,10 @@ class Status:
         return []
 
 
-def read_status(uow: UnitOfWorkFactory, locks: Locks, catalog: Catalog | None = None) -> Status:
+def read_status(uow: UnitOfWorkFactory, locks: Locks, catalog: Catalog | None = None,
+                keys: KeyUse | None = None) -> Status:
     """Gather the snapshot from the database and the locks (and, given the campaigns as loading
-    the files would put them in force, their problems and budgets)."""
+    the files would put them in force, their problems and budgets; ``keys`` counted by the caller)."""
     with uow(readonly=True) as tx:
         polled = tx.cursors.get(POLLED)
         cursor = tx.cursors.get(CURSOR)
@@ -53,7 +56,7 @@ def read_status(uow: UnitOfWorkFactory, locks: Locks, catalog: Catalog | None = 
         problems = (*map(str, catalog.problems), *map(str, catalog.last_good))
         budgets = tuple(budget_alerts(catalog, uow))
     return Status(datetime.fromisoformat(polled) if polled else None, cursor, replies, last_file,
-                  locks.holder("poller"), locks.holder("reconcile"), problems, budgets)
+                  locks.holder("poller"), locks.holder("reconcile"), problems, budgets, keys)
 
 
 def _ago(delta: timedelta) -> str:
@@ -91,4 +94,6 @@ def describe(status: Status, now: datetime) -> list[str]:
                  else f"{line.spent_cents * 100 // c.budget_cents}% of its budget spent")
         money = f"{format_cents(line.spent_cents, c.currency)} of {format_cents(c.budget_cents, c.currency)}"
         lines.append(f"{'budgets' if n == 0 else '':<17}{c.id}: {state} ({money})")
+    if status.keys is not None:
+        lines.extend(status.keys.describe())
     return lines

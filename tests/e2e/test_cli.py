@@ -101,6 +101,102 @@ def test_sync_import_refuses_a_file_without_the_columns(offerbot, project):
     assert "header lacks handle" in result.output
 
 
+def linked_members(project) -> int:
+    """How many members have a card on file in the project's database."""
+    from bot.adapters.database import make_engine
+    from bot.adapters.repository import unit_of_work_factory
+    from tests.conftest import POSTGRES_URL
+
+    engine = make_engine(POSTGRES_URL or f"sqlite:///{project / 'data' / 'offerbot.db'}")
+    try:
+        with unit_of_work_factory(engine)(readonly=True) as tx:
+            return tx.members.linked_count()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_sync_import_of_a_utf16_file_links_nothing_and_says_how_to_save_it(offerbot, project, codec):
+    """Excel's 'Unicode text' is refused whole with one clear line (no traceback), exit 1."""
+    path = project / "members.csv"
+    path.write_bytes("\ufeffuser_id,handle,card_number\n1001,alice,378282246310005\n".encode(codec))
+
+    result = offerbot("sync", "import", str(path))
+
+    assert result.exit_code == 1
+    assert "is UTF-16" in result.output
+    assert "Save it as UTF-8" in result.output
+    assert "Traceback" not in result.output
+    assert linked_members(project) == 0
+
+
+def test_sync_import_of_a_latin1_file_names_the_line_and_links_nothing(offerbot, project):
+    """A Latin-1 byte on line 2,002 is reported at line 2,002, before the 2,000 good rows above it link."""
+    from tests.fakes import card_number
+
+    good = "".join(f"{10_000 + n},h{n},{card_number(n)}\n" for n in range(2000))
+    path = project / "members.csv"
+    path.write_bytes(("user_id,handle,card_number\n" + good).encode() + "9,José,1\n".encode("latin-1"))
+
+    result = offerbot("sync", "import", str(path))
+
+    assert result.exit_code == 1
+    assert f"{path}: line 2002 (byte " in result.output
+    assert "is not UTF-8; nothing was linked" in result.output
+    assert linked_members(project) == 0
+
+
+def test_sync_import_reports_a_badly_quoted_row_and_links_the_others(offerbot, project):
+    """Bad quoting is a problem of one row, named by its physical line; the rest are linked."""
+    path = project / "members.csv"
+    path.write_text('user_id,handle,card_number\n1001,"alice\neats",378282246310005\n'
+                    '1002,"bob"x,371449635398431\n1003,carol,378734493671000\n')
+
+    result = offerbot("sync", "import", str(path))
+
+    assert result.exit_code == 1
+    assert f"{path}:line 4: cannot be read as CSV" in result.output
+    assert f"{path}:line 2: handle: handle 'alice\\neats' is not an X handle" in result.output
+    assert "1 linked, 0 unchanged, 2 rejected, 0 opted out (skipped)" in result.output
+
+
+def test_sync_import_skips_members_who_sent_stop(offerbot, project):
+    """A routine import (every `make run`) never re-links a member who opted out: the row is reported
+    as skipped with the date, the rest of the file links, and the exit status stays 0."""
+    import re
+
+    offerbot("sync", "import", "data/sample_members.csv")
+    (project / "data" / "sandbox" / "mentions.jsonl").write_text(
+        json.dumps({"author_id": "1001", "text": "@offerbot STOP"}) + "\n")
+    assert offerbot("run", "--once").exit_code == 0
+
+    result = offerbot("sync", "import", "data/sample_members.csv")
+
+    assert result.exit_code == 0, result.output
+    assert re.search(r"data/sample_members.csv:line 2: opted out on \d{4}-\d{2}-\d{2}, skipped",
+                     result.output)
+    assert "0 linked, 2 unchanged, 0 rejected, 1 opted out (skipped)" in result.output
+    assert linked_members(project) == 2
+
+
+def test_sync_add_links_an_opted_out_member_only_with_renewed_consent(offerbot, project):
+    """Without --renewed-consent the link is refused, naming the flag; with it the member is linked."""
+    offerbot("sync", "import", "data/sample_members.csv")
+    (project / "data" / "sandbox" / "mentions.jsonl").write_text(
+        json.dumps({"author_id": "1001", "text": "@offerbot STOP"}) + "\n")
+    offerbot("run", "--once")
+
+    refused = offerbot("sync", "add", "1001", "alice_eats", input=ALICE_CARD + "\n")
+    renewed = offerbot("sync", "add", "--renewed-consent", "1001", "alice_eats", input=ALICE_CARD + "\n")
+
+    assert refused.exit_code == 1
+    assert "opted out (STOP)" in refused.output
+    assert "--renewed-consent" in refused.output
+    assert renewed.exit_code == 0, renewed.output
+    assert "linked X user 1001 (@alice_eats) to card ending 0005" in renewed.output
+    assert "0 opted out" in offerbot("sync", "import", "data/sample_members.csv").output
+
+
 def test_sync_remove_unlinks(offerbot):
     """`sync remove` forgets the card; removing again says there is none."""
     offerbot("sync", "import", "data/sample_members.csv")

@@ -30,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -49,7 +50,7 @@ from bot.adapters.templates import TemplateRenderer
 from bot.domain.cards import Fingerprinter
 from bot.domain.hashtags import hashtag_key
 from bot.domain.mentions import Mention, MentionPage
-from bot.errors import TransientApiError
+from bot.errors import MemberError, TransientApiError
 from bot.ports import UnitOfWorkFactory
 from bot.services.campaigns import Catalog
 from bot.services.intake import poll_mentions
@@ -168,6 +169,8 @@ class Model:
     """What the bot should know, kept the simple way."""
 
     linked: set[str] = field(default_factory=set)
+    opted_out: set[str] = field(default_factory=set)  # sent STOP, not linked again with consent since
+    links: dict[str, list[tuple[date, date | None]]] = field(default_factory=dict)  # member -> link days
     seen: set[str] = field(default_factory=set)  # handled post ids
     enrolled: dict[tuple[str, str], str] = field(default_factory=dict)  # (member, campaign) -> post id
     replies: set[str] = field(default_factory=set)  # post ids that must have a confirmation queued
@@ -179,8 +182,10 @@ class Model:
         self.seen.add(m.post_id)
         author = m.author_id
         if m.text.endswith("STOP"):
+            self.opted_out.add(author)
             if author in self.linked:
-                self.linked.discard(author)
+                assert m.created_at is not None
+                self.unlinked(author, m.created_at.date())
                 mine = {p for p in self.replies if self.authors[p] == author}
                 self.replies -= mine
                 self.voided |= mine
@@ -198,6 +203,27 @@ class Model:
             if c.max_enrolments is not None and self.count(c.id) >= c.max_enrolments:
                 continue
             self.enrolled[(author, c.id)] = m.post_id
+
+    def linked_on(self, member: str, day: date) -> None:
+        """Record a new link of the member's card."""
+        self.linked.add(member)
+        self.links.setdefault(member, []).append((day, None))
+
+    def unlinked(self, member: str, day: date) -> None:
+        """Record the end of the member's current link."""
+        self.linked.discard(member)
+        first, _ = self.links[member].pop()
+        self.links[member].append((first, day))
+
+    def card_was_linked(self, member: str, day: date, *, refund: bool) -> bool:
+        """Whether a transaction of the member's card on ``day`` may reach them (reconciliation's rule:
+        a card with one link never ended matches whatever the date; else the link covering the date,
+        or for a refund any link begun by then)."""
+        links = self.links.get(member, [])
+        if len(links) == 1 and links[0][1] is None:
+            return True
+        return any(first <= day and (last is None or day <= last) for first, last in links) or (
+            refund and any(first <= day for first, _ in links))
 
     def count(self, campaign_id: str) -> int:
         """Return the enrolments in a campaign."""
@@ -320,20 +346,29 @@ class BotMachine(RuleBasedStateMachine):
                 self.post(member, "tags", chosen, again=False, data=None)
         self.poll(replay=False, x_fails=False)
 
-    @rule(member=st.sampled_from(sorted(MEMBERS)))
-    def link(self, member: str) -> None:
-        """Link a member's card (again, if it already was)."""
+    @rule(member=st.sampled_from(sorted(MEMBERS)), renewed_consent=st.booleans())
+    def link(self, member: str, renewed_consent: bool = False) -> None:
+        """Link a member's card (again, if it already was); a member who sent STOP only with their
+        renewed consent."""
         handle, card = MEMBERS[member]
-        ref = link_member(self.uow, self.fingerprinter, self.clock, member, handle, card)
+        if member in self.model.opted_out and not renewed_consent:
+            with pytest.raises(MemberError, match="--renewed-consent"):
+                link_member(self.uow, self.fingerprinter, self.clock, member, handle, card)
+            return
+        ref = link_member(self.uow, self.fingerprinter, self.clock, member, handle, card,
+                          renewed_consent=renewed_consent)
         assert ref.last4 == card[-4:]
-        self.model.linked.add(member)
+        self.model.opted_out.discard(member)
+        if member not in self.model.linked:
+            self.model.linked_on(member, self.clock().date())
 
     @rule(member=st.sampled_from(sorted(MEMBERS)), relink=st.booleans())
     def unlink(self, member: str, relink: bool) -> None:
         """Unlink a member (it says whether there was a card to forget), and maybe link it again at once
         (the bank's sync removed and re-added the card)."""
         assert unlink_member(self.uow, self.clock, member) is (member in self.model.linked)
-        self.model.linked.discard(member)
+        if member in self.model.linked:
+            self.model.unlinked(member, self.clock().date())
         if relink:
             self.link(member)
 
@@ -463,22 +498,25 @@ class BotMachine(RuleBasedStateMachine):
     def credit_ids(self) -> set[str]:
         return {r[0] for r in self.sql("SELECT credit_id FROM credits")}
 
-    def check_new_credits(self, before: set[str], linked: set[str]) -> None:
-        """Credits a run added went to members whose card was linked while it ran."""
-        for credit_id, member in self.sql("SELECT credit_id, member_id FROM credits"):
+    def check_new_credits(self, before: set[str]) -> None:
+        """Credits a run added went to members whose card was linked on the transaction's date (any
+        date, for a card linked once and never unlinked)."""
+        for credit_id, member, kind, day in self.sql("SELECT credit_id, member_id, kind, day FROM credits"):
             if credit_id not in before:
-                assert member in linked, f"credit {credit_id} for {member}, who was not linked"
+                on = date.fromisoformat(str(day))
+                assert self.model.card_was_linked(member, on, refund=kind == "clawback"), \
+                    f"credit {credit_id} for {member}, whose card was not linked on {on}"
 
     @rule(data=st.data())
     def reconcile(self, data: st.DataObject) -> None:
         """Reconcile a new day's file."""
         path, info = self.new_file(data)
-        before, linked = self.credit_ids(), set(self.model.linked)
+        before = self.credit_ids()
         summary = self.reconcile_here(path)
         assert summary.status == "reconciled"
         assert summary.rows == info.content.count("\n") - 1
         info.finished = True
-        self.check_new_credits(before, linked)
+        self.check_new_credits(before)
 
     @precondition(lambda self: self.files)
     @rule(data=st.data())
@@ -488,7 +526,7 @@ class BotMachine(RuleBasedStateMachine):
         self.uploads += 1
         path = self.tmp / f"again{self.uploads:03d}-{info.name}"
         path.write_text(info.content, encoding="utf-8")
-        before, credits, linked = snapshot(self.engine), self.credit_ids(), set(self.model.linked)
+        before, credits = snapshot(self.engine), self.credit_ids()
         summary = self.reconcile_here(path)
         if info.finished:
             assert summary.status == "already reconciled"
@@ -496,7 +534,7 @@ class BotMachine(RuleBasedStateMachine):
         else:
             assert summary.status == "reconciled"
             info.finished = True
-            self.check_new_credits(credits, linked)
+            self.check_new_credits(credits)
         assert all(Path(p).exists() for p in summary.exports.values())
 
     # Crashes -------------------------------------------------------------------------------
@@ -544,7 +582,7 @@ class BotMachine(RuleBasedStateMachine):
 
     def crash_reconcile(self, at: int, after: bool, rerun_now: bool, data: st.DataObject) -> None:
         path, info = self.new_file(data)
-        before, linked = self.credit_ids(), set(self.model.linked)
+        before = self.credit_ids()
         twin = clean = None
         if rerun_now:
             twin = clone_database(self.engine)
@@ -574,7 +612,7 @@ class BotMachine(RuleBasedStateMachine):
         else:
             status = self.sql("SELECT status FROM transaction_files WHERE sha256 = :s", s=info.sha256)
             info.finished = bool(status) and status[0][0] == "reconciled"
-        self.check_new_credits(before, linked)
+        self.check_new_credits(before)
 
     def crash_send(self, at: int, after: bool, rerun_now: bool, data: st.DataObject) -> None:
         self.clock.advance(minutes=3)
@@ -796,5 +834,6 @@ def test_notices_after_a_stop_in_the_same_poll_leave_one_reply_on_the_members_po
     """A member enrolled and sent STOP in one poll, then linked again; two notices still make one reply."""
     run_steps(("members_sign_up", {"unlinked": set(), "silent": set(MEMBERS), "tags": [["#StFixed"]] * 4}),
               ann_posts("tags"), ann_posts("stop"),
-              ("poll", {"replay": False, "x_fails": False}), ("link", {"member": "2001"}),
+              ("poll", {"replay": False, "x_fails": False}),
+              ("link", {"member": "2001", "renewed_consent": True}),
               ann_buys_and_returns(), ("send", {"x_fails": False}))

@@ -5,10 +5,12 @@ import re
 import pytest
 
 from bot.domain.cards import (
+    KEY_CHECK_LABEL,
     CardNumberInvalid,
     CardRef,
     Fingerprinter,
     find_card_numbers,
+    key_check,
     luhn_ok,
     mask_card_numbers,
     normalise_card_number,
@@ -113,6 +115,21 @@ def test_short_key_is_rejected(key: bytes) -> None:
     """A key under 32 bytes is refused."""
     with pytest.raises(ValueError, match="at least 32 bytes"):
         Fingerprinter(key)
+
+
+def test_a_keys_check_value_is_the_hmac_of_a_fixed_label_and_names_the_key() -> None:
+    """The check value is HMAC-SHA256(key, label): the same key gives the same id, another key another."""
+    import hashlib
+    import hmac
+
+    check = key_check(KEY)
+
+    assert check.check_value == hmac.new(KEY, KEY_CHECK_LABEL, hashlib.sha256).hexdigest()
+    assert check.key_id == check.check_value[:8]
+    assert Fingerprinter(KEY).check == check
+    assert key_check(OTHER_KEY).key_id != check.key_id
+    assert KEY.hex() not in repr(check)
+    assert Fingerprinter(KEY).fingerprint("") != check.check_value  # not a fingerprint of any card
 
 
 def test_card_ref_keeps_fingerprint_and_last4() -> None:

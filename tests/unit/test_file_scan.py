@@ -9,6 +9,7 @@ import pytest
 
 from bot.adapters.transaction_csv import TRUNCATED, inspect_file
 from bot.domain.cards import Fingerprinter
+from bot.domain.members import LinkPeriod
 from bot.domain.reconcile import Txn
 from bot.domain.transactions import Reject
 from bot.services.file_scan import Interest, ScanBatch, scan
@@ -194,3 +195,37 @@ def test_ids_padded_with_unicode_spaces_read_the_same_quoted_or_not(make_csv, in
     assert [(t.transaction_id, t.merchant_id) for t in txns(slow)] == [("T1", MCD)]
     assert txns(fast) == txns(slow)
     assert fast[0].other_merchant == slow[0].other_merchant == 0
+
+
+def test_a_card_with_ended_links_goes_to_whoever_had_it_linked_on_the_rows_date(
+        make_csv, fingerprinter) -> None:
+    """Carol linked Nov 20 to 22 (then STOP), Dave from Nov 24: each row goes to the member linked on its
+    date; a purchase between links is not linked, a refund then goes to the last one before it."""
+    carol, dave = (LinkPeriod("1003", date(2026, 11, 20), date(2026, 11, 22)),
+                   LinkPeriod("1004", date(2026, 11, 24), None))
+    latest_first = {fingerprinter.fingerprint(CAROL_CARD): (dave, carol)}
+    interest = Interest({MCD: ("amex-mcdonalds",)}, {}, latest_first)
+    path = make_csv("tx.csv", row("T1", CAROL_CARD, day="2026-11-21"),
+                    row("T2", CAROL_CARD, day="2026-11-23"), row("T3", CAROL_CARD, day="2026-11-25"),
+                    row("R1", CAROL_CARD, day="2026-11-23", kind="refund", original="T1"),
+                    row("T4", CAROL_CARD, day="2026-11-19"))
+
+    [batch] = scan_all(path, interest, fingerprinter)
+
+    assert [(t.transaction_id, t.member_id) for t in batch.txns] == [("T1", "1003"), ("T3", "1004"),
+                                                                     ("R1", "1003")]
+    assert batch.not_linked == 2
+
+
+def test_during_a_rotation_cards_linked_with_the_previous_key_are_matched(make_csv) -> None:
+    """With a previous key configured, a card whose fingerprint was made with it is still found."""
+    new, old = Fingerprinter(b"n" * 32), Fingerprinter(b"o" * 32)
+    interest = Interest({MCD: ("amex-mcdonalds",)}, {new.fingerprint(ALICE_CARD): "1001",
+                                                     old.fingerprint(BOB_CARD): "1002"}, previous=old)
+    path = make_csv("tx.csv", row("T1", ALICE_CARD), row("T2", BOB_CARD), row("T3", CAROL_CARD))
+
+    [batch] = scan_all(path, interest, new)
+
+    assert [(t.transaction_id, t.member_id) for t in batch.txns] == [("T1", "1001"), ("T2", "1002")]
+    assert batch.not_linked == 1
+    assert scan_all(path, Interest(interest.campaigns_of, interest.members), new)[0].not_linked == 2

@@ -269,6 +269,29 @@ def test_after_stop_later_posts_are_not_answered(setup, engine):
     assert outbox(engine) == []
 
 
+def test_stop_records_the_opt_out_so_no_import_links_the_member_again(setup, fingerprinter):
+    """STOP is kept on the member, linked or not (even an account never linked), for imports to honour."""
+    from bot.services.members import import_members
+    from tests.fakes import ALICE_CARD, card_number
+
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot STOP"), mention(2, "4242", "@offerbot stop", handle="newbie"))
+
+    poll(uow, api, catalog, clock)
+
+    report = import_members(uow, fingerprinter, clock, [
+        (2, {"user_id": "1001", "handle": "alice", "card_number": ALICE_CARD}),
+        (3, {"user_id": "4242", "handle": "newbie", "card_number": card_number(4242)})])
+    assert [(s.line, s.day) for s in report.skipped] == [(2, "2026-11-23"), (3, "2026-11-23")]
+    assert report.linked == 0
+    with uow(readonly=True) as tx:
+        alice, newbie = tx.members.get("1001"), tx.members.get("4242")
+    assert alice is not None
+    assert not alice.linked
+    assert newbie is not None
+    assert newbie.linked_at is None
+
+
 def test_each_batch_commits_with_its_cursor_so_a_crash_loses_and_repeats_nothing(
         setup, monkeypatch, engine):
     """If the second batch fails, the first batch's work and cursor stay; a rerun does the rest."""

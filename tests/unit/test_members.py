@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from bot.domain.members import LinkEnd
 from bot.errors import MemberError
 from bot.services.members import import_members, link_member, unlink_member
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD
@@ -103,3 +106,69 @@ def test_unlinking_a_bad_user_id_is_a_member_error(uow, clock):
     """A handle where a numeric id is expected is explained, not a crash."""
     with pytest.raises(MemberError, match="not numeric"):
         unlink_member(uow, clock, "@alice")
+
+
+def stop(uow, clock, user_id: str) -> None:
+    """What the bot does on '@offerbot STOP' from ``user_id`` (see services.intake)."""
+    with uow() as tx:
+        tx.members.opt_out(user_id, None, clock())
+        tx.members.unlink(user_id, clock(), ended_by=LinkEnd.STOP)
+        tx.commit()
+
+
+def test_an_import_skips_a_member_who_sent_stop_and_says_when(uow, fingerprinter, clock):
+    """A routine import never undoes STOP: the row is skipped (not an error) with the opt-out's date."""
+    lines = rows(("1001", "alice", ALICE_CARD), ("1002", "bob", BOB_CARD))
+    import_members(uow, fingerprinter, clock, lines)
+    stop(uow, clock, "1001")
+    clock.advance(days=2)
+
+    again = import_members(uow, fingerprinter, clock, lines)
+
+    assert (again.linked, again.unchanged, again.problems) == (0, 1, [])
+    assert [str(s) for s in again.skipped] == ["line 2: opted out on 2026-11-23, skipped"]
+    assert again.describe() == "0 linked, 1 unchanged, 0 rejected, 1 opted out (skipped)"
+    with uow(readonly=True) as tx:
+        alice = tx.members.get("1001")
+    assert alice is not None
+    assert not alice.linked
+
+
+def test_only_a_renewed_consent_links_an_opted_out_member_again(uow, fingerprinter, clock):
+    """Without the flag a link is refused, naming it; with it the member is linked, the opt-out cleared."""
+    link_member(uow, fingerprinter, clock, "1001", "alice", ALICE_CARD)
+    stop(uow, clock, "1001")
+
+    with pytest.raises(MemberError, match=r"opted out \(STOP\) on 2026-11-23.*--renewed-consent"):
+        link_member(uow, fingerprinter, clock, "1001", "alice", ALICE_CARD)
+    link_member(uow, fingerprinter, clock, "1001", "alice", ALICE_CARD, renewed_consent=True)
+
+    with uow(readonly=True) as tx:
+        alice = tx.members.get("1001")
+    assert alice is not None
+    assert alice.linked
+    assert alice.opted_out_at is None
+    assert import_members(uow, fingerprinter, clock, rows(("1001", "alice", ALICE_CARD))).unchanged == 1
+
+
+def test_sync_remove_is_not_an_opt_out(uow, fingerprinter, clock, members):
+    """An ops removal leaves no opt-out: the next import links the member again."""
+    unlink_member(uow, clock, "1001")
+
+    report = import_members(uow, fingerprinter, clock, rows(("1001", "alice", ALICE_CARD)))
+
+    assert (report.linked, report.skipped) == (1, [])
+
+
+def test_the_opt_out_date_is_read_in_the_bots_time_zone(uow, fingerprinter, clock):
+    """A STOP late on Nov 23 in New York is reported as Nov 23 there, not Nov 24 (UTC)."""
+    from zoneinfo import ZoneInfo
+
+    link_member(uow, fingerprinter, clock, "1001", "alice", ALICE_CARD)
+    clock.now = clock.now.replace(hour=3) + timedelta(days=1)  # Nov 24 03:00 UTC, Nov 23 in New York
+    stop(uow, clock, "1001")
+
+    report = import_members(uow, fingerprinter, clock, rows(("1001", "alice", ALICE_CARD)),
+                            tz=ZoneInfo("America/New_York"))
+
+    assert [s.day for s in report.skipped] == ["2026-11-23"]

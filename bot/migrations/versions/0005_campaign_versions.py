@@ -5,7 +5,7 @@ Existing rows keep their counters; their definition, source and loaded_at stay e
 bot next loads the campaign files, which saves every valid file's version.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-02 17:00:00.000000
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
