@@ -3,7 +3,8 @@
 The copy is the file byte for byte but for digits: the card_number column keeps its last four
 (``***********0005``), and so does every other run of 13 or more digits anywhere in a line
 (spaces, dashes or NUL bytes between them, so a UTF-16 file is covered too). A line longer than
-``max_line_bytes`` has every digit masked: no run can hide across the pieces it is read in.
+``max_line_bytes`` has every digit masked, and so has the rest of its record (a quoted field may
+carry it over further lines): no run can hide across the pieces such a line is read in.
 The file is read as Latin-1, which maps each byte to one character and back, so any encoding
 is copied faithfully and one pass, a line at a time, does it: time linear, memory flat.
 """
@@ -15,12 +16,14 @@ import re
 from pathlib import Path
 
 from bot.adapters.private_files import open_private, private_folder
+from bot.adapters.transaction_csv import CsvQuotes
 from bot.domain.cards import keep_last4, mask_long_digit_runs
 
 _BOM = "\xef\xbb\xbf"  # UTF-8's byte order mark, as Latin-1 reads it
 _LINE_ENDINGS = ("\n", "\r")
 _ALL_DIGITS = str.maketrans("0123456789", "*" * 10)
 _CARD_COLUMN = "card_number"
+_RUN = 13  # digits in the shortest run that is masked: a shorter field cannot hold one
 
 
 def write_redacted_copy(source: Path, target: Path, *, max_line_bytes: int) -> None:
@@ -34,16 +37,22 @@ def write_redacted_copy(source: Path, target: Path, *, max_line_bytes: int) -> N
             read, write = lines.readline, out.write
             cursor: _Cursor | None = None  # made from the header, the first line
             long_line = False  # this piece continues a line longer than the limit
+            # Following a record that has a line over the limit: its lines are masked whole.
+            skipping: CsvQuotes | None = None
             while text := read(cap):
                 ends = text.endswith(_LINE_ENDINGS)
                 if cursor is None:
                     cursor = _Cursor(_card_column(text) if ends or len(text) < cap else None)
-                if long_line or (not ends and len(text) == cap):
-                    cursor.follow(text, ends)  # so the card column is still known after it
+                if long_line or skipping is not None or (not ends and len(text) == cap):
+                    if skipping is None:
+                        skipping = CsvQuotes(quoted=cursor.quoted, in_field=not cursor.fresh)
                     write(text.translate(_ALL_DIGITS))
                     long_line = not ends
+                    if skipping.feed(text):  # the record ends here: the next line starts one
+                        skipping = None
+                        cursor.restart()
                     continue
-                write(mask_long_digit_runs(cursor.walk(text, ends)))
+                write(cursor.walk(text, ends))
             out.flush()
             os.fsync(out.fileno())
     except BaseException:
@@ -77,21 +86,29 @@ class _Cursor:
         self.shown = False  # the card field has shown its last four digits already
 
     def walk(self, text: str, ends: bool) -> str:
-        """Follow ``text`` (a line, or a piece of a longer one); return it with the card masked."""
+        """Follow ``text`` (a line, or a piece of a longer one); return it redacted: the card
+        column cut to its last four digits, and so every other run of 13 or more digits."""
         card = self.card
         if card is None:
-            return text
+            return mask_long_digit_runs(text)
         body = text.rstrip("\r\n") if ends else text
         if not self.quoted and self.field == 0 and self.fresh and ends and '"' not in body:
             fields = body.split(",")  # the usual line: one unquoted record
-            if len(fields) > card:
-                fields[card] = keep_last4(fields[card])
+            for index, value in enumerate(fields):
+                # A run never spans a comma, and most fields are too short to hold one: the
+                # regular expression runs only where it could find something.
+                if index == card:
+                    fields[index] = keep_last4(value)
+                elif len(value) >= _RUN:
+                    fields[index] = mask_long_digit_runs(value)
             return ",".join(fields) + text[len(body):]
-        return self.walk_slowly(text, ends)
+        return mask_long_digit_runs(self.walk_slowly(text, ends))
 
     def walk_slowly(self, text: str, ends: bool) -> str:
-        """``walk``, field by field: for quotes, and lines that go on from or to another."""
+        """Mask the card column field by field: for quotes, and lines that go on from or to
+        another (digit runs elsewhere are left to the caller)."""
         card = self.card
+        assert card is not None
         body = text.rstrip("\r\n") if ends else text
         out: list[str] = []
         i, n = 0, len(body)
@@ -119,19 +136,9 @@ class _Cursor:
             self.field, self.fresh, self.shown = 0, True, False
         return "".join(out) + text[len(body):]
 
-    def follow(self, text: str, ends: bool) -> None:
-        """Follow ``text`` without masking it (a piece of a line too long to keep as it is)."""
-        if self.quoted or '"' in text:
-            self.walk(text, ends)
-            return
-        body = text.rstrip("\r\n") if ends else text
-        commas = body.count(",")
-        if commas:
-            self.field, self.fresh, self.shown = self.field + commas, body.endswith(","), False
-        elif body:
-            self.fresh = False
-        if ends:
-            self.field, self.fresh, self.shown = 0, True, False
+    def restart(self) -> None:
+        """Stand at the start of a record."""
+        self.field, self.fresh, self.quoted, self.shown = 0, True, False, False
 
     def _mask(self, piece: str) -> str:
         """Mask the card field's digits: the first piece keeps its last four, later ones none."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import re
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -209,7 +210,7 @@ class _Record(NamedTuple):
             fields = next(reader)
         except csv.Error as exc:
             return Unreadable(f"cannot be read as CSV: {exc}")
-        if reader.line_num != len(self.pieces):  # cannot happen while _Quotes follows csv
+        if reader.line_num != len(self.pieces):  # cannot happen while CsvQuotes follows csv
             return Unreadable("cannot be read as CSV: a quoted field does not end where expected")
         return fields
 
@@ -219,7 +220,7 @@ class _Records:
 
     ``readline(limit + 1)`` returns a whole line, or the first ``limit + 1`` characters of a
     longer one (more characters than ``limit`` bytes can hold). A quote may carry a record over
-    several lines; ``_Quotes`` follows csv's rules to find where it ends without keeping it.
+    several lines; ``CsvQuotes`` follows csv's rules to find where it ends without keeping it.
     """
 
     def __init__(self, readline: Callable[[int], str], limit: int) -> None:
@@ -239,7 +240,7 @@ class _Records:
     def rest(self, first: str) -> _Record:
         """Read the record that begins with the piece ``first``."""
         read, cap, limit = self._read, self._cap, self._limit
-        quotes = _Quotes()
+        quotes = CsvQuotes()
         pieces: list[str] | None = [first]
         size = _size(first)
         lines = 0
@@ -276,9 +277,14 @@ class _Records:
 
 
 _START, _FIELD, _QUOTED, _QUOTE, _BROKEN = range(5)
+# Fields that are surely whole where they stand: a quoted one closed and followed by its comma,
+# or one without any quote followed by its comma. csv reads each of these so, and the comma
+# after it leaves the next field at its start. Possessive: a regular expression that could
+# backtrack would keep a note per field matched, memory growing with the line.
+_WHOLE_FIELDS = re.compile(r'(?:"(?:[^"]|"")*+",|[^,"]*+,)++').match
 
 
-class _Quotes:
+class CsvQuotes:
     """Where csv (default dialect, strict) stands within a record, fed a piece at a time.
 
     Enough of csv's rules to tell where a record ends without keeping it: a quote opens a
@@ -289,8 +295,9 @@ class _Quotes:
 
     __slots__ = ("state",)
 
-    def __init__(self) -> None:
-        self.state = _START
+    def __init__(self, *, quoted: bool = False, in_field: bool = False) -> None:
+        """Start at a record's start, or inside a quoted field, or inside an unquoted one."""
+        self.state = _QUOTED if quoted else _FIELD if in_field else _START
 
     def feed(self, text: str) -> bool:
         """Follow ``text`` (a line, or a piece of one); return True if the record ends with it."""
@@ -312,7 +319,10 @@ class _Quotes:
                     state = _BROKEN
                     break
             elif state == _START:
-                if body[i] == '"':
+                whole = _WHOLE_FIELDS(body, i)
+                if whole is not None:  # complete fields, each followed by its comma, in one step
+                    i = whole.end()
+                elif body[i] == '"':
                     state, i = _QUOTED, i + 1
                 else:
                     state = _FIELD

@@ -12,7 +12,7 @@ _PAN_RUN_RE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
 # Thirteen or more digits, possibly split by spaces, dashes or NUL bytes (a UTF-16 or UTF-32
 # file read byte by byte has NULs between its characters): a card number, a mistyped one, or a
 # longer run that may hide one. What files the bot keeps, and the values it quotes, never show.
-_LONG_RUN_RE = re.compile(r"\d(?:[ \-\x00]{0,7}\d){12,}")
+_LONG_RUN_RE = re.compile(r"(?<!\d)\d(?:[ \-\x00]{0,7}\d){12,}")
 _DIGIT_RE = re.compile(r"\d")
 
 
@@ -105,6 +105,8 @@ def mask_card_numbers(text: str) -> str:
 
 def keep_last4(text: str) -> str:
     """Replace every digit of ``text`` but the last four with ``*`` (``***********0005``)."""
+    if text.isascii() and text.isdigit():  # the usual card_number field: digits only
+        return "*" * (len(text) - 4) + text[-4:] if len(text) > 4 else text
     hidden = len(_DIGIT_RE.findall(text)) - 4
     return _DIGIT_RE.sub("*", text, count=hidden) if hidden > 0 else text
 

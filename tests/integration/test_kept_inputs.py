@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.adapters.kept_inputs import _Cursor, write_redacted_copy
-from bot.domain.cards import find_card_numbers, has_long_digit_run
+from bot.domain.cards import find_card_numbers, has_long_digit_run, mask_long_digit_runs
 from tests.conftest import HEADER
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, tx_row
 
@@ -132,6 +132,21 @@ def test_a_line_longer_than_the_limit_has_every_digit_masked_and_later_lines_are
     assert copy[2].startswith("T2,***********8431,MID-MCD-0001,")
 
 
+def test_a_record_carried_on_from_an_over_long_line_is_masked_whole_to_its_end(tmp_path):
+    """When a quoted field opened in an over-long line goes on over more lines, those lines lose every
+    digit too; the record after it is redacted column by column again."""
+    opened = f'T1,{ALICE_CARD},MID,"' + "a" * 700
+    data = f"{HEADER}\n{opened}\nstill quoted {BOB_CARD} 12\nend\",1.00,USD,2026-11-21,purchase,\n" \
+           f"{tx_row('T2', CAROL_CARD)}\n"
+
+    lines = redacted(tmp_path, data.encode(), limit=600).decode().splitlines()
+
+    assert lines[1] == "T*,***************,MID,\"" + "a" * 700
+    assert lines[2] == "still quoted *************** **"
+    assert lines[3] == 'end",*.**,USD,****-**-**,purchase,'
+    assert lines[4].startswith("T2,***********1000,MID-MCD-0001,Shop,12.50,")
+
+
 def test_the_copy_is_readable_by_its_owner_only_and_written_whole(tmp_path, permissive_umask):
     """The copy is 0600 (its folder 0700) under umask 022, and no temporary file is left beside it."""
     redacted(tmp_path, f"{HEADER}\n{tx_row('T1')}\n".encode())
@@ -164,7 +179,9 @@ def test_no_long_digit_run_survives_and_only_digits_change(body: str, limit: int
     assert find_card_numbers(text) == []
 
 
-CELLS = st.sampled_from(["", "T1", ALICE_CARD, "12.50", "a b", "3782-8224", "é", "0005"])
+CELLS = st.sampled_from(["", "T1", ALICE_CARD, "12.50", "a b", "3782-8224", "é", "0005",
+                         "Shop 4111 1111 1111 1111", "1234567890123", "123456789012",
+                         "9-9-9-9-9-9-9-9-9-9-9-9-9"])
 
 
 @settings(max_examples=300, derandomize=True, database=None, deadline=None)
@@ -172,6 +189,7 @@ CELLS = st.sampled_from(["", "T1", ALICE_CARD, "12.50", "a b", "3782-8224", "é"
        ending=st.sampled_from(["\n", "\r\n", "\r"]))
 def test_the_unquoted_fast_path_masks_exactly_as_the_field_walk(cells: list[str], card: int,
                                                                  ending: str) -> None:
-    """For a line without quotes, splitting at commas masks the card column exactly as walking it does."""
+    """For a line without quotes, splitting at commas (and masking digit runs only in fields long enough
+    to hold one) redacts exactly as walking the fields and masking the whole line does."""
     line = ",".join(cells) + ending
-    assert _Cursor(card).walk(line, True) == _Cursor(card).walk_slowly(line, True)
+    assert _Cursor(card).walk(line, True) == mask_long_digit_runs(_Cursor(card).walk_slowly(line, True))

@@ -438,6 +438,23 @@ def test_an_over_long_line_of_many_short_fields_is_read_in_flat_memory(tmp_path:
     assert peak < 256 * 1024
 
 
+def test_an_over_long_line_of_quoted_fields_is_read_in_flat_memory(tmp_path: Path) -> None:
+    """A 20 MB line of five million quoted fields ("a","a",...) is followed to its end in a few KiB."""
+    path = tmp_path / "tx.csv"
+    with path.open("w") as out:
+        out.write(HEADER + "\n")
+        for _ in range(100):
+            out.write('"a",' * 50_000)
+        out.write("\n" + ROW1 + "\n")
+    facts = inspect_file(path)
+    rows: list[RawRow] = []
+
+    peak = peak_while(lambda: rows.extend(read_rows(facts)))
+
+    assert rows == [(2, Unreadable(facts.limits.too_long())), (3, ROW1)]
+    assert peak < 256 * 1024
+
+
 @pytest.mark.parametrize("extra", [10_000, 30_000])
 def test_a_header_of_tens_of_thousands_of_columns_is_refused_in_flat_memory(tmp_path: Path,
                                                                              extra: int) -> None:
