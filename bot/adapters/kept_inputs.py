@@ -70,10 +70,11 @@ def _card_column(header: str) -> int | None:
 
 
 class _Cursor:
-    """Which field of a record a piece of text is in, across lines (a quoted field may span them).
+    """Which field of a record a line is in, across lines (a quoted field may span them).
 
-    ``walk`` returns the piece with the card column's digits but the last four masked; the
-    other fields come back as they were.
+    ``walk`` returns the line redacted: the card column's digits but the last four masked, and
+    every other run of 13 or more digits too. With no card column (``card`` None: no header
+    naming one) only the digit runs are masked.
     """
 
     __slots__ = ("card", "field", "fresh", "quoted", "shown")
