@@ -14,9 +14,11 @@ from sqlalchemy import Engine
 from bot.adapters.database import make_engine
 from bot.adapters.locks import instance_name, locks_for
 from bot.adapters.migrations import schema_state, upgrade
+from bot.adapters.private_files import create_private, private_file, private_folder
 from bot.adapters.repository import unit_of_work_factory
 from bot.adapters.sandbox import SandboxApi
 from bot.adapters.templates import TemplateRenderer
+from bot.adapters.transaction_csv import ReadLimits
 from bot.adapters.x_api import XApi
 from bot.clock import Clock, utc_now
 from bot.config import KEY_VAR, Settings
@@ -49,8 +51,10 @@ class App:
 
     def reconcile_deps(self) -> ReconcileDeps:
         """Return what reconciliation needs."""
-        return ReconcileDeps(self.uow, self.fingerprinter, self.clock, self.settings.exports_dir,
-                             self.settings.tz, self.locks, self.settings.reconcile_batch_rows,
+        settings = self.settings
+        return ReconcileDeps(self.uow, self.fingerprinter, self.clock, settings.exports_dir,
+                             settings.tz, self.locks, settings.reconcile_batch_rows,
+                             ReadLimits(settings.max_line_bytes, settings.max_columns),
                              previous_fingerprinter=self.previous_fingerprinter)
 
     def key_use(self) -> KeyUse:
@@ -139,10 +143,10 @@ def _fingerprint_key(settings: Settings) -> tuple[bytes, str]:
                           "the sandbox)",
                           f"generate one with `offerbot keygen` and add {KEY_VAR}=... to .env")
     path = settings.data_dir / "sandbox" / "fingerprint.key"
+    private_folder(path.parent)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
+        with os.fdopen(create_private(path, exclusive=True), "w") as out:
             out.write(secrets.token_hex(32) + "\n")
         logger.info("sandbox: created a development card fingerprint key in %s", path)
+    private_file(path)  # one made by an earlier version, or copied in with a looser mode
     return bytes.fromhex(Path(path).read_text().strip()), str(path)

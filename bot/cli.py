@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -21,6 +22,7 @@ from bot.adapters.database import make_engine
 from bot.adapters.member_csv import read_member_file
 from bot.adapters.migrations import schema_state, upgrade
 from bot.adapters.offer_files import read_campaign_files
+from bot.adapters.private_files import UMASK, private_folder
 from bot.bootstrap import App, bootstrap
 from bot.config import Settings, load_settings, read_environment
 from bot.domain.money import format_cents
@@ -29,8 +31,9 @@ from bot.logs import setup_logging
 from bot.scheduler import jobs_for, run_once, run_until_stopped
 from bot.services.campaigns import CampaignFilesInvalid, Catalog, list_campaigns
 from bot.services.explain import explain as explain_credit
+from bot.services.inbox import ensure_inbox
 from bot.services.members import IMPORT_COLUMNS, import_members, link_member, unlink_member
-from bot.services.reconciliation import Progress, currency_of, reconcile_file
+from bot.services.reconciliation import Progress, Summary, currency_of, reconcile_file
 from bot.services.status import describe, read_status
 
 logger = logging.getLogger("bot")
@@ -109,6 +112,7 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.pass_context
 def cli(ctx: click.Context, config: Path, env_file: Path, verbose: bool, log_format: str) -> None:
     """Card-linked hashtag offers on X: enrol by mention, reconcile, credit."""
+    os.umask(UMASK)  # whatever the bot writes is its owner's alone (files 0600, folders 0700)
     setup_logging(verbose, log_format)
     ctx.obj = Context(config, env_file)
     ctx.call_on_close(ctx.obj.close)
@@ -122,6 +126,8 @@ def run(obj: Context, once: bool) -> None:
     """Poll mentions and send replies until stopped (SIGTERM or Ctrl-C)."""
     app = obj.app()
     catalog = app.campaigns.load()
+    private_folder(app.settings.data_dir)
+    ensure_inbox(app.settings.inbox_dir)  # where ops drop the day's file, there from the start
     mode = "SANDBOX (no X credentials set)" if app.settings.sandbox else "X"
     logger.info("offerbot starting in %s mode: %s", mode, app.api.describe())
     logger.info("%d campaigns in force (%d on their last good version); database %s", len(catalog.campaigns),
@@ -272,6 +278,7 @@ def reconcile(obj: Context, file: Path, dry_run: bool, campaigns_path: Path | No
     if summary.status == "already reconciled":
         click.echo("This file (same SHA-256) was reconciled before: no new credits were issued.")
     if dry_run:
+        _echo_rejects(summary)
         click.echo("Dry run: nothing was written.")
 
 
@@ -308,6 +315,8 @@ def explain(obj: Context, member_id: str, campaign_id: str) -> None:
     if member is not None and member.opted_out_at is not None:
         click.echo(f"opted out {member.opted_out_at.astimezone(app.settings.tz):%Y-%m-%d} (STOP): no "
                    "messages, no enrolments, no re-link without renewed consent")
+    if member is None or campaign is None:  # nothing to explain: say so, and exit 1
+        raise click.ClickException(report.verdict())
     click.echo(f"result    {report.verdict()}")
 
 
@@ -371,6 +380,18 @@ def _loaded(app: App) -> Catalog:
     if warning:
         click.echo(f"warning: {warning}", err=True)
     return catalog
+
+
+def _echo_rejects(summary: Summary) -> None:
+    """Print a dry run's rejected rows: line, column, transaction id and reason, the first few."""
+    if not summary.rejected:
+        return
+    click.echo("rejected rows (line, column, transaction id, reason):")
+    for reject in summary.shown_rejects:
+        click.echo(f"  line {reject.line:<7} {reject.column or '-':<24} {reject.transaction_id or '-':<20} "
+                   f"{reject.reason}")
+    if summary.rejected > len(summary.shown_rejects):
+        click.echo(f"  ... and {summary.rejected - len(summary.shown_rejects):,} more")
 
 
 def _catalog_from(app: App, path: Path) -> Catalog:

@@ -31,8 +31,14 @@ _SCHEMA: dict[str, dict[str, Any]] = {
     "sandbox": {"mentions": "data/sandbox/mentions.jsonl",
                 "replies": "data/sandbox/replies.jsonl"},
     "reconcile": {"inbox": "data/inbox", "exports": "data/exports", "interval": 300,
-                  "batch_rows": 200_000},
+                  "batch_rows": 200_000, "keep_inputs": "redacted", "max_line_bytes": 8192,
+                  "max_columns": 100},
 }
+KEEP_INPUTS = ("redacted", "none")  # what the inbox keeps of a file once it is done with it
+# Bounds of [reconcile] max_line_bytes and max_columns: below them no real file fits, above
+# them one row or header could hold the process's memory hostage again.
+_LINE_BYTES = (512, 1 << 20)
+_COLUMNS = (8, 10_000)  # at least the eight required columns
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,9 @@ class Settings:
     exports_dir: Path
     reconcile_interval: float
     reconcile_batch_rows: int = 200_000
+    keep_inputs: str = "redacted"  # redacted | none
+    max_line_bytes: int = 8192
+    max_columns: int = 100
     reply_batch: int = 20
     x: XCredentials | None = None
     fingerprint_key: bytes | None = field(default=None, repr=False)
@@ -136,6 +145,11 @@ def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
         exports_dir=rel("reconcile", "exports"),
         reconcile_interval=_seconds(source, "reconcile", "interval", table),
         reconcile_batch_rows=_count(source, "reconcile", "batch_rows", table, "rows per committed batch"),
+        keep_inputs=_choice(source, "reconcile", "keep_inputs", table, KEEP_INPUTS),
+        max_line_bytes=_bounded(source, "reconcile", "max_line_bytes", table, _LINE_BYTES,
+                                "bytes one row of a transaction file may take"),
+        max_columns=_bounded(source, "reconcile", "max_columns", table, _COLUMNS,
+                             "columns a transaction file's header may have"),
         reply_batch=_count(source, "bot", "reply_batch", table, "replies sent per run of the job"),
         x=_x_credentials(environ),
         fingerprint_key=_fingerprint_key(environ, KEY_VAR),
@@ -193,6 +207,26 @@ def _count(source: str, section: str, key: str, table: dict[str, dict[str, Any]]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(source, f"[{section}] {key}", f"{value!r} is not a whole number",
                           f"set it to the {what}, at least 1, e.g. {key} = {_SCHEMA[section][key]}")
+    return value
+
+
+def _choice(source: str, section: str, key: str, table: dict[str, dict[str, Any]],
+            choices: tuple[str, ...]) -> str:
+    value = table[section][key]
+    if value not in choices:
+        options = " or ".join(f'"{c}"' for c in choices)
+        raise ConfigError(source, f"[{section}] {key}", f"{value!r} is not one of {options}",
+                          f"set it to {options}, e.g. {key} = \"{_SCHEMA[section][key]}\"")
+    return str(value)
+
+
+def _bounded(source: str, section: str, key: str, table: dict[str, dict[str, Any]],
+             bounds: tuple[int, int], what: str) -> int:
+    value = table[section][key]
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(source, f"[{section}] {key}", f"{value!r} is not a whole number from {low:,} "
+                          f"to {high:,}", f"set it to the {what}, e.g. {key} = {_SCHEMA[section][key]}")
     return value
 
 

@@ -67,6 +67,10 @@ class FileRejected(BotError):
     """A whole input file was refused before any row was used."""
 
 
+class SensitiveFileRejected(FileRejected):
+    """A file refused because it carries card security codes, track data or PINs: never kept."""
+
+
 class SchemaOutdated(BotError):
     """The database is not at the schema revision this version of the bot needs."""
 

@@ -50,7 +50,8 @@ def jobs_for(app: App) -> list[Job]:
             logger.info("replies: %s", report.describe())
 
     def reconcile() -> None:
-        for result in reconcile_inbox(app.reconcile_deps(), app.campaigns.current(), settings.inbox_dir):
+        for result in reconcile_inbox(app.reconcile_deps(), app.campaigns.current(), settings.inbox_dir,
+                                      keep=settings.keep_inputs):
             if result.summary is not None:
                 logger.info("inbox: %s", result.summary.render().splitlines()[0])
 

@@ -137,6 +137,23 @@ def project(tmp_path: Path, _postgres: Engine | None) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _restore_umask() -> Iterator[None]:
+    """The CLI sets the process umask (0o077); give every test the umask it started with."""
+    before = os.umask(0o077)
+    os.umask(before)
+    yield
+    os.umask(before)
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    """Run the test under umask 022, as many systems have it: files 0644, folders 0755 by default."""
+    before = os.umask(0o022)
+    yield
+    os.umask(before)
+
+
+@pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     """The CLI configures logging in-process; give every test the root logger it started with."""
     import logging

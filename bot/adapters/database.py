@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from bot.adapters import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from bot.adapters.private_files import create_private, private_file, private_folder
 
 logger = logging.getLogger(__name__)
 READONLY = "offerbot_readonly"
@@ -24,13 +26,24 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     memory = parsed.database in (None, "", ":memory:")
     if not memory and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_database_file(Path(parsed.database))
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if memory:
         kwargs["poolclass"] = StaticPool  # one shared in-memory database
     engine = create_engine(url, **kwargs)
     _configure_sqlite(engine, memory=memory)
     return engine
+
+
+def _private_database_file(path: Path) -> None:
+    """Create the SQLite file 0600 before SQLite opens it: its -wal and -shm files take the
+    database file's mode. An existing file of ours (and its -wal, -shm) is made 0600 too."""
+    private_folder(path.parent, tighten=False)
+    try:
+        os.close(create_private(path, exclusive=True))
+    except FileExistsError:
+        for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            private_file(existing)
 
 
 def _configure_sqlite(engine: Engine, *, memory: bool) -> None:

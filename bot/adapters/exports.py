@@ -1,4 +1,5 @@
-"""Files for people and other systems: credits export, rejects, summary. Written atomically.
+"""Files for people and other systems: credits export, rejects, summary. Written atomically,
+readable by their owner only (0600, in 0700 folders).
 
 They hold no card number by construction (only last 4 digits reach them); digit runs are not
 masked here, as a numeric transaction id may pass the Luhn check and must arrive intact.
@@ -15,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from bot.adapters.private_files import open_private, private_folder
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 # A plain signed amount such as -5.00 is a number, not a formula; a clawback must stay numeric.
 _NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
@@ -22,8 +25,8 @@ _NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
 CREDIT_COLUMNS = ("credit_id", "transaction_id", "campaign_id", "amount", "currency", "last4", "kind",
                   "reverses_credit_id")
 CREDIT_OUTSIDE = ("transaction_id",)  # the rest: our ids, checked codes and numbers
-REJECT_COLUMNS = ("line", "column", "reason")
-REJECT_OUTSIDE = ("reason",)  # reasons may quote the bad value
+REJECT_COLUMNS = ("line", "column", "transaction_id", "reason")
+REJECT_OUTSIDE = ("transaction_id", "reason")  # the id as written in the file; reasons quote values
 
 
 def neutralise(cell: str) -> str:
@@ -36,10 +39,10 @@ def neutralise(cell: str) -> str:
 @contextmanager
 def _atomic(path: Path, *, newline: str | None = None) -> Iterator[IO[str]]:
     """Yield a temporary file that replaces ``path`` (fsynced) only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     temp = path.with_name(f".{path.name}.tmp")
     try:
-        with temp.open("w", encoding="utf-8", newline=newline) as out:
+        with open_private(temp, newline=newline) as out:
             yield out
             out.flush()
             os.fsync(out.fileno())
@@ -70,9 +73,9 @@ class CsvAppender:
     """
 
     def __init__(self, path: Path, columns: Sequence[str], outside: Sequence[str]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         self._path, self._temp = path, path.with_name(f".{path.name}.partial")
-        self._file = self._temp.open("w", encoding="utf-8", newline="")
+        self._file = open_private(self._temp, newline="")
         self._writer = csv.writer(self._file, lineterminator="\r\n")
         self._writer.writerow(columns)
         self._outside = [columns.index(name) for name in outside]

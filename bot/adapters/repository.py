@@ -887,13 +887,14 @@ class LedgerRepository:
 
     def add_rejects(self, file_id: int, rejects: Sequence[Reject]) -> None:
         """Record rejected rows (a rerun of the same rows changes nothing)."""
-        _REJECTS.run(self._conn, [(file_id, r.line, r.column, r.reason[:300]) for r in rejects])
+        _REJECTS.run(self._conn, [(file_id, r.line, r.column, r.reason[:300], r.transaction_id[:64])
+                                  for r in rejects])
 
     def rejects_of_file(self, file_id: int) -> list[Reject]:
         """Return a file's rejected rows by line."""
         rows = self._conn.execute(select(rejects_t).where(rejects_t.c.file_id == file_id)
                                   .order_by(rejects_t.c.line))
-        return [Reject(r.line, r.column, r.reason) for r in rows]
+        return [Reject(r.line, r.column, r.reason, r.transaction_id) for r in rows]
 
     def add_spent(self, deltas: Mapping[str, int]) -> list[str]:
         """Move each campaign's spent total by the given cents, never past its budget.
@@ -917,7 +918,8 @@ _CREDITS = _Bulk(credits_t, (
     "basis_cents", "merchant_id", "day", "reverses", "file_id", "created_at"),
     ignore_conflicts=["transaction_id", "campaign_id", "kind"])
 _SEEN = _InLookup(transactions_t, "transaction_id", ("transaction_id", "file_id", "line"))
-_REJECTS = _Bulk(rejects_t, ("file_id", "line", "column", "reason"), ignore_conflicts=["file_id", "line"])
+_REJECTS = _Bulk(rejects_t, ("file_id", "line", "column", "reason", "transaction_id"),
+                 ignore_conflicts=["file_id", "line"])
 _UPDATE_REFUNDS = (update(credits_t).where(credits_t.c.transaction_id == bindparam("tid"),
                                            credits_t.c.campaign_id == bindparam("cid"),
                                            credits_t.c.kind == bindparam("k"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Integer, TypeDecorator, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Integer, String, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -228,6 +228,9 @@ class RejectRow(SQLModel, table=True):
     line: int = Field(primary_key=True)
     column: str = Field(max_length=40)
     reason: str = Field(max_length=300)
+    # The row's transaction id as far as it could be read ("" when not; a card-number-like id is
+    # cut to its last 4 digits). Rows recorded before there was this column have "".
+    transaction_id: str = Field(sa_column=Column(String(64), nullable=False, server_default=""))
 
 
 class LeaseRow(SQLModel, table=True):

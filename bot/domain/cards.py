@@ -12,6 +12,11 @@ _SEPARATORS = str.maketrans("", "", " -")
 _PAN_RUN_RE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
 # The message a key's check value is the HMAC of: names the key without revealing it.
 KEY_CHECK_LABEL = b"offerbot fingerprint key check v1"
+# Thirteen or more digits, possibly split by spaces, dashes or NUL bytes (a UTF-16 or UTF-32
+# file read byte by byte has NULs between its characters): a card number, a mistyped one, or a
+# longer run that may hide one. What files the bot keeps, and the values it quotes, never show.
+_LONG_RUN_RE = re.compile(r"(?<!\d)\d(?:[ \-\x00]{0,7}\d){12,}")
+_DIGIT_RE = re.compile(r"\d")
 
 
 class CardNumberInvalid(ValueError):
@@ -115,5 +120,38 @@ def mask_card_numbers(text: str) -> str:
     def mask(match: re.Match[str]) -> str:
         digits = match.group().translate(_SEPARATORS)
         return f"[card ...{digits[-4:]}]" if luhn_ok(digits) else match.group()
+
+    return _PAN_RUN_RE.sub(mask, text)
+
+
+def keep_last4(text: str) -> str:
+    """Replace every digit of ``text`` but the last four with ``*`` (``***********0005``)."""
+    if text.isascii() and text.isdigit():  # the usual card_number field: digits only
+        return "*" * (len(text) - 4) + text[-4:] if len(text) > 4 else text
+    hidden = len(_DIGIT_RE.findall(text)) - 4
+    return _DIGIT_RE.sub("*", text, count=hidden) if hidden > 0 else text
+
+
+def has_long_digit_run(text: str) -> bool:
+    """Return True when ``text`` holds 13 or more digits in a run (spaces, dashes or NULs between)."""
+    return _LONG_RUN_RE.search(text) is not None
+
+
+def mask_long_digit_runs(text: str) -> str:
+    """Cut every run of 13 or more digits in ``text`` to its last four (the others become ``*``).
+
+    Luhn-valid or not: a card number with one digit mistyped still gives away all the others.
+    """
+    return _LONG_RUN_RE.sub(lambda m: keep_last4(m.group()), text)
+
+
+def mask_valid_card_numbers(text: str) -> str:
+    """Cut every Luhn-valid 13-19 digit run in ``text`` to its last four (``***********0005``).
+
+    For values that must stay readable unless they are a card number, such as transaction ids.
+    """
+
+    def mask(match: re.Match[str]) -> str:
+        return keep_last4(match.group()) if luhn_ok(match.group().translate(_SEPARATORS)) else match.group()
 
     return _PAN_RUN_RE.sub(mask, text)

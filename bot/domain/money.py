@@ -7,6 +7,7 @@ from decimal import Decimal
 
 # A plain decimal with a dot and at most two places: no signs, separators, symbols or exponents.
 # Anything else is refused rather than guessed at ("1,234.50" could be 1234.50 or 1.23450).
+MAX_WHOLE_DIGITS = 12  # up to 999,999,999,999.99
 AMOUNT_RE = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
 CURRENCY_RE = re.compile(r"[A-Z]{3}")
 CENT = Decimal("0.01")
@@ -38,6 +39,9 @@ def explain_bad_amount(text: str) -> str:
         return "amount uses an exponent; write it out, e.g. 1000.00"
     if "." in text and len(text.rsplit(".", 1)[1]) > 2:
         return "amount has more than two decimal places"
+    whole = text.partition(".")[0]
+    if len(whole) > MAX_WHOLE_DIGITS and whole.isascii() and whole.isdigit():
+        return f"amount has {len(whole)} digits before the point; at most {MAX_WHOLE_DIGITS}"
     return "amount is not a plain decimal like 12.50"
 
 

@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from itertools import pairwise
 
+from bot.domain.cards import has_long_digit_run, mask_long_digit_runs, mask_valid_card_numbers
 from bot.domain.money import AMOUNT_RE, CURRENCY_RE, explain_bad_amount
 
 REQUIRED_COLUMNS = ("transaction_id", "card_number", "merchant_id", "merchant_name", "amount",
                     "currency", "transaction_date", "type")
 OPTIONAL_COLUMNS = ("original_transaction_id",)
 # Sensitive authentication data may never be received or kept (PCI DSS 3.3.1): card security
-# codes, track (magnetic stripe) data, PINs. Matched as whole words of the column name.
-_FORBIDDEN_WORDS = frozenset({"cvv", "cvv2", "cvc", "cvc2", "cid", "cav2", "csc", "cvn", "pin",
-                              "pinblock", "track", "track1", "track2", "trackdata", "magstripe",
-                              "securitycode", "servicecode"})
+# codes, track (magnetic stripe) data, PINs. A column name is cut into words (at spaces, _, -,
+# any other punctuation and camelCase), lower-cased, and each run of up to four consecutive
+# words is joined and looked up here: "Card Verification Value", "card_verification_value" and
+# "CardVerificationValue" all become "cardverificationvalue". The expiry date and the service
+# date are not sensitive authentication data and pass.
+SENSITIVE_NAMES = frozenset({
+    # security codes under each scheme's name (CVV2 Visa, CVC2 Mastercard, CID Amex, CAV2 JCB,
+    # CVN2 UnionPay, CVD Discover, CSC, iCVV/dCVV chip and contactless values)
+    "cvv", "cvv2", "cv2", "icvv", "dcvv", "cvc", "cvc2", "cid", "cav2", "cvn", "cvn2", "cvd", "csc",
+    "securitycode", "cardsecuritycode", "securityvalue", "cardsecurityvalue", "securitynumber",
+    "cardsecuritynumber", "cardcode", "verificationcode", "verificationvalue", "verificationnumber",
+    "cardverificationcode", "cardverificationvalue", "cardverificationnumber", "cardverificationdata",
+    "cardvalidationcode", "cardvalidationvalue", "cardidentificationnumber",
+    # PINs
+    "pin", "pinblock", "pinnumber", "pincode", "pindata", "encryptedpin", "pinoffset",
+    # track (magnetic stripe) data, and the service code it carries
+    "track", "track1", "track2", "track3", "trackone", "tracktwo", "trackdata", "track1data",
+    "track2data", "track2equivalent", "magstripe", "magstripedata", "magneticstripe",
+    "magneticstripedata", "stripedata", "servicecode",
+})
+_WORD_BREAK_RE = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+_LONGEST_NAME = 4  # words: "card verification value data" at most
+# What else a comma-separated header row holding a single column may be separated by.
+_OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars (|)"}
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ID_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 TYPES = ("purchase", "refund")
@@ -25,6 +46,10 @@ TYPES = ("purchase", "refund")
 
 class HeaderInvalid(ValueError):
     """The header row makes the whole file unusable."""
+
+
+class SensitiveColumn(HeaderInvalid):
+    """The header names sensitive authentication data: the file must not be kept at all."""
 
 
 @dataclass(frozen=True)
@@ -45,16 +70,24 @@ class Columns:
 
 def read_header(fields: list[str]) -> Columns:
     """Map the header's column names (any order, any case) or raise HeaderInvalid."""
-    names = [f.strip().lower() for f in fields]
-    forbidden = [f for f in names if _forbidden(f)]
+    forbidden = [f for f in fields if sensitive_name(f)]
     if forbidden:
-        raise HeaderInvalid(
-            f"the file has a {forbidden[0]!r} column: card security codes, track data and PINs "
-            "must never be sent or stored. Remove the column and send the file again")
-    duplicates = sorted({n for n in names if names.count(n) > 1 and n})
+        raise SensitiveColumn(
+            f"the file has a {_quote(forbidden[0].strip().lower())} column: card security codes, track "
+            "data and PINs must never be sent or stored. Remove the column and send the file again")
+    names = [f.strip().lower() for f in fields]
+    counts = Counter(names)  # one pass: a header of many columns costs no more than it holds
+    duplicates = sorted(n for n, times in counts.items() if times > 1 and n)
     if duplicates:
-        raise HeaderInvalid(f"column {duplicates[0]!r} appears twice in the header")
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+        raise HeaderInvalid(f"column {_quote(duplicates[0])} appears twice in the header")
+    missing = [c for c in REQUIRED_COLUMNS if c not in counts]
+    if missing and len(fields) == 1:
+        found = [(fields[0].count(d), d) for d in _OTHER_DELIMITERS if d in fields[0]]
+        if found:
+            delimiter = max(found)[1]
+            raise HeaderInvalid(f"the header is a single column that holds {delimiter!r}: the file looks "
+                                f"separated by {_OTHER_DELIMITERS[delimiter]}, not commas. Export it as "
+                                "comma-separated CSV")
     if missing:
         raise HeaderInvalid(f"the header lacks {', '.join(missing)}; expected columns "
                             f"{', '.join(REQUIRED_COLUMNS)} (any order), optionally "
@@ -62,6 +95,13 @@ def read_header(fields: list[str]) -> Columns:
     index = {name: position for position, name in enumerate(names)}
     return Columns(count=len(names), original_transaction_id=index.get("original_transaction_id"),
                    **{c: index[c] for c in REQUIRED_COLUMNS})
+
+
+def sensitive_name(name: str) -> bool:
+    """Tell whether a column name names a card security code, track data or a PIN."""
+    words = [w.lower() for w in _WORD_BREAK_RE.split(name) if w]
+    return any("".join(words[start:start + size]) in SENSITIVE_NAMES
+               for size in range(1, _LONGEST_NAME + 1) for start in range(len(words) - size + 1))
 
 
 # The fast path's view of each column: stricter than parse_row (no spaces, lower-case type,
@@ -157,64 +197,77 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class Reject:
-    """A row that cannot be used: where it is and why (never quoting a card number)."""
+    """A row that cannot be used: where it is and why (never quoting a card number).
+
+    ``transaction_id`` is the row's id as far as it could be read ("" when it could not), with
+    a Luhn-valid 13-19 digit id cut to its last four digits (see ``shown_id``).
+    """
 
     line: int
     column: str
     reason: str
+    transaction_id: str = ""
+
+
+def shown_id(transaction_id: str) -> str:
+    """Return a transaction id as a reject shows it: a card-number-like id cut to its last four."""
+    return mask_valid_card_numbers(transaction_id)
 
 
 def parse_row(fields: list[str], columns: Columns, line: int) -> Row | Reject:
     """Check one row's fields; return the Row or the first problem found."""
     if len(fields) != columns.count:
-        return Reject(line, "", f"has {len(fields)} fields where the header has {columns.count}")
+        # Only the first field is sure to be where the header puts it in a row that has a field
+        # too many or too few (a decimal comma, say).
+        first = fields[0].strip() if columns.transaction_id == 0 else ""
+        return Reject(line, "", f"has {len(fields)} fields where the header has {columns.count}",
+                      shown_id(first) if _ID_RE.fullmatch(first) else "")
     transaction_id = fields[columns.transaction_id].strip()
     if _ID_RE.fullmatch(transaction_id) is None:
         return Reject(line, "transaction_id", "must be 1-64 printable characters")
+    tid = shown_id(transaction_id)
     card = fields[columns.card_number].strip()
     if not (card.isascii() and card.isdigit() and 13 <= len(card) <= 19):
-        return Reject(line, "card_number", "must be 13 to 19 digits")
+        return Reject(line, "card_number", "must be 13 to 19 digits", tid)
     merchant_id = fields[columns.merchant_id].strip()
     if _ID_RE.fullmatch(merchant_id) is None:
-        return Reject(line, "merchant_id", "must be 1-64 printable characters")
+        return Reject(line, "merchant_id", "must be 1-64 printable characters", tid)
     text = fields[columns.amount]
     if AMOUNT_RE.fullmatch(text) is None:
-        return Reject(line, "amount", f"{explain_bad_amount(text)} (got {_quote(text)})")
+        reason = explain_bad_amount(text)
+        # The reason says what is wrong; a value that would have to be masked adds nothing to it.
+        got = "" if has_long_digit_run(text) else f" (got {_quote(text)})"
+        return Reject(line, "amount", reason + got, tid)
     amount = Decimal(text)
     if not amount:
-        return Reject(line, "amount", "must be greater than 0")
+        return Reject(line, "amount", "must be greater than 0", tid)
     currency = fields[columns.currency].strip()
     if CURRENCY_RE.fullmatch(currency) is None:
-        return Reject(line, "currency", f"must be a three-letter code such as USD (got {_quote(currency)})")
+        return Reject(line, "currency", f"must be a three-letter code such as USD (got {_quote(currency)})",
+                      tid)
     day_text = fields[columns.transaction_date].strip()
     day = _to_date(day_text)
     if day is None:
         return Reject(line, "transaction_date",
-                      f"must be a real date like 2026-11-23 (got {_quote(day_text)})")
+                      f"must be a real date like 2026-11-23 (got {_quote(day_text)})", tid)
     kind = fields[columns.type].strip().lower()
     if kind not in TYPES:
-        return Reject(line, "type", f"must be purchase or refund (got {_quote(kind)})")
+        return Reject(line, "type", f"must be purchase or refund (got {_quote(kind)})", tid)
     original = None
     if columns.original_transaction_id is not None:
         original = fields[columns.original_transaction_id].strip() or None
         if original is not None and kind == "purchase":
-            return Reject(line, "original_transaction_id", "only refunds refer to an original transaction")
+            return Reject(line, "original_transaction_id", "only refunds refer to an original transaction",
+                          tid)
     return Row(line, transaction_id, card, merchant_id, fields[columns.merchant_name].strip(),
                amount, currency, day, kind, original)
 
 
-def _forbidden(name: str) -> bool:
-    words = [w for w in re.split(r"[^a-z0-9]+", name) if w]
-    joined = {a + b for a, b in pairwise(words)}
-    return any(w in _FORBIDDEN_WORDS for w in (*words, *joined))
-
-
-# Nine or more digits, however separated (spaces, dashes, dots...): masked before a value is
-# quoted back, so a card number typed into the wrong column never reaches a rejects file.
-_DIGIT_RUN_RE = re.compile(r"\d(?:[^0-9A-Za-z]{0,2}\d){8,}")
-
-
 def _quote(value: str) -> str:
-    """Quote a bad value for a reject reason, shortened, with long digit runs masked."""
-    masked = _DIGIT_RUN_RE.sub(lambda m: re.sub(r"\d", "#", m.group()), value)
-    return repr(masked[:40] + ("..." if len(masked) > 40 else ""))
+    """Quote a bad value for a reason, shortened, any run of 13 or more digits cut to its last 4.
+
+    Shorter numbers (amounts, dates, ids) stay readable; a card number, even a mistyped one,
+    never reaches a rejects file or a message.
+    """
+    masked = mask_long_digit_runs(value[:200])  # masked before it is cut: no run is shown in part
+    return repr(masked[:40] + ("..." if len(masked) > 40 or len(value) > 200 else ""))

@@ -24,9 +24,9 @@ from bot.adapters.transaction_csv import FileFacts, Unreadable, read_header, rea
 from bot.domain.cards import Fingerprinter
 from bot.domain.members import LinkPeriod, owner_on
 from bot.domain.reconcile import Txn, enrolled_in_none
-from bot.domain.transactions import Columns, HeaderInvalid, LineParser, Reject, parse_row
+from bot.domain.transactions import Columns, HeaderInvalid, LineParser, Reject, SensitiveColumn, parse_row
 from bot.domain.transactions import read_header as parse_header
-from bot.errors import BotError, FileRejected
+from bot.errors import BotError, FileRejected, SensitiveFileRejected
 
 IN_PROCESS_BELOW = 4 << 20  # bytes: a smaller file is not worth starting a process for
 AHEAD = 3  # batches the scanner may have ready before the parent takes them
@@ -87,6 +87,8 @@ def read_columns(facts: FileFacts) -> Columns:
     """Return the file's column map, or refuse the whole file."""
     try:
         return parse_header(read_header(facts))
+    except SensitiveColumn as exc:
+        raise SensitiveFileRejected(f"{facts.path.name}: line 1: {exc}") from exc
     except HeaderInvalid as exc:
         raise FileRejected(f"{facts.path.name}: line 1: {exc}") from exc
 

@@ -1,30 +1,47 @@
-"""The ops inbox: each transaction file dropped there is reconciled, then moved aside."""
+"""The ops inbox: each transaction file dropped there is reconciled, then kept redacted or dropped.
+
+What the product keeps of a file is never the file itself: ``[reconcile] keep_inputs =
+"redacted"`` keeps a copy with every card number cut to its last four digits (in processed/, or
+in failed/ beside a .reason.txt), ``"none"`` keeps nothing but the reason. A file refused for
+carrying card security codes, track data or PINs is deleted at once either way.
+"""
 
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from bot.adapters.exports import write_text
-from bot.errors import Busy, FileRejected
+from bot.adapters.kept_inputs import write_redacted_copy
+from bot.adapters.private_files import private_folder
+from bot.domain.cards import mask_long_digit_runs
+from bot.errors import Busy, FileRejected, SensitiveFileRejected
 from bot.services.campaigns import Catalog
 from bot.services.reconciliation import ReconcileDeps, Summary, reconcile_file
 
 logger = logging.getLogger(__name__)
 SETTLE = timedelta(seconds=30)  # a file changed more recently may still be being copied in
+PROCESSED, FAILED = "processed", "failed"
+KEEP_REDACTED, KEEP_NONE = "redacted", "none"
 
 
 @dataclass(frozen=True)
 class InboxResult:
-    """What became of one file."""
+    """What became of one file: ``kept_as`` is its redacted copy (None when nothing was kept)."""
 
     name: str
-    moved_to: Path
+    kept_as: Path | None
     summary: Summary | None = None
     error: str | None = None
+    reason_file: Path | None = None
+
+
+def ensure_inbox(inbox: Path) -> None:
+    """Create the inbox and its processed/ and failed/ folders, 0700 (tightened if they are ours)."""
+    for folder in (inbox, inbox / PROCESSED, inbox / FAILED):
+        private_folder(folder)
 
 
 def waiting_files(inbox: Path, deps: ReconcileDeps) -> list[Path]:
@@ -37,36 +54,58 @@ def waiting_files(inbox: Path, deps: ReconcileDeps) -> list[Path]:
     return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 
 
-def reconcile_inbox(deps: ReconcileDeps, catalog: Catalog, inbox: Path) -> list[InboxResult]:
-    """Reconcile every ready file; move it to processed/ or, if refused whole, to failed/.
+def reconcile_inbox(deps: ReconcileDeps, catalog: Catalog, inbox: Path, *,
+                    keep: str = KEEP_REDACTED) -> list[InboxResult]:
+    """Reconcile every ready file; keep a redacted copy in processed/ or, if refused whole, in
+    failed/ with the reason beside it (``keep="none"``: only the reason).
 
     A file whose run crashes stays where it is, and the next run resumes it.
     """
     results = []
-    for path in waiting_files(inbox, deps):
+    files = waiting_files(inbox, deps)
+    if files:
+        ensure_inbox(inbox)
+    for path in files:
         try:
             summary = reconcile_file(deps, catalog, path)
         except Busy as exc:
             logger.info("inbox: %s waits: %s", path.name, exc)
             break
         except FileRejected as exc:
-            target = _move(path, inbox / "failed")
-            write_text(target.with_name(target.name + ".reason.txt"), f"{exc}\n")
-            logger.error("inbox: %s refused: %s", path.name, exc)
-            results.append(InboxResult(path.name, target, error=str(exc)))
+            # Security codes must not be kept even redacted: the file goes, the reason stays.
+            sensitive = isinstance(exc, SensitiveFileRejected)
+            kept = None if sensitive else _keep(path, inbox / FAILED, keep, deps)
+            path.unlink(missing_ok=True)
+            reason = _unique(inbox / FAILED, (kept.name if kept else path.name) + ".reason.txt")
+            write_text(reason, mask_long_digit_runs(f"{exc}\n"))
+            logger.error("inbox: %s refused: %s%s", path.name, exc,
+                         "; the file was deleted" if kept is None else f"; kept redacted as {kept}")
+            results.append(InboxResult(path.name, kept, error=str(exc), reason_file=reason))
             continue
-        target = _move(path, inbox / "processed")
-        logger.info("inbox: %s %s; moved to %s", path.name, summary.status, target)
-        results.append(InboxResult(path.name, target, summary))
+        kept = _keep(path, inbox / PROCESSED, keep, deps)
+        path.unlink(missing_ok=True)
+        logger.info("inbox: %s %s; %s", path.name, summary.status,
+                    f"kept redacted as {kept}" if kept else "deleted (keep_inputs = \"none\")")
+        for warning in summary.warnings:
+            logger.warning("inbox: %s: %s", path.name, warning)
+        results.append(InboxResult(path.name, kept, summary))
     return results
 
 
-def _move(path: Path, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / path.name
+def _keep(path: Path, folder: Path, keep: str, deps: ReconcileDeps) -> Path | None:
+    """Write the redacted copy the inbox keeps of ``path`` (none with keep_inputs = "none")."""
+    if keep == KEEP_NONE:
+        return None
+    target = _unique(folder, path.name)
+    write_redacted_copy(path, target, max_line_bytes=deps.limits.max_line_bytes)
+    return target
+
+
+def _unique(folder: Path, name: str) -> Path:
+    """Return ``folder/name``, numbered so as never to overwrite an earlier file of that name."""
+    target = folder / name
     number = 1
-    while target.exists():  # never overwrite an earlier file of the same name
-        target = folder / f"{path.stem}.{number}{path.suffix}"
+    while target.exists():
+        target = folder / f"{Path(name).stem}.{number}{Path(name).suffix}"
         number += 1
-    shutil.move(str(path), target)
     return target

@@ -23,7 +23,7 @@ from bot.adapters.exports import (
     write_text,
 )
 from bot.adapters.repository import SqlUnitOfWork
-from bot.adapters.transaction_csv import Inspection
+from bot.adapters.transaction_csv import Inspection, ReadLimits
 from bot.clock import Clock
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import Fingerprinter
@@ -37,7 +37,7 @@ from bot.domain.reconcile import (
     Verdict,
     enrolled_in_none,
 )
-from bot.domain.transactions import Reject
+from bot.domain.transactions import Reject, shown_id
 from bot.errors import BotError, Busy
 from bot.ports import Locks, UnitOfWorkFactory
 from bot.services.campaigns import Catalog, warn_budget_crossings
@@ -46,6 +46,8 @@ from bot.services.file_scan import Interest, ScanBatch, read_columns, scan_batch
 logger = logging.getLogger(__name__)
 LOCK = "reconcile"
 BATCH_ROWS = 200_000  # rows per transaction, unless [reconcile] batch_rows says otherwise
+SHOWN_REJECTS = 50  # rejects a dry run lists; the rest are counted
+NO_DATA_ROWS = "the file has a header and no data rows"
 Progress = Callable[[int, int], None]  # (data rows read so far, rows expected about)
 
 
@@ -64,6 +66,9 @@ class Summary:
     outcomes: Counter[str] = field(default_factory=Counter)
     campaigns: dict[str, dict[str, int]] = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # printed, logged and saved with the summary
+    # A dry run's first SHOWN_REJECTS rejects, by line, for the command to print (never saved).
+    shown_rejects: list[Reject] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:
@@ -89,18 +94,20 @@ class Summary:
                 "accepted": self.accepted, "rejected": self.rejected,
                 "other_merchant": self.other_merchant, "not_linked": self.not_linked,
                 "matched": self.matched, "outcomes": dict(sorted(self.outcomes.items())),
-                "campaigns": self.campaigns, "exports": self.exports}
+                "campaigns": self.campaigns, "exports": self.exports, "warnings": self.warnings}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Summary:
         """Rebuild a summary saved by ``to_dict``."""
         return cls(data["file"], data["sha256"], data["status"], data["rows"], data["rejected"],
                    data["other_merchant"], data["not_linked"], data["matched"],
-                   Counter(data["outcomes"]), data["campaigns"], data.get("exports", {}))
+                   Counter(data["outcomes"]), data["campaigns"], data.get("exports", {}),
+                   list(data.get("warnings", [])))
 
     def render(self, currency: Callable[[str], str] = lambda _: "USD") -> str:
         """Return the summary as text for people."""
         lines = [f"{self.file} (sha256 {self.sha256[:16]}...): {self.status}",
+                 *(f"  warning: {warning}" for warning in self.warnings),
                  f"  rows read          {self.rows:>10,}",
                  f"  accepted           {self.accepted:>10,}",
                  f"  rejected           {self.rejected:>10,}",
@@ -132,6 +139,7 @@ class ReconcileDeps:
     tz: tzinfo
     locks: Locks
     batch_rows: int = BATCH_ROWS
+    limits: ReadLimits = field(default_factory=ReadLimits)  # what one row and the header may hold
     previous_fingerprinter: Fingerprinter | None = None  # during a key rotation: the old key too
 
 
@@ -189,7 +197,7 @@ def _few_collections() -> Iterator[None]:
 
 def _reconcile(deps: ReconcileDeps, catalog: Catalog, path: Path, dry_run: bool, assume_enrolled: bool,
                progress: Progress | None) -> Summary:
-    inspection = Inspection(path)  # hashing in a thread while the card index loads
+    inspection = Inspection(path, deps.limits)  # hashing in a thread while the card index loads
     with deps.uow(readonly=True) as tx:
         members, history = tx.members.card_index(deps.tz)  # STOP keeps what a linked card earned
     facts = inspection.result()
@@ -237,6 +245,9 @@ def _reconcile(deps: ReconcileDeps, catalog: Catalog, path: Path, dry_run: bool,
         except BaseException:
             run.abandon_exports()  # a rerun resumes, and rebuilds the exports from the ledger
             raise
+    if summary.rows == 0 and NO_DATA_ROWS not in summary.warnings:
+        summary.warnings.append(NO_DATA_ROWS)  # recorded all the same: a re-send is recognised
+        logger.warning("%s: %s", path.name, NO_DATA_ROWS)
     if dry_run:
         return summary
     try:
@@ -285,6 +296,9 @@ class _Run:
             with self.deps.uow(readonly=True) as tx:
                 self._decide(tx, batch)
             summary.rejected += len(rejects)
+            room = SHOWN_REJECTS - len(summary.shown_rejects)
+            if room > 0:  # batches come in file order, so these are the file's first rejects
+                summary.shown_rejects.extend(sorted(rejects, key=lambda r: r.line)[:room])
             return
         if not self.deps.locks.acquire(LOCK):  # renews the lease; a lost lock stops the run here
             raise Busy("this run lost the reconciliation lock; run it again to resume")
@@ -310,7 +324,7 @@ class _Run:
             credit_file, reject_file = self.appenders
             credit_file.append(_export_row(c.credit_id, c.transaction_id, c.campaign_id, c.cents,
                                            c.currency, c.last4, c.kind, c.reverses) for c in credits)
-            reject_file.append((r.line, r.column, r.reason) for r in rejects)
+            reject_file.append((r.line, r.column, r.transaction_id, r.reason) for r in rejects)
 
     def _decide(self, tx: SqlUnitOfWork, batch: ScanBatch) -> tuple[list[Credit], list[tuple[Any, ...]]]:
         """Evaluate the batch's transactions in file order; return credits and rows to keep."""
@@ -338,7 +352,7 @@ class _Run:
             first_line = in_run.get(tid) or (earlier[1] if earlier and earlier[0] == file_id else None)
             if first_line is not None:
                 rejects.append(Reject(txn.line, "transaction_id", "duplicate transaction_id (first on "
-                                      f"line {first_line}); only the first counts"))
+                                      f"line {first_line}); only the first counts", shown_id(tid)))
                 duplicates += 1
                 continue
             in_run[tid] = txn.line
@@ -439,7 +453,8 @@ def _write_exports(deps: ReconcileDeps, file_id: int, summary: Summary, catalog:
         write_csv(Path(exports["credits.csv"]), CREDIT_COLUMNS,
                   (_export_row(*row) for row in tx.ledger.export_rows(file_id)))
         write_csv(Path(exports["rejects.csv"]), REJECT_COLUMNS,
-                  ((r.line, r.column, r.reason) for r in tx.ledger.rejects_of_file(file_id)))
+                  ((r.line, r.column, r.transaction_id, r.reason)
+                   for r in tx.ledger.rejects_of_file(file_id)))
     _write_summary(summary, catalog)
 
 

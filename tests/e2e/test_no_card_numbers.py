@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -73,6 +74,22 @@ def everything(project: Path, no_x_credentials, monkeypatch, caplog) -> tuple[st
         f"T3,{BOB_CARD},MID-FDX-0001,FedEx,{MISTYPED},USD,2026-11-21,purchase\n"
         f"T4,4111-1111-1111-1111,MID-FDX-0001,FedEx,5.00,USD,2026-11-21,purchase\n"
         f"T5,{ALICE_CARD},MID-MCD-0001,McDonald's,3782 822463 10005,USD,2026-11-21,purchase\n")
+    day = (project / "day.csv").read_text()
+    header = day.splitlines()[0]
+    inbox = project / "data" / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    dropped = {  # what ops drop in the inbox: kept redacted, or (security codes) not at all
+        "inbox-day.csv": (day + f"T6,{CAROL_CARD},MID-MCD-0001,Shop {MISTYPED},9.00,USD,2026-11-21,purchase\n"
+                          ).encode(),
+        "cvv.csv": f"{header},cvv\nT1,{ALICE_CARD},MID-MCD-0001,M,1,USD,2026-11-21,purchase,123\n".encode(),
+        "utf16.csv": day.encode("utf-16"),
+        "cp1252.csv": day.replace("Zappos", "Zappos Café").encode("cp1252"),
+        "semicolons.csv": day.replace(",", ";").encode(),
+        "long-line.csv": (day + "T7," + f"{BOB_CARD}," * 2_000 + "\n").encode(),
+    }
+    for name, data in dropped.items():
+        (inbox / name).write_bytes(data)
+        os.utime(inbox / name, (0, 0))  # long settled
     outputs = [
         runner.invoke(cli, ["-v", "sync", "add", "1001", "alice"], input=ALICE_CARD + "\n"),
         runner.invoke(cli, ["-v", "sync", "add", "1009", "zed"], input=MISTYPED + "\n"),
@@ -109,13 +126,20 @@ def test_logs_and_command_output_hold_no_card_number(everything):
 
 
 def test_files_the_bot_writes_hold_no_card_number(everything, project):
-    """Sandbox replies and every other file under data/ (but the sample inputs) are clean."""
+    """Every file under data/ (but the sample inputs): sandbox replies, exports, the redacted copies the
+    inbox keeps (of files reconciled and refused, in any encoding) and the reasons, holds no card."""
     written = [p for p in (project / "data").rglob("*")
-               if p.is_file() and not p.name.startswith("sample_") and "offerbot.db" not in p.name]
-    assert written
+               if p.is_file() and not p.name.startswith("sample_") and "offerbot.db" not in p.name
+               and p.name != "mentions.jsonl"]  # the input we fed in, which does contain a card in a post
+    inbox = project / "data" / "inbox"
+    assert {str(p.relative_to(inbox)) for p in written if inbox in p.parents} == {
+        "processed/inbox-day.csv", "processed/long-line.csv", "failed/cvv.csv.reason.txt",
+        "failed/utf16.csv", "failed/utf16.csv.reason.txt", "failed/cp1252.csv",
+        "failed/cp1252.csv.reason.txt", "failed/semicolons.csv", "failed/semicolons.csv.reason.txt"}
+    assert any(p.parent.name == "exports" for p in written)
     for path in written:
-        content = path.read_text(errors="replace")
-        if path.name == "mentions.jsonl":
-            continue  # the input we fed in, which does contain a card in a post
-        assert not any(card in content for card in CARDS), path
+        raw = path.read_bytes()
+        for encoding in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+            assert not any(card.encode(encoding) in raw for card in CARDS), (path, encoding)
+        content = raw.decode("latin-1").replace("\x00", "")  # UTF-16/32 digits side by side
         assert set(find_card_numbers(content)) <= everything[1], path

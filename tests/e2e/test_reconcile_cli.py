@@ -123,7 +123,7 @@ def test_the_inbox_is_reconciled_by_run_and_the_credit_notice_threads_under_the_
         offerbot, project):
     """A file dropped in data/inbox is reconciled by `run --once`; the notice replies to the bot's reply."""
     inbox = project / "data" / "inbox"
-    inbox.mkdir(parents=True)
+    inbox.mkdir(parents=True, exist_ok=True)  # `run` (in the fixture) has made it already
     path = day_file(project).rename(inbox / "day.csv")
     os.utime(path, (0, 0))  # long settled: not still being copied in
 
@@ -136,3 +136,49 @@ def test_the_inbox_is_reconciled_by_run_and_the_credit_notice_threads_under_the_
     notice = replies[-1]
     assert "Good news: your $5.00 statement credit from McDonald's (#AmexMcDonalds)" in notice["text"]
     assert notice["in_reply_to_tweet_id"] == confirmation["id"]
+
+
+def test_a_dry_run_lists_the_rejected_rows_and_writes_nothing(offerbot, project):
+    """--dry-run prints each rejected row (line, column, transaction id, reason), the first 50, then
+    how many more, and leaves no export behind."""
+    rows = [f"B{n},{ALICE_CARD},MID-MCD-0001,M,1e3,USD,2026-11-21,purchase" for n in range(53)]
+    path = project / "bad-day.csv"
+    path.write_text("\n".join((HEADER, *rows, f"T9,{ALICE_CARD},MID-MCD-0001,M,$4,USD,2026-11-21,purchase"))
+                    + "\n")
+
+    result = offerbot("reconcile", "--dry-run", str(path))
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    start = lines.index("rejected rows (line, column, transaction id, reason):")
+    shown = lines[start + 1:start + 51]
+    assert shown[0].split()[:4] == ["line", "2", "amount", "B0"]
+    assert "amount uses an exponent" in shown[0]
+    assert shown[-1].split()[:4] == ["line", "51", "amount", "B49"]
+    assert lines[start + 51] == "  ... and 4 more"
+    assert "Dry run: nothing was written." in result.output
+    assert not (project / "data" / "exports").exists()
+
+
+def test_a_header_only_file_is_reconciled_with_a_warning(offerbot, project):
+    """A file with a header and no rows is recorded, and the command says it had no data rows."""
+    path = project / "empty-day.csv"
+    path.write_text(HEADER + "\n")
+
+    result = offerbot("reconcile", str(path))
+
+    assert result.exit_code == 0, result.output
+    assert "warning: the file has a header and no data rows" in result.output
+    assert "already reconciled" in offerbot("reconcile", str(path)).output
+
+
+@pytest.mark.parametrize(("member", "campaign", "says"), [
+    ("4242", "amex-zappos", "X user 4242 has never been linked to a card"),
+    ("1002", "amex-nowhere", "no campaign has the id 'amex-nowhere'"),
+], ids=["unknown-member", "unknown-campaign"])
+def test_explain_exits_1_for_an_unknown_member_or_campaign(offerbot, member, campaign, says):
+    """Nothing to explain is an error: the message says which id is unknown, and the exit status is 1."""
+    result = offerbot("explain", "--member", member, "--campaign", campaign)
+
+    assert result.exit_code == 1
+    assert f"Error: {says}" in result.output

@@ -72,6 +72,15 @@ def test_defaults_fill_in(folder: Path) -> None:
     assert settings.fingerprint_key is None
 
 
+def test_input_limits_and_what_is_kept_have_defaults_and_may_be_set(folder: Path) -> None:
+    """keep_inputs is "redacted", max_line_bytes 8192 and max_columns 100 unless bot.toml says otherwise."""
+    defaults = load_settings(write_config(folder, MINIMAL), {})
+    assert (defaults.keep_inputs, defaults.max_line_bytes, defaults.max_columns) == ("redacted", 8192, 100)
+    text = MINIMAL + '[reconcile]\nkeep_inputs = "none"\nmax_line_bytes = 65536\nmax_columns = 400\n'
+    chosen = load_settings(write_config(folder, text), {})
+    assert (chosen.keep_inputs, chosen.max_line_bytes, chosen.max_columns) == ("none", 65536, 400)
+
+
 def test_handle_may_start_with_at_and_user_id_may_be_integer(folder: Path) -> None:
     """'@offerbot' loses its '@' and an unquoted numeric user_id becomes a string."""
     text = '[bot]\nhandle = "@offerbot"\nuser_id = 1850000000\ntimezone = "America/New_York"\n'
@@ -172,6 +181,20 @@ BAD_CONFIGS: dict[str, tuple[str, str, str]] = {
     "database-not-string": (MINIMAL + "[database]\nurl = 5\n", "[database] url", "set it to"),
     "offers-not-string": (MINIMAL + "[paths]\noffers = 5\n", "[paths] offers", "a path in quotes"),
     "offers-empty": (MINIMAL + '[paths]\noffers = ""\n', "[paths] offers", "a path in quotes"),
+    "keep-inputs-raw": (MINIMAL + '[reconcile]\nkeep_inputs = "raw"\n', "[reconcile] keep_inputs",
+                        'set it to "redacted" or "none"'),
+    "keep-inputs-bool": (MINIMAL + "[reconcile]\nkeep_inputs = false\n", "[reconcile] keep_inputs",
+                         "is not one of"),
+    "max-line-bytes-tiny": (MINIMAL + "[reconcile]\nmax_line_bytes = 10\n", "[reconcile] max_line_bytes",
+                            "from 512 to 1,048,576"),
+    "max-line-bytes-huge": (MINIMAL + "[reconcile]\nmax_line_bytes = 52428800\n",
+                            "[reconcile] max_line_bytes", "bytes one row of a transaction file may take"),
+    "max-line-bytes-text": (MINIMAL + '[reconcile]\nmax_line_bytes = "8k"\n', "[reconcile] max_line_bytes",
+                            "max_line_bytes = 8192"),
+    "max-columns-few": (MINIMAL + "[reconcile]\nmax_columns = 3\n", "[reconcile] max_columns",
+                        "from 8 to 10,000"),
+    "max-columns-float": (MINIMAL + "[reconcile]\nmax_columns = 100.5\n", "[reconcile] max_columns",
+                          "max_columns = 100"),
 }
 
 

@@ -58,6 +58,26 @@ def test_a_fresh_embedded_database_makes_itself(sqlite_file):
 
 
 @pytest.mark.sqlite_only  # the shared PostgreSQL test database stays at head
+def test_rejects_recorded_before_transaction_ids_survive_the_upgrade(sqlite_file):
+    """A reject row written before rejects had a transaction_id keeps its line and reason, with id ""."""
+    upgrade(sqlite_file, "0002")
+    with sqlite_file.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO transaction_files (id, sha256, name, status, rows_done, counters, started_at, "
+            "notices_after, notices_done) VALUES (1, 'ab', 'day.csv', 'reconciled', 3, '{}', "
+            "'2026-11-23 12:00:00', 0, 0)")
+        conn.exec_driver_sql("INSERT INTO rejects (file_id, line, \"column\", reason) "
+                             "VALUES (1, 4, 'amount', 'amount is empty')")
+
+    upgrade(sqlite_file)
+
+    with sqlite_file.connect() as conn:
+        rows = conn.exec_driver_sql('SELECT file_id, line, "column", reason, transaction_id '
+                                    "FROM rejects").all()
+    assert [tuple(r) for r in rows] == [(1, 4, "amount", "amount is empty", "")]
+
+
+@pytest.mark.sqlite_only  # the shared PostgreSQL test database stays at head
 def test_an_old_schema_is_refused_until_db_upgrade(project, no_x_credentials, monkeypatch):
     """A database at an earlier revision stops the bot with the fix; `db upgrade` brings it up to date."""
     monkeypatch.chdir(project)

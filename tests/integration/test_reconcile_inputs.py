@@ -410,3 +410,102 @@ def test_no_card_number_reaches_any_export(ledger, make_csv):
         for card in CARDS:
             assert card not in text, f"{name} holds card ...{card[-4:]}"
 
+
+
+# --- rejects.csv columns, and what a file too big or too empty says -------------------------------
+
+def test_the_rejects_file_has_line_column_transaction_id_and_reason(ledger, make_csv):
+    """rejects.csv lists line, column, transaction_id, reason; the id is empty when the row is unreadable,
+    neutralised when it looks like a formula, and cut to its last 4 when it is a card number."""
+    path = make_csv("day.csv", tx_row("T1", amount="1e3"), tx_row("=T2", amount="$5"),
+                    tx_row("4111111111111111", amount="NaN"), tx_row("T1", BOB_CARD, FDX, "25.00"),
+                    tx_row("T5", name='"Zappos'))
+
+    summary = ledger.reconcile(path)
+
+    text = Path(summary.exports["rejects.csv"]).read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "line,column,transaction_id,reason"
+    rows = [(r["line"], r["column"], r["transaction_id"]) for r in exported(summary.exports["rejects.csv"])]
+    assert rows == [("2", "amount", "T1"), ("3", "amount", "'=T2"), ("4", "amount", "************1111"),
+                    ("6", "", "")]
+    assert "4111111111111111" not in text
+
+
+def test_the_rejects_file_rebuilt_from_the_ledger_keeps_the_transaction_ids(ledger, make_csv):
+    """Rebuilt exports (after they were lost) carry the same transaction ids, byte for byte."""
+    path = make_csv("day.csv", tx_row("T1", amount="1e3"), tx_row("T1"), tx_row("T1"))
+    first = ledger.reconcile(path)
+    written = Path(first.exports["rejects.csv"]).read_bytes()
+    Path(first.exports["rejects.csv"]).unlink()
+
+    ledger.reconcile(path)
+
+    assert Path(first.exports["rejects.csv"]).read_bytes() == written
+    assert b"\r\n4,transaction_id,T1,duplicate transaction_id (first on line 3)" in written
+
+
+def test_a_row_longer_than_the_limit_is_rejected_with_its_line_and_the_rest_is_reconciled(ledger, make_csv):
+    """A 100 KB row is one reject naming its line and the limit; the rows after it are credited."""
+    path = make_csv("day.csv", tx_row("T1", BOB_CARD, FDX, "25.00", name="x" * 100_000),
+                    tx_row("T2", ALICE_CARD, ZAP, "80.00"))
+
+    summary = ledger.reconcile(path)
+
+    assert_rows_add_up(summary, 2)
+    assert credited_ids(summary) == ["T2"]
+    [(line, column, reason)] = rejects_of(summary)
+    assert (line, column) == (2, "")
+    assert reason.startswith("the row is longer than 8,192 bytes ([reconcile] max_line_bytes)")
+
+
+@pytest.mark.parametrize(("file", "says"), [
+    ({"header": HEADER.replace(",", ";"), "rows": [tx_row("T1").replace(",", ";")]},
+     "line 1: the header is a single column that holds ';': the file looks separated by semicolons"),
+    ({"header": HEADER.replace(",", "\t"), "rows": [tx_row("T1").replace(",", "\t")]}, "separated by tabs"),
+    ({"rows": [tx_row("T1")], "encoding": "utf-16-be"}, "line 1: is UTF-16 ("),
+    ({"rows": [tx_row("T1")], "encoding": "utf-32"}, "line 1: is UTF-32 (it starts with a byte order mark)"),
+    ({"rows": [tx_row("T1")], "header": HEADER + "," + ",".join(f"c{n}" for n in range(100))},
+     "the header has 109 columns, more than 100 ([reconcile] max_columns)"),
+], ids=["semicolons", "tabs", "utf-16", "utf-32", "too-many-columns"])
+def test_a_file_refused_whole_says_what_it_looks_like(ledger, make_csv, file, says):
+    """A semicolon- or tab-separated, UTF-16/32 or absurdly wide file is refused with what it is and
+    the fix, and nothing is recorded."""
+    path = make_csv("day.csv", *file["rows"], header=file.get("header", HEADER),
+                    encoding=file.get("encoding", "utf-8"))
+
+    with pytest.raises(FileRejected) as refused:
+        ledger.reconcile(path)
+
+    assert str(refused.value).startswith("day.csv: ")
+    assert says in str(refused.value)
+    assert count(ledger, "transaction_files") == 0
+
+
+def test_a_file_with_a_header_and_no_data_rows_is_recorded_with_a_warning(ledger, make_csv, caplog):
+    """A header-only file is reconciled (a re-send is recognised); its summary warns it had no rows."""
+    path = make_csv("day.csv", "", "")
+
+    summary = ledger.reconcile(path)
+    again = ledger.reconcile(path)
+
+    assert summary.status == "reconciled"
+    assert summary.warnings == ["the file has a header and no data rows"]
+    assert "  warning: the file has a header and no data rows" in summary.render()
+    written = Path(summary.exports["summary.txt"]).read_text()
+    assert "warning: the file has a header and no data rows" in written
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "day.csv: the file has a header and no data rows"]
+    assert (again.status, again.warnings) == ("already reconciled", summary.warnings)
+
+
+def test_a_dry_run_keeps_the_first_fifty_rejects_to_show(ledger, make_csv):
+    """A dry run hands back its first 50 rejects by line (for the command to print) and counts the rest."""
+    rows = [tx_row(f"T{n}", amount="1e3") for n in range(60)]
+    path = make_csv("day.csv", tx_row("D1"), *rows, tx_row("D1"))
+
+    summary = ledger.reconcile(path, dry_run=True)
+
+    assert summary.rejected == 61
+    assert [r.line for r in summary.shown_rejects] == list(range(3, 53))
+    assert summary.shown_rejects[0].transaction_id == "T0"
+    assert not ledger.exports.exists()

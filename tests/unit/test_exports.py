@@ -69,8 +69,9 @@ def test_write_csv_writes_header_and_crlf_rows(tmp_path: Path) -> None:
 def test_write_csv_neutralises_every_cell(tmp_path: Path) -> None:
     """Every cell of every row is neutralised, whatever its column."""
     path = tmp_path / "rejects.csv"
-    write_csv(path, REJECT_COLUMNS, [("=1", "@col", "+reason"), (3, "amount", "-1+1")])
-    assert read_back(path) == [list(REJECT_COLUMNS), ["'=1", "'@col", "'+reason"], ["3", "amount", "'-1+1"]]
+    write_csv(path, REJECT_COLUMNS, [("=1", "@col", "-T1", "+reason"), (3, "amount", "T2", "-1+1")])
+    assert read_back(path) == [list(REJECT_COLUMNS), ["'=1", "'@col", "'-T1", "'+reason"],
+                               ["3", "amount", "T2", "'-1+1"]]
 
 
 def test_write_csv_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -123,9 +124,10 @@ def test_appender_leaves_inside_columns_alone(tmp_path: Path) -> None:
     """Cells in columns the bot built itself are not touched, even if they look like formulas."""
     path = tmp_path / "rejects.csv"
     appender = CsvAppender(path, REJECT_COLUMNS, REJECT_OUTSIDE)
-    appender.append([(2, "=col", "=reason"), (3, "amount", "-5.00")])
+    appender.append([(2, "=col", "@T1", "=reason"), (3, "amount", "T3", "-5.00")])
     appender.finish()
-    assert read_back(path) == [list(REJECT_COLUMNS), ["2", "=col", "'=reason"], ["3", "amount", "-5.00"]]
+    assert read_back(path) == [list(REJECT_COLUMNS), ["2", "=col", "'@T1", "'=reason"],
+                               ["3", "amount", "T3", "-5.00"]]
 
 
 def test_appender_file_appears_only_on_finish(tmp_path: Path) -> None:

@@ -83,10 +83,10 @@ def test_rejected_rows_carry_their_line_numbers(make_csv, interest, fingerprinte
                     row("T5", "12345", OTHER), row("T6", ALICE_CARD), end="")
     [batch] = scan_all(path, interest, fingerprinter)
     assert batch.rejects == [
-        Reject(3, "amount", "amount uses an exponent; write it out, e.g. 1000.00 (got '1e3')"),
+        Reject(3, "amount", "amount uses an exponent; write it out, e.g. 1000.00 (got '1e3')", "T2"),
         Reject(7, "amount", "amount has a currency symbol or code; put the currency in its own column "
-                            "(got '$12')"),
-        Reject(8, "card_number", "must be 13 to 19 digits"),
+                            "(got '$12')", "T4"),
+        Reject(8, "card_number", "must be 13 to 19 digits", "T5"),
         Reject(9, "", TRUNCATED),
     ]
     assert [(t.line, t.transaction_id) for t in batch.txns] == [(2, "T1"), (5, "T3")]

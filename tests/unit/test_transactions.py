@@ -18,6 +18,7 @@ from bot.domain.transactions import (
     LineParser,
     Reject,
     Row,
+    SensitiveColumn,
     parse_row,
     read_header,
 )
@@ -100,6 +101,67 @@ def test_header_with_sensitive_authentication_data_is_refused(name: str) -> None
 def test_header_allows_names_that_merely_contain_a_sensitive_word(name: str) -> None:
     """Names that only contain pin, track or cvv inside another word are allowed."""
     assert read_header([*STANDARD, name]).count == len(STANDARD) + 1
+
+
+SENSITIVE_COLUMN_NAMES = {
+    # name as it may appear in a header -> True when it names sensitive authentication data
+    "cv2": True, "card_verification_value": True, "card_verification_code": True,
+    "Card Verification Value": True, "CardVerificationValue": True, "iCVV": True, "card code": True,
+    "CardCode": True, "cvv": True, "CVV2": True, "cvc": True, "CVC2": True, "csc": True, "cvd": True,
+    "cvn": True, "CVN2": True, "cav2": True, "cid": True, "dCVV": True, "card security code": True,
+    "Card-Security-Code": True, "security code": True, "securityCode": True, "verification code": True,
+    "verification number": True, "Verification_Value": True, "card validation code": True, "PIN": True,
+    "pin block": True, "PIN_number": True, "pin-code": True, "encrypted_pin": True, "track 1": True,
+    "Track2": True, "track_2_data": True, "track data": True, "TRACK ONE": True, "magstripe": True,
+    "magnetic stripe data": True, "service code": True, "service_code": True,
+    "card_type": False, "service_date": False, "expiry": False, "expiry_date": False, "exp_date": False,
+    "card_expiry": False, "cardholder_name": False, "card_network": False, "auth_code": False,
+    "authorization code": False, "approval_code": False, "response_code": False, "merchant category code":
+    False, "mcc": False, "postal_code": False, "country code": False, "currency_code": False,
+    "verification_status": False, "verified": False, "security_deposit": False, "service_fee": False,
+    "pinned_at": False, "spin": False, "tracking_id": False, "tracking number": False, "backtrack": False,
+    "cvvx": False, "pinecone": False, "code": False, "terminal_id": False, "pos_entry_mode": False,
+}
+
+
+@pytest.mark.parametrize(("name", "refused"), SENSITIVE_COLUMN_NAMES.items(), ids=SENSITIVE_COLUMN_NAMES)
+def test_security_code_track_and_pin_columns_are_refused_under_their_common_names(name: str,
+                                                                                  refused: bool) -> None:
+    """Whatever its case, spaces, _, - or camelCase, a security-code, PIN or track-data column refuses the
+    file as sensitive (SensitiveColumn); expiry, service date, card type and the like pass."""
+    if refused:
+        with pytest.raises(SensitiveColumn, match="Remove the column and send the file again"):
+            read_header([*STANDARD, name])
+    else:
+        assert read_header([*STANDARD, name]).count == len(STANDARD) + 1
+
+
+def test_there_are_at_least_thirty_names_of_each_kind() -> None:
+    """The table above covers at least 30 refused and 30 allowed names."""
+    refused = sum(SENSITIVE_COLUMN_NAMES.values())
+    assert refused >= 30
+    assert len(SENSITIVE_COLUMN_NAMES) - refused >= 30
+
+
+@pytest.mark.parametrize(("separator", "says"), [(";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")])
+def test_a_header_in_one_column_says_what_the_file_seems_separated_by(separator: str, says: str) -> None:
+    """A header that is one field holding ; or a tab or | is reported as separated by it, not as
+    lacking every column."""
+    with pytest.raises(HeaderInvalid) as caught:
+        read_header([separator.join(STANDARD)])
+    message = str(caught.value)
+    assert f"looks separated by {says}" in message
+    assert "Export it as comma-separated CSV" in message
+    assert "lacks" not in message
+
+
+def test_a_header_of_many_columns_is_read_in_one_pass() -> None:
+    """Thirty thousand extra columns map, and one repeated among them is found (counted in one pass; the
+    file reader refuses such a header before it gets here, this keeps the rule linear on its own)."""
+    names = [*STANDARD, *(f"extra_{n}" for n in range(30_000))]
+    assert read_header(names).count == len(names)
+    with pytest.raises(HeaderInvalid, match="'extra_29999' appears twice"):
+        read_header([*names, "EXTRA_29999"])
 
 
 # --- parse_row ----------------------------------------------------------------------------------
@@ -192,17 +254,50 @@ REJECTIONS = [
     ({"type": ""}, "type", "must be purchase or refund (got '')"),
     ({"original_transaction_id": "T0"}, "original_transaction_id",
      "only refunds refer to an original transaction"),
+    # Too many digits is said plainly; numbers up to 12 digits are quoted as they are, longer runs
+    # (a card number, even a mistyped one) keep only their last four digits.
+    ({"amount": "12345678901234567.00"}, "amount", "amount has 17 digits before the point; at most 12"),
+    ({"amount": "1234567890123"}, "amount", "amount has 13 digits before the point; at most 12"),
+    ({"currency": "123456789012"}, "currency",
+     "must be a three-letter code such as USD (got '123456789012')"),
+    ({"currency": "1234567890123"}, "currency",
+     "must be a three-letter code such as USD (got '*********0123')"),
+    ({"transaction_date": ALICE_CARD}, "transaction_date",
+     "must be a real date like 2026-11-23 (got '***********0005')"),
+    ({"type": "3782 822463 10006"}, "type", "must be purchase or refund (got '**** ****** *0006')"),
 ]
 
 
 @pytest.mark.parametrize(("values", "column", "reason"), REJECTIONS)
 def test_bad_field_rejects_the_row_with_column_and_reason(values: dict[str, str], column: str,
                                                            reason: str) -> None:
-    """Each bad value rejects its row, naming the column and why, without quoting the card number."""
+    """Each bad value rejects its row naming the column, why and the transaction id, never the card."""
     rejected = parse_row(fields(**values), read_header(STANDARD), 12)
-    assert rejected == Reject(12, column, reason)
+    assert rejected == Reject(12, column, reason, "" if column == "transaction_id" else "T1")
     assert ALICE_CARD not in rejected.reason
     assert find_card_numbers(rejected.reason) == []
+
+
+@pytest.mark.parametrize(("written", "shown"), [
+    ("T-77", "T-77"), ("1234567890123456", "1234567890123456"),  # not a card number: as it is
+    ("4111111111111111", "************1111"), (ALICE_CARD, "***********0005"),
+])
+def test_a_reject_carries_the_transaction_id_masked_only_when_it_is_a_card_number(written: str,
+                                                                                  shown: str) -> None:
+    """The reject names the row's transaction id; a Luhn-valid 13-19 digit id keeps only its last 4."""
+    rejected = parse_row(fields(transaction_id=written, amount="1e3"), read_header(STANDARD), 5)
+    assert isinstance(rejected, Reject)
+    assert rejected.transaction_id == shown
+
+
+def test_a_row_with_a_field_too_many_names_its_id_only_when_the_id_comes_first() -> None:
+    """With the id in the first column it is sure to be the row's; elsewhere a shifted field could
+    stand in its place, so none is given."""
+    row = [*fields(), "extra"]
+    assert parse_row(row, read_header(STANDARD), 3).transaction_id == "T1"  # type: ignore[union-attr]
+    names = STANDARD[::-1]
+    rejected = parse_row([*fields(names), "extra"], read_header(names), 3)
+    assert rejected == Reject(3, "", "has 10 fields where the header has 9", "")
 
 
 @pytest.mark.parametrize("count", [8, 10])
@@ -210,7 +305,7 @@ def test_row_with_wrong_field_count_is_rejected(count: int) -> None:
     """A row with more or fewer fields than the header is rejected before any field is read."""
     row = [*fields(), "extra"][:count]
     reason = f"has {count} fields where the header has 9"
-    assert parse_row(row, read_header(STANDARD), 3) == Reject(3, "", reason)
+    assert parse_row(row, read_header(STANDARD), 3) == Reject(3, "", reason, "T1")
 
 
 @pytest.mark.parametrize("column", ["amount", "currency", "transaction_date", "type"])
