@@ -41,6 +41,7 @@ from bot.adapters.tables import (
     RejectRow,
     TransactionFileRow,
 )
+from bot.adapters.x_ids import remember_x_ids
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import CardRef
 from bot.domain.enrolment import Enrolment
@@ -473,6 +474,7 @@ class OutboxRepository:
         self._conn.execute(
             update(outbox_t).where(outbox_t.c.id.in_([r.id for r in rows]))
             .values(status="sending", claimed_at=now, claimed_by=me, attempts=outbox_t.c.attempts + 1))
+        remember_x_ids(*(r.member_id for r in rows), *(r.in_reply_to for r in rows))
         return [OutboxItem(r.id, r.dedupe_key, r.member_id, r.in_reply_to, r.template,
                            json.loads(r.context), r.attempts + 1, r.thread) for r in rows]
 

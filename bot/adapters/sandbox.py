@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bot.adapters.x_ids import remember_x_ids
 from bot.adapters.x_payload import page_from_body
 from bot.clock import Clock
 from bot.domain.mentions import MentionPage
@@ -29,6 +30,8 @@ class SandboxApi:
         self._replies = replies
         self._clock = clock
         self._page_size = page_size
+        # A bad line is reported once, not on every poll: (file, line number, its text).
+        self._warned: set[tuple[str, int, str]] = set()
 
     def describe(self) -> str:
         """Say where posts come from and go to."""
@@ -53,7 +56,7 @@ class SandboxApi:
 
     def reply(self, text: str, in_reply_to: str) -> str:
         """Append a reply; refuse an exact repeat of an earlier one, as X does."""
-        earlier = list(_read_lines(self._replies))
+        earlier = self._read_lines(self._replies)
         if any(r.get("text") == text for _, r in earlier):
             raise DuplicateContent("sandbox: an identical reply was already posted")
         post_id = str(max((int(r.get("id", 0)) for _, r in earlier), default=9 * 10**17) + 1)
@@ -64,19 +67,20 @@ class SandboxApi:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
             os.fsync(out.fileno())
+        remember_x_ids(post_id)
         return post_id
 
     def _read_posts(self) -> list[dict[str, Any]]:
         posts: list[dict[str, Any]] = []
         largest = 0
-        for number, post in _read_lines(self._mentions):
+        for number, post in self._read_lines(self._mentions):
             if "id" not in post:
                 post["id"] = str(largest + 1)
             elif not str(post["id"]).isdigit():
-                logger.warning("%s:%d: skipped: id %r is not numeric", self._mentions, number, post["id"])
+                self._warn(self._mentions, number, post, f"id {post['id']!r} is not numeric")
                 continue
             if not post.get("author_id") or "text" not in post:
-                logger.warning("%s:%d: skipped: a post needs author_id and text", self._mentions, number)
+                self._warn(self._mentions, number, post, "a post needs author_id and text")
                 continue
             post["id"] = str(post["id"])
             largest = max(largest, int(post["id"]))
@@ -84,22 +88,32 @@ class SandboxApi:
         return posts
 
 
-def _read_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """Return (line number, object) for each JSON object line; report and skip the rest."""
-    if not path.exists():
-        return []
-    found = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                logger.warning("%s:%d: skipped: not JSON (%s)", path, number, exc.msg)
-                continue
-            if isinstance(value, dict):
-                found.append((number, value))
-            else:
-                logger.warning("%s:%d: skipped: not a JSON object", path, number)
-    return found
+    def _read_lines(self, path: Path) -> list[tuple[int, dict[str, Any]]]:
+        """Return (line number, object) for each JSON object line; report and skip the rest."""
+        if not path.exists():
+            return []
+        found = []
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    self._warn(path, number, line, f"not JSON ({exc.msg})")
+                    continue
+                if isinstance(value, dict):
+                    found.append((number, value))
+                else:
+                    self._warn(path, number, line, "not a JSON object")
+        return found
+
+    def _warn(self, path: Path, number: int, line: object, why: str) -> None:
+        """Log a skipped line once; the same line changed is reported again."""
+        key = (str(path), number, line if isinstance(line, str) else json.dumps(line, sort_keys=True))
+        if key in self._warned:
+            return
+        if len(self._warned) >= 10_000:  # the file is the user's: keep the memory bounded
+            self._warned.clear()
+        self._warned.add(key)
+        logger.warning("%s:%d: skipped: %s", path, number, why)

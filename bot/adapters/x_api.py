@@ -14,6 +14,7 @@ import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
+from bot.adapters.x_ids import remember_x_ids
 from bot.adapters.x_payload import page_from_body
 from bot.clock import Clock
 from bot.config import XCredentials
@@ -66,6 +67,7 @@ class XApi:
         self._page_size = page_size
         self._max_pages = max_pages
         self._blocked_until: dict[str, datetime] = {}
+        remember_x_ids(bot_user_id)
 
     @classmethod
     def from_credentials(cls, creds: XCredentials, bot_user_id: str, *, clock: Clock,
@@ -101,7 +103,9 @@ class XApi:
         """Post ``text`` as a reply to ``in_reply_to`` and return the new post's id."""
         body = self._call(CREATE, self._client.create_tweet, text=text,
                           in_reply_to_tweet_id=in_reply_to, user_auth=True)
-        return str(body["data"]["id"])
+        post_id = str(body["data"]["id"])
+        remember_x_ids(post_id)
+        return post_id
 
     def _call(self, endpoint: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ``method``, retrying server errors and timeouts, translating every failure."""

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from bot.adapters.x_ids import remember_x_ids
 from bot.domain.hashtags import hashtags_in_text, unique_keys
 from bot.domain.mentions import Mention, MentionPage
 
@@ -23,6 +24,8 @@ def mention_from_post(post: Mapping[str, Any], handles: Mapping[str, str]) -> Me
     is_retweet = any(r.get("type") == "retweeted" for r in referenced) or text.startswith("RT @")
     author_id = str(post.get("author_id", ""))
     created = post.get("created_at")
+    remember_x_ids(post["id"], author_id, post.get("conversation_id"),
+                   *(post.get("edit_history_tweet_ids") or ()))
     return Mention(
         post_id=str(post["id"]),
         author_id=author_id,

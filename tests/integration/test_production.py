@@ -237,3 +237,34 @@ def test_json_logs_are_one_object_per_line_with_cards_masked(capsys):
     assert first["message"] == "linked [card ...0005]"
     assert "ValueError: bad card [card ...0005]" in second["error"]
     assert ALICE_CARD not in "".join(lines)
+
+
+def test_logs_keep_x_ids_the_adapters_parsed_readable_and_mask_other_card_like_runs(capsys):
+    """A Luhn-valid post id X sent is logged as it is; the same kind of run nobody parsed is masked."""
+    from bot.adapters.x_ids import KNOWN_X_IDS
+    from bot.adapters.x_payload import mention_from_post
+
+    post_id, unknown = "1859000000000000016", "1859000000000000024"  # both pass the Luhn check
+    KNOWN_X_IDS.clear()
+    mention_from_post({"id": post_id, "author_id": "2001", "text": "@offerbot #AmexShell",
+                       "edit_history_tweet_ids": [post_id]}, {})
+    setup_logging(fmt="text")
+
+    logging.getLogger("bot.test").info("reply post:%s failed; %s and %s", post_id, unknown, ALICE_CARD)
+
+    line = capsys.readouterr().err.strip()
+    assert f"reply post:{post_id} failed; [card ...0024] and [card ...0005]" in line
+
+
+def test_the_known_id_registry_stays_bounded():
+    """The registry keeps at most its limit of ids, forgetting the oldest first."""
+    from bot.adapters.x_ids import KnownXIds
+
+    known = KnownXIds(limit=3)
+    known.add(["1", "2", "3"])
+    known.add(["1"])  # seen again: now the newest
+    known.add(["4", "not-an-id", None])
+
+    assert len(known) == 3
+    assert "2" not in known
+    assert all(i in known for i in ("1", "3", "4"))

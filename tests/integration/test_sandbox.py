@@ -204,3 +204,21 @@ def test_ensure_files_keeps_existing_content(sandbox: SandboxApi, mentions_file:
     sandbox.ensure_files()
 
     assert ids(sandbox.mentions_since(None)) == [["1"]]
+
+
+def test_a_bad_line_is_warned_about_once_not_on_every_poll(
+        sandbox: SandboxApi, mentions_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The same broken line is reported on the first poll only; once changed (still broken), again."""
+    write_lines(mentions_file, line("@OfferBot #AmexShell", post_id="1"), '{"id": "2", "text": "half')
+
+    with caplog.at_level(logging.WARNING, logger="bot.adapters.sandbox"):
+        for _ in range(3):
+            sandbox.mentions_since(None)
+        assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+        write_lines(mentions_file, line("@OfferBot #AmexShell", post_id="1"), '{"id": "2", "text": "other')
+        sandbox.mentions_since(None)
+        sandbox.mentions_since(None)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert all(f"{mentions_file}:2: skipped: not JSON" in w for w in warnings)
