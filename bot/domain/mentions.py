@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-_MENTION_RE = re.compile(r"(?<!\w)@\w{1,15}")
-_STOP_WORDS = frozenset({"stop", "unsubscribe", "unlink"})
+from bot.domain.optout import is_opt_out
 
 
 class Command(StrEnum):
@@ -32,9 +30,8 @@ class Mention:
     is_retweet: bool = False
 
     def command(self) -> Command:
-        """Return what the post asks for: STOP, an enrolment (it has hashtags), or nothing."""
-        words = _MENTION_RE.sub(" ", self.text).split()
-        if len(words) == 1 and words[0].strip(".!").casefold() in _STOP_WORDS:
+        """Return what the post asks: STOP (it wins over any hashtag), ENROL (hashtags) or NONE."""
+        if is_opt_out(self.text):
             return Command.STOP
         return Command.ENROL if self.hashtags else Command.NONE
 

@@ -17,6 +17,7 @@ from bot.domain.reconcile import Credit
 
 REPLY_TEMPLATE = "reply.j2"
 CREDIT_TEMPLATE = "credit.j2"
+OPT_OUT_TEMPLATE = "stopped.j2"  # the one message a member who has just opted out still gets
 # Outcomes worth a reply, in the order the reply names them.
 _GROUPS = {
     Outcome.ENROLLED: "enrolled",
@@ -86,6 +87,12 @@ def enrolment_reply(
     context["ref"] = ref_code(mention_id)
     return ReplyIntent(f"post:{mention_id}", member_id, mention_id, REPLY_TEMPLATE, context,
                        thread_of(mention_id))
+
+
+def opt_out_reply(post_id: str, member_id: str) -> ReplyIntent:
+    """Return the one confirmation an opt-out post gets, in the thread of that post."""
+    return ReplyIntent(f"stop:{post_id}", member_id, post_id, OPT_OUT_TEMPLATE,
+                       {"ref": ref_code(post_id)}, thread_of(post_id))
 
 
 @dataclass(frozen=True)

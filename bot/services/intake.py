@@ -13,7 +13,7 @@ from bot.adapters.repository import SqlUnitOfWork
 from bot.clock import Clock
 from bot.domain.enrolment import Enrolment, Outcome, decide, summarise
 from bot.domain.mentions import Command, Mention, MentionPage
-from bot.domain.replies import ReplyIntent, enrolment_reply
+from bot.domain.replies import ReplyIntent, enrolment_reply, opt_out_reply
 from bot.ports import SocialApi, UnitOfWorkFactory
 from bot.services.campaigns import Catalog
 
@@ -115,9 +115,12 @@ def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, 
         command = mention.command()
         outcome = command.value
         if command is Command.STOP:
+            was_linked = mention.author_id in linked
             outcome = _stop(tx, mention, linked, now, report)
             # Replies decided earlier in this page are not queued yet; they must not go out either.
             replies = [r for r in replies if r.member_id != mention.author_id]
+            if was_linked:  # the one message left for them: the confirmation
+                replies.append(opt_out_reply(mention.post_id, mention.author_id))
         elif command is Command.ENROL:
             author_linked = mention.author_id in linked
             decisions = decide(mention, linked=author_linked, campaigns=catalog.by_key,
@@ -156,7 +159,7 @@ def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, 
 
 def _stop(tx: SqlUnitOfWork, mention: Mention, linked: set[str], now: datetime,
           report: PollReport) -> str:
-    """Honour STOP: unlink the author and cancel their unsent replies; never answer it."""
+    """Honour STOP: unlink the author and cancel their unsent replies."""
     if mention.author_id not in linked:
         return "stop: not linked"
     tx.members.unlink(mention.author_id, mention.acted_at(now))

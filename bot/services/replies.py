@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.domain.members import Member
-from bot.domain.replies import Delivery, OutboxItem
+from bot.domain.replies import OPT_OUT_TEMPLATE, Delivery, OutboxItem
 from bot.errors import (
     AuthError,
     DuplicateContent,
@@ -104,7 +104,8 @@ def _target(item: OutboxItem, earlier: list[tuple[str, str | None]], clock: Cloc
 def _deliver(item: OutboxItem, member: Member | None, thread: str, api: SocialApi,
              renderer: Renderer, clock: Clock) -> Delivery:
     """Try to send one reply and say what became of it."""
-    if member is None or not member.linked:
+    # An opt-out's confirmation is the one message a member who is no longer linked may get.
+    if (member is None or not member.linked) and item.template != OPT_OUT_TEMPLATE:
         return Delivery("cancelled", note="member is no longer linked")
     try:
         text = renderer.render(item.template, item.context)

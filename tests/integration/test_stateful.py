@@ -172,6 +172,7 @@ class Model:
     enrolled: dict[tuple[str, str], str] = field(default_factory=dict)  # (member, campaign) -> post id
     replies: set[str] = field(default_factory=set)  # post ids that must have a confirmation queued
     voided: set[str] = field(default_factory=set)  # ... that may lack one: a STOP followed them
+    stops: set[str] = field(default_factory=set)  # STOP posts of linked members: one confirmation each
     authors: dict[str, str] = field(default_factory=dict)  # member post id -> author
 
     def handle(self, m: Mention) -> None:
@@ -180,6 +181,7 @@ class Model:
         author = m.author_id
         if m.text.endswith("STOP"):
             if author in self.linked:
+                self.stops.add(m.post_id)
                 self.linked.discard(author)
                 mine = {p for p in self.replies if self.authors[p] == author}
                 self.replies -= mine
@@ -624,7 +626,7 @@ class BotMachine(RuleBasedStateMachine):
 
     @invariant()
     def replies_are_queued_once_for_linked_authors(self) -> None:
-        """One confirmation per post, only for posts of authors linked when they were handled."""
+        """One confirmation per post, only for authors linked when it was handled; one per STOP."""
         rows = self.sql("SELECT dedupe_key, member_id, in_reply_to, template, status FROM outbox")
         keys = [r[0] for r in rows]
         assert len(keys) == len(set(keys))
@@ -638,6 +640,9 @@ class BotMachine(RuleBasedStateMachine):
             assert member == self.model.authors[post_id]
             if member not in self.model.linked:
                 assert status != "pending", f"{key} still pending for unlinked member {member}"
+        stops = {r[2]: r for r in rows if r[0].startswith("stop:")}
+        assert set(stops) == self.model.stops, "each linked member's STOP has one confirmation queued"
+        assert all(r[3] == "stopped.j2" and r[1] == self.model.authors[p] for p, r in stops.items())
         credit_ids = dict(self.sql("SELECT credit_id, member_id FROM credits"))
         posts = self.model.enrolled
         for key, member, in_reply_to, _, _ in rows:
@@ -648,7 +653,8 @@ class BotMachine(RuleBasedStateMachine):
 
     @invariant()
     def x_sees_one_reply_per_member_post(self) -> None:
-        """On X each member post has at most one reply from the bot; notices chain under the bot's."""
+        """On X each member post has at most one reply from the bot; notices chain under the bot's;
+        a linked member's STOP gets its confirmation."""
         replies = self.api.replies
         targets = Counter(to for _, to, _ in replies if to in self.model.authors)
         twice = {post: n for post, n in targets.items() if n > 1}
@@ -667,10 +673,13 @@ class BotMachine(RuleBasedStateMachine):
 
         for _, to, _ in replies:
             post = root(to)
-            assert post in self.model.replies | self.model.voided, f"post {post} should have had no reply"
-        # A reply only goes out to a member linked when it was sent (no step both sends and unlinks).
+            assert post in self.model.replies | self.model.voided | self.model.stops, \
+                f"post {post} should have had no reply"
+        # A reply only goes out to a member linked when it was sent (no step both sends and unlinks),
+        # but for the confirmation of an opt-out, the one message an unlinked member gets.
         for _, to, _ in replies[self.replies_checked:]:
-            assert self.model.authors[root(to)] in self.model.linked
+            post = root(to)
+            assert post in self.model.stops or self.model.authors[post] in self.model.linked
         self.replies_checked = len(replies)
 
     @invariant()

@@ -227,3 +227,12 @@ def test_plain_text_is_not_html_escaped(renderer: TemplateRenderer) -> None:
     assert "Ben & Jerry's" in text
     assert "&amp;" not in text
     assert "&#39;" not in text
+
+
+def test_opt_out_confirmation_text(renderer: TemplateRenderer) -> None:
+    """stopped.j2 tells the member they are unlinked and will not hear from the bot again."""
+    from bot.domain.replies import OPT_OUT_TEMPLATE
+
+    assert renderer.render(OPT_OUT_TEMPLATE, {"ref": REF}) == (
+        "You're unsubscribed: your X account is no longer linked to your card and we won't message "
+        "you again. Ref ABC234")

@@ -192,8 +192,8 @@ def test_a_typo_hashtag_gets_a_suggestion_but_banter_does_not(setup, engine):
     assert context["suggestions"][0]["hashtag"] == "#AmexMcDonalds"
 
 
-def test_stop_unlinks_the_member_and_cancels_their_pending_replies(setup):
-    """'@offerbot STOP' unlinks the author, cancels replies queued earlier and is itself not answered."""
+def test_stop_unlinks_the_member_and_cancels_their_pending_replies(setup, engine):
+    """'@offerbot STOP' unlinks the author, cancels replies queued earlier and queues one confirmation."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
     poll(uow, api, catalog, clock)
@@ -207,31 +207,32 @@ def test_stop_unlinks_the_member_and_cancels_their_pending_replies(setup):
         statuses = tx.outbox.counts()
     assert member is not None
     assert not member.linked
-    assert statuses == {"cancelled": 1}
+    assert statuses == {"cancelled": 1, "pending": 1}
+    assert [(key, to) for key, to, _ in outbox(engine)] == [("post:1", "1"), ("stop:2", "2")]
 
 
 def test_stop_in_the_same_page_keeps_earlier_replies_from_being_queued(setup, engine):
-    """An enrolment and a STOP handled in one page leave no reply queued for that member."""
+    """An enrolment and a STOP handled in one page leave only the STOP's confirmation for that member."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"), mention(2, "1001", "@offerbot STOP"),
              mention(3, "1002", "@offerbot #AmexMcDonalds"))
 
     poll(uow, api, catalog, clock)
 
-    assert [key for key, _, _ in outbox(engine)] == ["post:3"]
+    assert [key for key, _, _ in outbox(engine)] == ["stop:2", "post:3"]
 
 
 def test_after_stop_later_posts_are_not_answered(setup, engine):
-    """Once a member has sent STOP, their later posts enrol nothing and get no reply."""
+    """Once a member has sent STOP, their later posts enrol nothing and get no reply (nor a second STOP)."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot STOP"))
     poll(uow, api, catalog, clock)
-    api.post(mention(2, "1001", "@offerbot #AmexMcDonalds"))
+    api.post(mention(2, "1001", "@offerbot #AmexMcDonalds"), mention(3, "1001", "@offerbot stop please"))
 
     report = poll(uow, api, catalog, clock)
 
     assert report.outcomes == {"not linked": 1}
-    assert outbox(engine) == []
+    assert [key for key, _, _ in outbox(engine)] == ["stop:1"]
 
 
 def test_each_batch_commits_with_its_cursor_so_a_crash_loses_and_repeats_nothing(
@@ -304,3 +305,32 @@ def test_pages_are_batched_into_transactions_with_the_newest_cursor(setup):
 
     assert (report.pages, report.handled, report.cursor) == (4, 7, "7")
     assert report.outcomes == {"enrolled": 1, "already enrolled": 6}
+
+
+@pytest.mark.parametrize("text", ["@offerbot please stop", "@offerbot STOP #AmexFedEx", "@offerbot #STOP",
+                                  "@offerbot ＳＴＯＰ", "@offerbot stop messaging me"])
+def test_an_opt_out_in_ordinary_words_unlinks_enrols_nothing_and_is_confirmed_once(setup, engine, text):
+    """Opt-outs in ordinary words (hashtags beside them too) unlink, enrol nothing, queue one confirmation."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1002", text))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.unlinked == 1
+    assert enrolments(uow) == set()
+    [(key, to, _)] = outbox(engine)
+    assert (key, to) == ("stop:1", "1")
+    with uow(readonly=True) as tx:
+        member = tx.members.get("1002")
+    assert member is not None
+    assert not member.linked
+
+
+def test_a_member_who_was_never_linked_gets_no_opt_out_confirmation(setup, engine):
+    """STOP from an account that is not linked is recorded and not answered (X's rules)."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "4242", "@offerbot STOP"))
+
+    poll(uow, api, catalog, clock)
+
+    assert outbox(engine) == []

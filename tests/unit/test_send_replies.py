@@ -236,3 +236,21 @@ def test_notices_without_a_confirmation_chain_under_the_first_one(uow, clock, se
 
     [(_, first_to, first_id), (_, second_to, _)] = api.replies
     assert (first_to, second_to) == ("11", first_id)
+
+
+def test_the_opt_out_confirmation_is_the_one_message_an_unlinked_member_gets(uow, engine, clock, send, api):
+    """After STOP, its confirmation goes out to the (now unlinked) member; their other replies do not."""
+    from bot.domain.replies import opt_out_reply
+
+    queue(uow, clock, post_id="11")
+    with uow() as tx:
+        tx.members.unlink("1001", clock())
+        tx.outbox.add_many([opt_out_reply("12", "1001")], clock())
+        tx.commit()
+
+    send(api)
+
+    [(text_, to, _)] = api.replies
+    assert to == "12"
+    assert text_.startswith("You're unsubscribed: your X account is no longer linked to your card")
+    assert [status for _, status, *_ in rows(engine)] == ["cancelled", "sent"]

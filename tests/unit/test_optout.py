@@ -1,0 +1,108 @@
+"""Opt-outs in ordinary words: generous for requests to stop, deaf to everything else."""
+
+import pytest
+
+from bot.domain.mentions import Command
+from bot.domain.optout import is_opt_out, words_of
+from tests.fakes import mention
+
+OPT_OUTS = [
+    "@offerbot STOP",
+    "@offerbot stop",
+    "@offerbot Stop please",
+    "@offerbot please stop",
+    "@offerbot please stop!!",
+    "@offerbot stop messaging me",
+    "@offerbot Stop sending me messages",
+    "@offerbot please stop sending",
+    "@offerbot ＳＴＯＰ",
+    "@offerbot STOP #AmexFedEx",
+    "@offerbot #STOP",
+    "@offerbot #Unsubscribe",
+    "@offerbot unsubscribe me",
+    "@offerbot UNSUBSCRIBE",
+    "@offerbot cancel",
+    "@offerbot END",
+    "@offerbot quit",
+    "@offerbot unlink",
+    "@offerbot unlink my card",
+    "@offerbot opt out",
+    "@offerbot opt-out please",
+    "@offerbot opt me out",
+    "@offerbot optout",
+    "@offerbot STOPALL",
+    "@offerbot remove me",
+    "@offerbot remove me from the list",
+    "@offerbot leave me alone",
+    "@offerbot take me off the list, thanks",
+    "@offerbot no more messages",
+    "@offerbot do not message me",
+    "@offerbot don't contact me",
+    "@offerbot Stop. Now. 🛑",
+    "@offerbot stop stop stop",
+    "@offerbot I want to unsubscribe",
+    "@offerbot how do I stop this?",
+    "@offerbot stop it https://t.co/abc123",
+    "@offerbot @other Stop",
+    "Stop please @offerbot",
+    "@offerbot ＃ｓｔｏｐ",
+    "@offerbot stop, thank you",
+]
+
+NOT_OPT_OUTS = [
+    "@offerbot don't stop me now",
+    "@offerbot Don’t stop",
+    "@offerbot do not stop",
+    "@offerbot never unsubscribe",
+    "@offerbot I can't stop eating #AmexMcDonalds",
+    "@offerbot stop by #AmexMcDonalds today",
+    "@offerbot #AmexMcDonalds",
+    "@offerbot #AmexStop",
+    "@offerbot hello",
+    "@offerbot thanks!",
+    "@offerbot",
+    "@offerbot the bus stop is closed",
+    "@offerbot when does #AmexZappos end?",
+    "@offerbot unstoppable",
+    "@offerbot stopping by later",
+    "@offerbot @stop #AmexFedEx",
+    "@offerbot S.T.O.P",
+    "@offerbot I will not quit #AmexShell",
+    "@offerbot cancelled my order, is #AmexZappos still on?",
+    "@offerbot please enrol me in #AmexFedEx",
+    "https://example.com/stop @offerbot #AmexFedEx",
+    "@offerbot stop the rain",
+]
+
+
+@pytest.mark.parametrize("text", OPT_OUTS)
+def test_requests_to_stop_are_opt_outs(text: str) -> None:
+    """Keywords and known phrases with polite filler, in any case or width, opt out."""
+    assert is_opt_out(text)
+    assert mention(1, "1001", text).command() is Command.STOP
+
+
+@pytest.mark.parametrize("text", NOT_OPT_OUTS)
+def test_other_posts_are_not_opt_outs(text: str) -> None:
+    """Negations, keywords inside other sentences and plain hashtags are not opt-outs."""
+    assert not is_opt_out(text)
+    assert mention(1, "1001", text).command() is not Command.STOP
+
+
+def test_the_table_is_large_both_ways() -> None:
+    """The phrasings above cover at least 30 opt-outs and 20 non-opt-outs."""
+    assert len(OPT_OUTS) >= 30
+    assert len(NOT_OPT_OUTS) >= 20
+
+
+def test_opting_out_wins_over_the_campaign_hashtags_of_the_same_post() -> None:
+    """'STOP #AmexFedEx' is a STOP: its hashtag is no enrolment."""
+    post = mention(1, "1001", "@offerbot STOP #AmexFedEx")
+    assert post.hashtags == ("amexfedex",)
+    assert post.command() is Command.STOP
+
+
+def test_words_drop_mentions_links_punctuation_and_unrelated_hashtags() -> None:
+    """The rule reads NFKC-casefolded words; a keyword hashtag is kept as its word."""
+    words = words_of("@offerbot ＳＴＯＰ, don’t #AmexFedEx #Stop https://t.co/x 🛑!")
+    assert words == ["stop", "dont", "stop"]
