@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.domain.campaigns import Campaign
-from bot.domain.hashtags import unique_keys
 from bot.domain.mentions import Mention, MentionPage
 from bot.errors import DuplicateContent
 
@@ -87,9 +86,10 @@ class FakeSocialApi:
 def mention(post_id: int | str, author: str, text: str, *, at: datetime | None = START,
             retweet: bool = False, handle: str | None = None) -> Mention:
     """Build a mention whose hashtags are parsed from ``text``."""
-    from bot.domain.hashtags import hashtags_in_text
+    from bot.domain.hashtags import hashtags_in_text, keys_and_forms
 
-    return Mention(str(post_id), author, text, unique_keys(hashtags_in_text(text)), at, handle, retweet)
+    keys, typed = keys_and_forms(hashtags_in_text(text))
+    return Mention(str(post_id), author, text, keys, at, handle, retweet, typed)
 
 
 def campaign(**overrides: Any) -> Campaign:
@@ -106,9 +106,13 @@ def campaign(**overrides: Any) -> Campaign:
 
 def reply_context(ref: str = REF, **groups: list[dict[str, str]]) -> dict[str, Any]:
     """Return a reply.j2 context with the given groups filled and the rest empty."""
+    from bot.domain.replies import cap_lists
+
     context: dict[str, Any] = {name: [] for name in ("enrolled", "already_enrolled", "sold_out",
-                                                      "not_started", "ended", "suggestions")}
+                                                      "not_started", "opened_after_post", "ended",
+                                                      "suggestions", "unknown")}
     context.update(groups)
+    context = cap_lists(context)
     context["ref"] = ref
     return context
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.adapters.x_ids import remember_x_ids
-from bot.domain.hashtags import hashtags_in_text, unique_keys
+from bot.domain.hashtags import hashtags_in_text, keys_and_forms
 from bot.domain.mentions import Mention, MentionPage
 
 
@@ -24,16 +24,18 @@ def mention_from_post(post: Mapping[str, Any], handles: Mapping[str, str]) -> Me
     is_retweet = any(r.get("type") == "retweeted" for r in referenced) or text.startswith("RT @")
     author_id = str(post.get("author_id", ""))
     created = post.get("created_at")
+    keys, typed = keys_and_forms(tagged or hashtags_in_text(text))
     remember_x_ids(post["id"], author_id, post.get("conversation_id"),
                    *(post.get("edit_history_tweet_ids") or ()))
     return Mention(
         post_id=str(post["id"]),
         author_id=author_id,
         text=text,
-        hashtags=unique_keys(tagged or hashtags_in_text(text)),
+        hashtags=keys,
         created_at=datetime.fromisoformat(created) if created else None,
         author_handle=handles.get(author_id),
         is_retweet=is_retweet,
+        typed_hashtags=typed,
     )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from bot.domain.campaigns import Campaign, Status
+from bot.domain.cards import mask_card_numbers
 from bot.domain.mentions import Mention
 
 
@@ -18,6 +19,7 @@ class Outcome(StrEnum):
     ALREADY_ENROLLED = "already enrolled"
     SOLD_OUT = "sold out"
     NOT_STARTED = "not started"
+    OPENED_AFTER_POST = "opened after post"  # upcoming when posted, open by the time it was read
     ENDED = "ended"
     NOT_LINKED = "not linked"
     UNKNOWN_HASHTAG = "unknown hashtag"
@@ -27,9 +29,10 @@ class Outcome(StrEnum):
 class Decision:
     """What happened to one hashtag of a mention."""
 
-    hashtag: str
+    hashtag: str  # the key
     outcome: Outcome
     campaign: Campaign | None = None
+    typed: str | None = field(default=None, compare=False)  # as typed, without '#' (for display)
 
     def sold_out(self) -> Decision:
         """Return this decision turned into SOLD_OUT (the quantity ran out at reservation)."""
@@ -49,21 +52,28 @@ def decide(
 
     ``campaigns`` maps hashtag keys to campaigns, ``enrolled_in`` holds the campaign ids the
     author is already enrolled in and ``enrolment_counts`` the enrolments per campaign id so far.
-    An ENROLLED decision still needs its limited-quantity reservation to succeed.
+    An ENROLLED decision still needs its limited-quantity reservation to succeed. A campaign is
+    judged at the post's time: a post made before it opened enrols in nothing, even when the
+    campaign has opened by ``now`` (OPENED_AFTER_POST: the member must post again).
     """
     at = mention.acted_at(now)
     decisions = []
     for key in mention.hashtags:
         campaign = campaigns.get(key)
+        typed = mention.typed(key)
         if campaign is None:
-            decisions.append(Decision(key, Outcome.UNKNOWN_HASHTAG))
+            decisions.append(Decision(key, Outcome.UNKNOWN_HASHTAG, typed=typed))
         elif not linked:
-            decisions.append(Decision(key, Outcome.NOT_LINKED, campaign))
+            decisions.append(Decision(key, Outcome.NOT_LINKED, campaign, typed))
         elif campaign.id in enrolled_in:
-            decisions.append(Decision(key, Outcome.ALREADY_ENROLLED, campaign))
+            decisions.append(Decision(key, Outcome.ALREADY_ENROLLED, campaign, typed))
         else:
-            status = campaign.status(at, enrolment_counts.get(campaign.id, 0))
-            decisions.append(Decision(key, _STATUS_OUTCOME[status], campaign))
+            count = enrolment_counts.get(campaign.id, 0)
+            status = campaign.status(at, count)
+            outcome = _STATUS_OUTCOME[status]
+            if status is Status.UPCOMING and (later := campaign.status(now, count)) is not Status.UPCOMING:
+                outcome = Outcome.OPENED_AFTER_POST if later is Status.LIVE else _STATUS_OUTCOME[later]
+            decisions.append(Decision(key, outcome, campaign, typed))
     return decisions
 
 
@@ -86,7 +96,7 @@ class Enrolment:
 
 
 def summarise(decisions: list[Decision], command: str) -> str:
-    """Return a short record of what a mention did, for the posts table."""
+    """Return a short record of what a mention did, for the posts table (card numbers masked)."""
     if not decisions:
         return command
-    return "; ".join(f"{d.hashtag}: {d.outcome.value}" for d in decisions)[:500]
+    return mask_card_numbers("; ".join(f"{d.hashtag}: {d.outcome.value}" for d in decisions))[:500]

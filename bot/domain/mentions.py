@@ -28,6 +28,13 @@ class Mention:
     created_at: datetime | None = None
     author_handle: str | None = None
     is_retweet: bool = False
+    typed_hashtags: tuple[str, ...] = ()  # each hashtag as the member typed it, by ``hashtags``
+
+    def typed(self, key: str) -> str:
+        """Return hashtag ``key`` as the member typed it (without '#'), or the key itself."""
+        if len(self.typed_hashtags) == len(self.hashtags) and key in self.hashtags:
+            return self.typed_hashtags[self.hashtags.index(key)]
+        return key
 
     def command(self) -> Command:
         """Return what the post asks: STOP (it wins over any hashtag), ENROL (hashtags) or NONE."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bot.domain.campaigns import Campaign
+from bot.domain.cards import find_card_numbers
 from bot.domain.enrolment import Decision, Outcome
 from bot.domain.money import format_cents
 from bot.domain.reconcile import Credit
@@ -24,8 +26,15 @@ _GROUPS = {
     Outcome.ALREADY_ENROLLED: "already_enrolled",
     Outcome.SOLD_OUT: "sold_out",
     Outcome.NOT_STARTED: "not_started",
+    Outcome.OPENED_AFTER_POST: "opened_after_post",
     Outcome.ENDED: "ended",
 }
+# The lists a reply may name, and how many items of each it names before saying "and N more":
+# every list is capped, so that a post with many hashtags still gets a reply that fits.
+LISTED = 5
+_LIMITS = {"suggestions": 3, "unknown": 3}
+QUOTED = 30  # characters of a member's own hashtag quoted back, at most
+_WORD = re.compile(r"[^\W]", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,30 @@ def suggest_campaign(hashtag: str, campaigns: Mapping[str, Campaign]) -> Campaig
     return campaigns[match[0]] if match else None
 
 
+def quote_hashtag(typed: str) -> str | None:
+    """Return a member's hashtag safe to quote back: '#' and its word characters, at most 30 of
+    them (then '…'); None when it holds what looks like a card number."""
+    word = "".join(_WORD.findall(typed.removeprefix("#")))
+    if not word or find_card_numbers(word):
+        return None
+    return "#" + (word if len(word) <= QUOTED else word[:QUOTED] + "…")
+
+
+def cap_lists(context: dict[str, Any]) -> dict[str, Any]:
+    """Name at most a few items of each list in ``context`` and count the rest in ``more``.
+
+    ``more`` maps every list's name to the items left out ("and 3 more"); the renderer may move
+    more items there, the last lists first, until the reply fits.
+    """
+    more: dict[str, int] = {}
+    for name, items in list(context.items()):
+        if isinstance(items, list):
+            limit = _LIMITS.get(name, LISTED)
+            context[name], more[name] = items[:limit], max(len(items) - limit, 0)
+    context["more"] = more
+    return context
+
+
 def enrolment_reply(
     mention_id: str,
     member_id: str,
@@ -69,21 +102,30 @@ def enrolment_reply(
 ) -> ReplyIntent | None:
     """Return the one reply a linked member's mention deserves, or None when it needs none.
 
-    Unknown hashtags are answered only when ``suggest`` finds a campaign they look like a typo
-    of, so banter such as "#fridayvibes" does not draw a reply.
+    An unknown hashtag that looks like a typo of a campaign's gets a suggestion. Unknown
+    hashtags like no campaign's are named ("We found no offer called #yum") only when the post
+    names nothing else, so that a member who got no offer hears why.
     """
     context: dict[str, Any] = {name: [] for name in _GROUPS.values()}
     context["suggestions"] = []
+    unknown = []
+    named_a_campaign = False
     for decision in decisions:
+        named_a_campaign |= decision.campaign is not None
         group = _GROUPS.get(decision.outcome)
+        typed = quote_hashtag(decision.typed or decision.hashtag)
         if group is not None and decision.campaign is not None:
             context[group].append(decision.campaign.summary())
-        elif decision.outcome is Outcome.UNKNOWN_HASHTAG:
+        elif decision.outcome is Outcome.UNKNOWN_HASHTAG and typed is not None:
             suggestion = suggest(decision.hashtag)
             if suggestion is not None:
-                context["suggestions"].append({"typed": "#" + decision.hashtag, **suggestion.summary()})
+                context["suggestions"].append({"typed": typed, **suggestion.summary()})
+            else:
+                unknown.append({"typed": typed})
+    context["unknown"] = [] if named_a_campaign or any(context.values()) else unknown
     if not any(context.values()):
         return None
+    context = cap_lists(context)
     context["ref"] = ref_code(mention_id)
     return ReplyIntent(f"post:{mention_id}", member_id, mention_id, REPLY_TEMPLATE, context,
                        thread_of(mention_id))

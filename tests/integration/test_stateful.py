@@ -47,7 +47,6 @@ from bot.adapters.locks import locks_for
 from bot.adapters.repository import SqlUnitOfWork, unit_of_work_factory
 from bot.adapters.templates import TemplateRenderer
 from bot.domain.cards import Fingerprinter
-from bot.domain.hashtags import hashtag_key
 from bot.domain.mentions import Mention, MentionPage
 from bot.errors import TransientApiError
 from bot.ports import UnitOfWorkFactory
@@ -76,7 +75,7 @@ PERCENT = campaign(id="st-percent", merchant="Pct Mart", hashtag="#StPercent",
 CAMPAIGNS = (FIXED, LIMITED, PERCENT)
 BY_ID = {c.id: c for c in CAMPAIGNS}
 BY_TAG = {c.hashtag: c for c in CAMPAIGNS}
-TYPO = "#StFixd"  # close enough to #StFixed for a suggestion: a linked author gets a reply
+TYPO = "#StFixd"  # close enough to #StFixed for a suggestion; "#fridayvibes" gets "no offer called"
 HASHTAGS = [c.hashtag for c in CAMPAIGNS] + [TYPO, "#fridayvibes"]
 TAGS = st.lists(st.sampled_from(HASHTAGS), min_size=1, max_size=3, unique=True)
 
@@ -189,9 +188,8 @@ class Model:
             return
         if author not in self.linked or not m.hashtags:
             return
-        tags = [t for t in HASHTAGS if hashtag_key(t) in m.hashtags]
-        if any(t in BY_TAG or t == TYPO for t in tags):
-            self.replies.add(m.post_id)
+        # Every hashtag draws a reply: an offer, a suggestion, or "no offer called #fridayvibes".
+        self.replies.add(m.post_id)
         for key in m.hashtags:  # in the order written
             found = [c for c in CAMPAIGNS if c.key == key]
             if not found or (author, found[0].id) in self.enrolled:

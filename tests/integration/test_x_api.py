@@ -509,3 +509,18 @@ def test_reply_server_error_is_retried(
 
     assert x_api.reply("Enrolled!", "1859000000000000002") == NEW_REPLY_ID
     assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize("entities", [True, False], ids=["entities", "text"])
+def test_hashtags_keep_the_form_the_member_typed(mocked: responses.RequestsMock, x_api: XApi,
+                                                 entities: bool) -> None:
+    """Next to each key, the mention keeps the hashtag as typed (first form of each key), for quoting back."""
+    mocked.get(MENTIONS_URL, json=page(
+        post("1859000000000000002", f"@{BOT_HANDLE} #FridayVibes #AmexMcDonals #fridayvibes",
+             entities=entities)))
+
+    (only,) = x_api.mentions_since(None)[0].mentions
+
+    assert only.hashtags == ("fridayvibes", "amexmcdonals")
+    assert only.typed_hashtags == ("FridayVibes", "AmexMcDonals")
+    assert only.typed("amexmcdonals") == "AmexMcDonals"

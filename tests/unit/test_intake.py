@@ -180,16 +180,21 @@ def test_a_mention_without_hashtags_is_recorded_and_not_answered(setup, engine):
     assert outbox(engine) == []
 
 
-def test_a_typo_hashtag_gets_a_suggestion_but_banter_does_not(setup, engine):
-    """'#AmexMcDonals' draws 'did you mean #AmexMcDonalds'; '#fridayvibes' draws nothing."""
+def test_a_typo_hashtag_gets_a_suggestion_and_a_hashtag_like_no_offer_is_named(setup, engine):
+    """'#AmexMcDonals' draws 'did you mean #AmexMcDonalds'; '#FridayVibes' alone draws 'no offer called
+    #FridayVibes' as typed (issue 11: it drew nothing before)."""
     uow, api, catalog, clock = setup
-    api.post(mention(1, "1001", "@offerbot #AmexMcDonals"), mention(2, "1002", "@offerbot #fridayvibes"))
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonals"), mention(2, "1002", "@offerbot #FridayVibes"),
+             mention(3, "1003", "@offerbot #AmexFedEx #yum"))
 
     poll(uow, api, catalog, clock)
 
-    [(key, _, context)] = outbox(engine)
-    assert key == "post:1"
+    [(key, _, context), (key2, _, context2), (_, _, context3)] = outbox(engine)
+    assert (key, key2) == ("post:1", "post:2")
     assert context["suggestions"][0]["hashtag"] == "#AmexMcDonalds"
+    assert context["suggestions"][0]["typed"] == "#AmexMcDonals"
+    assert context2["unknown"] == [{"typed": "#FridayVibes"}]
+    assert context3["unknown"] == []
 
 
 def test_stop_unlinks_the_member_and_cancels_their_pending_replies(setup, engine):
@@ -334,3 +339,25 @@ def test_a_member_who_was_never_linked_gets_no_opt_out_confirmation(setup, engin
     poll(uow, api, catalog, clock)
 
     assert outbox(engine) == []
+
+
+def test_a_post_made_before_the_campaign_opened_and_read_after_is_told_to_post_again(uow, api, clock, members,
+                                                                                     engine):
+    """Issue 13: posted Oct 31, read Dec 2 after the Nov 1 opening: no enrolment, and 'opened after your
+    post', never 'opens Nov 1'."""
+    from datetime import UTC, date, datetime
+
+    opening = campaign(id="opening", hashtag="#AmexOpening", enrol_from=date(2026, 11, 1))
+    with uow() as tx:
+        tx.campaigns.sync([opening], clock())
+        tx.commit()
+    clock.now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    api.post(mention(1, "1001", "@offerbot #AmexOpening", at=datetime(2026, 10, 31, 23, 0, tzinfo=UTC)))
+
+    report = poll(uow, api, Catalog((opening,)), clock)
+
+    assert enrolments(uow) == set()
+    assert report.outcomes == {"opened after post": 1}
+    [(_, _, context)] = outbox(engine)
+    assert [c["id"] for c in context["opened_after_post"]] == ["opening"]
+    assert context["not_started"] == []

@@ -163,18 +163,34 @@ def test_a_reply_to_a_member_who_unlinked_is_cancelled(uow, engine, clock, send,
     assert rows(engine)[0][1] == "cancelled"
 
 
-def test_a_reply_over_280_weighted_characters_is_failed_not_sent(uow, engine, clock, send, api):
-    """A reply that cannot be made to fit is failed with the template's name."""
+def test_a_reply_over_280_weighted_characters_goes_out_shortened(uow, engine, clock, send, api):
+    """Issue 11: a reply too long for X names fewer campaigns and is sent (it was failed before)."""
     long_name = [{"hashtag": f"#AmexAVeryLongCampaignHashtag{i}", "merchant": "M" * 60,
                   "reward": "$5 back", "redeem_by": "x"} for i in range(12)]
     queue(uow, clock, post_id="11", enrolled=long_name)
 
     send(api)
 
+    [(text_, _, _)] = api.replies
+    assert "more. Pay with your synced card." in text_
+    assert rows(engine)[0][1] == "sent"
+
+
+def test_a_reply_that_cannot_be_made_to_fit_is_failed_not_sent(uow, engine, clock, send, api):
+    """A text with nothing left to shorten (a 300-character merchant) is failed with the template's name."""
+    intent = ReplyIntent("credit:c1", "1001", "11", "credit.j2",
+                         {"kind": "credit", "amount": "$5.00", "merchant": "M" * 300,
+                          "hashtag": "#AmexMcDonalds", "ref": "C1"})
+    with uow() as tx:
+        tx.outbox.add_many([intent], clock())
+        tx.commit()
+
+    send(api)
+
     assert api.replies == []
     [(_, status, _, _, note)] = rows(engine)
     assert status == "failed"
-    assert "reply.j2" in note
+    assert "credit.j2" in note
 
 
 def test_a_reply_claimed_by_a_sender_that_died_is_sent_again_after_the_lease(uow, clock, send, api):
