@@ -66,7 +66,8 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
         if settings.x is not None:
             api = XApi.from_credentials(settings.x, settings.bot_user_id, clock=clock)
         else:
-            sandbox = SandboxApi(settings.sandbox_mentions, settings.sandbox_replies, clock=clock)
+            sandbox = SandboxApi(settings.sandbox_mentions, settings.sandbox_replies, clock=clock,
+                                 dms=settings.sandbox_dms)
             sandbox.ensure_files()
             api = sandbox
     return App(

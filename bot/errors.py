@@ -53,6 +53,10 @@ class ReplyNotAllowed(PermanentApiError):
     """X refused a reply to this post (the author did not engage the bot)."""
 
 
+class DmNotAllowed(PermanentApiError):
+    """X refused a direct message to this member (they do not accept DMs from the bot)."""
+
+
 class ReplyTooLong(BotError):
     """A rendered reply is over X's 280 weighted characters."""
 

@@ -338,7 +338,7 @@ class CampaignRepository:
 
 # Built once: constructing a SQL expression costs more than running it on SQLite.
 _OUTBOX = _Bulk(outbox_t, ("dedupe_key", "member_id", "in_reply_to", "template", "context", "status",
-                           "attempts", "next_attempt_at", "created_at", "thread"),
+                           "attempts", "next_attempt_at", "created_at", "thread", "channel"),
                 ignore_conflicts=["dedupe_key"])
 _ENROLMENTS = _Bulk(enrolments_t, ("member_id", "campaign_id", "post_id", "enrolled_at"))
 _POSTS = _Bulk(posts_t, ("post_id", "author_id", "created_at", "processed_at", "outcome"))
@@ -437,7 +437,7 @@ class PostRepository:
 
 
 class OutboxRepository:
-    """Replies waiting to be sent, each at most once."""
+    """Replies and direct messages waiting to be sent, each at most once."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -449,7 +449,7 @@ class OutboxRepository:
         when = native(self._conn)(now)
         _OUTBOX.run(self._conn, [
             (i.dedupe_key, i.member_id, i.in_reply_to, i.template,
-             json.dumps(i.context, separators=(",", ":")), "pending", 0, when, when, i.thread)
+             json.dumps(i.context, separators=(",", ":")), "pending", 0, when, when, i.thread, i.channel)
             for i in intents])
 
     def claim(self, now: datetime, limit: int, lease: timedelta, me: str,
@@ -476,7 +476,7 @@ class OutboxRepository:
             .values(status="sending", claimed_at=now, claimed_by=me, attempts=outbox_t.c.attempts + 1))
         remember_x_ids(*(r.member_id for r in rows), *(r.in_reply_to for r in rows))
         return [OutboxItem(r.id, r.dedupe_key, r.member_id, r.in_reply_to, r.template,
-                           json.loads(r.context), r.attempts + 1, r.thread) for r in rows]
+                           json.loads(r.context), r.attempts + 1, r.thread, r.channel) for r in rows]
 
     def record(self, item_id: int, delivery: Delivery, now: datetime) -> None:
         """Store the result of sending a claimed reply."""
@@ -503,6 +503,14 @@ class OutboxRepository:
             select(outbox_t.c.status, outbox_t.c.sent_post_id)
             .where(outbox_t.c.thread == thread, outbox_t.c.id < item_id).order_by(outbox_t.c.id.desc()))
         return [(status, post_id) for status, post_id in rows]
+
+    def earlier_dm_unsent(self, member_id: str, item_id: int) -> bool:
+        """Return True while a DM queued for ``member_id`` before ``item_id`` is still on its way."""
+        c = outbox_t.c
+        found = self._conn.execute(
+            select(c.id).where(c.member_id == member_id, c.channel == "dm", c.id < item_id,
+                               c.status.in_(("pending", "sending"))).limit(1)).first()
+        return found is not None
 
     def counts(self) -> dict[str, int]:
         """Return the number of replies in each status."""
@@ -674,6 +682,23 @@ class LedgerRepository:
         """Move a file's notice cursor (and say when all its notices are queued)."""
         self._conn.execute(update(files_t).where(files_t.c.id == file_id)
                            .values(notices_after=last, notices_done=done))
+
+    def reversed_credits(self, clawbacks: Sequence[Credit]) -> dict[str, Credit]:
+        """Return the credits these clawbacks reverse, by credit id.
+
+        Found through the members' kept purchases (indexed by member, then the credits' unique
+        index), not by credit id, which has no index of its own.
+        """
+        wanted = {c.reverses for c in clawbacks if c.reverses}
+        members = sorted({c.member_id for c in clawbacks if c.reverses})
+        found: dict[str, Credit] = {}
+        for where in _key_in(self._conn, transactions_t.c.member_id, members):
+            rows = self._conn.execute(select(credits_t).where(
+                credits_t.c.kind == "credit",
+                credits_t.c.transaction_id.in_(select(transactions_t.c.transaction_id).where(
+                    where, transactions_t.c.kind == "purchase"))))
+            found.update({r.credit_id: _credit(r) for r in rows if r.credit_id in wanted})
+        return found
 
     def credits_of(self, member_id: str, campaign_id: str) -> list[Credit]:
         """Return a member's credits and clawbacks in a campaign."""

@@ -21,13 +21,17 @@ class SandboxApi:
     """Behaves like the X adapter: ids, since_id, pages, duplicate-content refusals.
 
     Each line of the mentions file is one X v2 post object (id, text, author_id, and optionally
-    created_at, entities, referenced_tweets). A line without an id gets the next number after
-    the largest id above it, so a newcomer can append ``{"author_id": ..., "text": ...}``.
+    created_at, entities, referenced_tweets, edit_history_tweet_ids). A line without an id gets
+    the next number after the largest id above it, so a newcomer can append
+    ``{"author_id": ..., "text": ...}``. Replies are appended to the replies file, direct
+    messages to the DMs file (``dms``, by default dms.jsonl beside the replies).
     """
 
-    def __init__(self, mentions: Path, replies: Path, *, clock: Clock, page_size: int = 100) -> None:
+    def __init__(self, mentions: Path, replies: Path, *, clock: Clock, page_size: int = 100,
+                 dms: Path | None = None) -> None:
         self._mentions = mentions
         self._replies = replies
+        self._dms = dms or replies.with_name("dms.jsonl")
         self._clock = clock
         self._page_size = page_size
         # A bad line is reported once, not on every poll: (file, line number, its text).
@@ -35,11 +39,12 @@ class SandboxApi:
 
     def describe(self) -> str:
         """Say where posts come from and go to."""
-        return f"local sandbox: reading {self._mentions}, replying into {self._replies}"
+        return (f"local sandbox: reading {self._mentions}, replying into {self._replies}, "
+                f"direct messages into {self._dms}")
 
     def ensure_files(self) -> None:
         """Create empty sandbox files so a newcomer can append to them."""
-        for path in (self._mentions, self._replies):
+        for path in (self._mentions, self._replies, self._dms):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(exist_ok=True)
 
@@ -60,15 +65,40 @@ class SandboxApi:
         if any(r.get("text") == text for _, r in earlier):
             raise DuplicateContent("sandbox: an identical reply was already posted")
         post_id = str(max((int(r.get("id", 0)) for _, r in earlier), default=9 * 10**17) + 1)
-        line = {"id": post_id, "text": text, "in_reply_to_tweet_id": in_reply_to,
-                "created_at": self._clock().isoformat().replace("+00:00", "Z")}
-        self._replies.parent.mkdir(parents=True, exist_ok=True)
-        with self._replies.open("a", encoding="utf-8") as out:
+        self._append(self._replies, {"id": post_id, "text": text, "in_reply_to_tweet_id": in_reply_to,
+                                     "created_at": self._now()})
+        return post_id
+
+    def direct_message(self, user_id: str, text: str) -> str:
+        """Append a DM to ``user_id``; refuse an exact repeat in the same conversation."""
+        earlier = self._read_lines(self._dms)
+        if self._found(earlier, user_id, text) is not None:
+            raise DuplicateContent("sandbox: an identical direct message was already sent to this member")
+        event_id = str(max((int(r.get("id", 0)) for _, r in earlier), default=8 * 10**17) + 1)
+        self._append(self._dms, {"id": event_id, "participant_id": user_id, "text": text,
+                                 "created_at": self._now()})
+        return event_id
+
+    def find_direct_message(self, user_id: str, text: str) -> str | None:
+        """Return the id of a DM with exactly ``text`` already sent to ``user_id``, if any."""
+        return self._found(self._read_lines(self._dms), user_id, text)
+
+    @staticmethod
+    def _found(lines: list[tuple[int, dict[str, Any]]], user_id: str, text: str) -> str | None:
+        return next((str(d.get("id")) for _, d in lines
+                     if str(d.get("participant_id")) == user_id and d.get("text") == text), None)
+
+    def _now(self) -> str:
+        return self._clock().isoformat().replace("+00:00", "Z")
+
+    def _append(self, path: Path, line: dict[str, Any]) -> None:
+        """Append one JSON line and make it durable, as X would have it once it answered."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
             os.fsync(out.fileno())
-        remember_x_ids(post_id)
-        return post_id
+        remember_x_ids(line["id"])
 
     def _read_posts(self) -> list[dict[str, Any]]:
         posts: list[dict[str, Any]] = []

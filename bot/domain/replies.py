@@ -37,12 +37,17 @@ QUOTED = 30  # characters of a member's own hashtag quoted back, at most
 _WORD = re.compile(r"[^\W]", re.UNICODE)
 
 
+REPLY, DM = "reply", "dm"  # the channels a message goes out on: a public reply, a direct message
+
+
 @dataclass(frozen=True)
 class ReplyIntent:
-    """A reply to send once: which post, which template, with what (JSON-safe) context.
+    """A message to send once: which post, which template, with what (JSON-safe) context.
 
-    Replies sharing a ``thread`` (the confirmation of a member's post and the credit notices of
-    that enrolment) form one chain under the member's post, so the post itself is answered once.
+    A public reply (``channel`` reply) answers ``in_reply_to``; replies sharing a ``thread`` (a
+    member's post, its edits and its opt-out confirmation) form one chain under the member's
+    post, so the post itself is answered once. A direct message (``channel`` dm) goes to the
+    member privately; ``in_reply_to`` then names the post it is about, and it has no thread.
     """
 
     dedupe_key: str
@@ -51,6 +56,7 @@ class ReplyIntent:
     template: str
     context: dict[str, Any] = field(hash=False)
     thread: str | None = None
+    channel: str = REPLY
 
 
 def thread_of(post_id: str) -> str:
@@ -139,7 +145,7 @@ def opt_out_reply(post_id: str, member_id: str) -> ReplyIntent:
 
 @dataclass(frozen=True)
 class OutboxItem:
-    """A reply claimed from the outbox for sending."""
+    """A message claimed from the outbox for sending."""
 
     id: int
     dedupe_key: str
@@ -149,28 +155,45 @@ class OutboxItem:
     context: dict[str, Any]
     attempts: int
     thread: str | None = None
+    channel: str = REPLY
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """What became of one attempt to send a reply."""
+    """What became of one attempt to send a message."""
 
-    status: str  # sent | failed | cancelled | pending (retry at retry_at)
+    # sent | failed | undeliverable (X refused the DM: final, never retried by itself, never a
+    # public post instead) | cancelled | pending (retry at retry_at)
+    status: str
     post_id: str | None = None
     note: str | None = None
     retry_at: datetime | None = None
 
 
-def credit_notice(credit: Credit, campaign: Campaign, enrolment_post_id: str) -> ReplyIntent:
-    """Return the notice of a credit (or its reversal), threaded under the enrolment reply."""
-    context = {
+def credit_ref(credit_id: str) -> str:
+    """Return the reference a member reads for a credit (the credit id is a hash; its start names it)."""
+    return credit_id[2:8]
+
+
+def credit_notice(credit: Credit, campaign: Campaign, enrolment_post_id: str,
+                  reversed_credit: Credit | None = None) -> ReplyIntent:
+    """Return the direct message telling a member of a credit, or of a clawback of one.
+
+    Notices are private: a public reply would tell everyone where and when the member shopped.
+    A clawback names the credit it reverses (``reversed_credit``, or at least its ref) and how
+    much of it went: "$2.50 of your $5.00 McDonald's credit (ref ABC123) was reversed".
+    """
+    context: dict[str, Any] = {
         "kind": credit.kind,
         "amount": format_cents(abs(credit.cents), credit.currency),
         "merchant": campaign.merchant,
         "hashtag": campaign.hashtag,
-        "ref": credit.credit_id[2:8],  # the credit id is a hash already; its start names it
+        "ref": credit_ref(credit.credit_id),
     }
-    # In the enrolment's thread: under the bot's confirmation (or the notice before it), so the
-    # member's post still has one reply from the bot.
+    if credit.kind == "clawback" and credit.reverses:
+        context["reversed_ref"] = credit_ref(credit.reverses)
+        context["reversed_amount"] = (None if reversed_credit is None else
+                                      format_cents(reversed_credit.cents, reversed_credit.currency))
+        context["whole"] = reversed_credit is not None and -credit.cents >= reversed_credit.cents
     return ReplyIntent(f"credit:{credit.credit_id}", credit.member_id, enrolment_post_id,
-                       CREDIT_TEMPLATE, context, thread_of(enrolment_post_id))
+                       CREDIT_TEMPLATE, context, channel=DM)

@@ -63,8 +63,9 @@ def test_an_old_schema_is_refused_until_db_upgrade(project, no_x_credentials, mo
     monkeypatch.chdir(project)
     engine = make_engine(f"sqlite:///{project / 'data' / 'offerbot.db'}")
     upgrade(engine, "0001")
+    head = schema_state(engine).head  # the newest migration, whichever it is
 
-    with pytest.raises(SchemaOutdated, match=r"revision 0001; this version needs revision 0002.*db upgrade"):
+    with pytest.raises(SchemaOutdated, match=rf"revision 0001; this version needs revision {head}.*upgrade"):
         check_schema(engine)
     refused = CliRunner().invoke(cli, ["run", "--once"])
     upgraded = CliRunner().invoke(cli, ["db", "upgrade"])
@@ -72,8 +73,8 @@ def test_an_old_schema_is_refused_until_db_upgrade(project, no_x_credentials, mo
 
     assert refused.exit_code == 2
     assert "offerbot db upgrade" in refused.output
-    assert "database upgraded from revision 0001 to 0002" in upgraded.output
-    assert "database already at revision 0002" in again.output
+    assert f"database upgraded from revision 0001 to {head}" in upgraded.output
+    assert f"database already at revision {head}" in again.output
     check_schema(engine)
     engine.dispose()
 
@@ -268,3 +269,27 @@ def test_the_known_id_registry_stays_bounded():
     assert len(known) == 3
     assert "2" not in known
     assert all(i in known for i in ("1", "3", "4"))
+
+
+@pytest.mark.sqlite_only  # the shared PostgreSQL test database stays at head
+def test_upgrading_keeps_the_outbox_and_makes_unsent_credit_notices_direct_messages(sqlite_file):
+    """From 0002, rows survive: a pending or failed credit notice becomes a DM (no thread), a sent one
+    stays the reply it was, other replies stay replies; 'undeliverable' fits the status column."""
+    upgrade(sqlite_file, "0002")
+    with sqlite_file.begin() as conn:
+        for key, status, thread in (("credit:c1", "pending", "post:5"), ("credit:c2", "sent", "post:5"),
+                                    ("credit:c3", "failed", "post:6"), ("post:5", "sent", "post:5")):
+            conn.exec_driver_sql(
+                "INSERT INTO outbox (dedupe_key, member_id, in_reply_to, template, context, status, "
+                "attempts, next_attempt_at, created_at, thread) VALUES (?, '1001', '5', 'credit.j2', '{}', "
+                "?, 1, '2026-11-23 12:00:00', '2026-11-23 12:00:00', ?)", (key, status, thread))
+
+    upgrade(sqlite_file)
+
+    with sqlite_file.begin() as conn:
+        rows = conn.exec_driver_sql("SELECT dedupe_key, status, channel, thread FROM outbox "
+                                    "ORDER BY id").all()
+        conn.exec_driver_sql("UPDATE outbox SET status = 'undeliverable' WHERE dedupe_key = 'credit:c3'")
+    assert [tuple(r) for r in rows] == [
+        ("credit:c1", "pending", "dm", None), ("credit:c2", "sent", "reply", "post:5"),
+        ("credit:c3", "failed", "dm", None), ("post:5", "sent", "reply", "post:5")]

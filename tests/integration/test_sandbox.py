@@ -222,3 +222,44 @@ def test_a_bad_line_is_warned_about_once_not_on_every_poll(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
     assert all(f"{mentions_file}:2: skipped: not JSON" in w for w in warnings)
+
+
+# --- direct messages --------------------------------------------------------------------------
+
+def test_a_dm_is_appended_to_the_dms_file_and_found_again(sandbox: SandboxApi, tmp_path: Path) -> None:
+    """direct_message() appends {id, participant_id, text, created_at} to dms.jsonl beside the replies."""
+    first = sandbox.direct_message("2001", "Your credit is on its way. Ref ABC234")
+    second = sandbox.direct_message("2002", "Your credit is on its way. Ref DEF567")
+
+    assert (first, second) == ("800000000000000001", "800000000000000002")
+    assert read_lines(tmp_path / "dms.jsonl") == [
+        {"id": first, "participant_id": "2001", "text": "Your credit is on its way. Ref ABC234",
+         "created_at": "2026-11-23T12:00:00Z"},
+        {"id": second, "participant_id": "2002", "text": "Your credit is on its way. Ref DEF567",
+         "created_at": "2026-11-23T12:00:00Z"},
+    ]
+    assert sandbox.find_direct_message("2001", "Your credit is on its way. Ref ABC234") == first
+    assert sandbox.find_direct_message("2002", "Your credit is on its way. Ref ABC234") is None
+
+
+def test_an_identical_dm_to_the_same_member_is_refused_as_duplicate(sandbox: SandboxApi,
+                                                                    tmp_path: Path) -> None:
+    """The same text twice in one conversation raises DuplicateContent and writes nothing more."""
+    sandbox.direct_message("2001", "hello")
+
+    with pytest.raises(DuplicateContent):
+        sandbox.direct_message("2001", "hello")
+    sandbox.direct_message("2002", "hello")  # another conversation
+
+    assert len(read_lines(tmp_path / "dms.jsonl")) == 2
+
+
+def test_the_dms_file_is_configurable_and_created_with_the_others(tmp_path: Path, clock: FixedClock) -> None:
+    """A dms path given to the sandbox is where DMs go; ensure_files() creates it empty."""
+    dms = tmp_path / "elsewhere" / "private.jsonl"
+    sandbox = SandboxApi(tmp_path / "m.jsonl", tmp_path / "r.jsonl", clock=clock, dms=dms)
+
+    sandbox.ensure_files()
+
+    assert dms.read_text() == ""
+    assert str(dms) in sandbox.describe()

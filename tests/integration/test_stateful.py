@@ -276,7 +276,7 @@ class BotMachine(RuleBasedStateMachine):
         self.purchases: list[tuple[str, str, str, str]] = []  # (tid, card, mid, amount)
         self.owner: dict[str, str | None] = {}  # transaction id -> member whose card it is
         self.next_post, self.next_tid, self.uploads = 10_000, 1, 0
-        self.replies_checked, self.restarts = 0, 0
+        self.replies_checked, self.dms_checked, self.restarts = 0, 0, 0
         self.clones: list[Engine] = []
         with self.uow() as tx:
             tx.campaigns.sync(CAMPAIGNS, self.clock())
@@ -389,13 +389,15 @@ class BotMachine(RuleBasedStateMachine):
     @rule(x_fails=st.booleans())
     def send(self, x_fails: bool) -> None:
         """A few minutes on, queue credit notices (two at a time), then send what is due; X may fail
-        one reply (it is retried later)."""
+        one reply and one DM (they are retried later)."""
         self.clock.advance(minutes=3)
         queue_credit_notices(self.uow, self.catalog, self.clock, limit=2)
         if x_fails:
             self.api.reply_errors.append(TransientApiError("X timed out"))
+            self.api.dm_errors.append(TransientApiError("X timed out"))
         self.send_here()
         self.api.reply_errors.clear()
+        self.api.dm_errors.clear()
 
     def send_here(self) -> None:
         """Send as this instance; every earlier instance has died."""
@@ -681,6 +683,16 @@ class BotMachine(RuleBasedStateMachine):
         self.replies_checked = len(replies)
 
     @invariant()
+    def notices_go_privately_once_to_linked_members(self) -> None:
+        """Credit notices are DMs, never public replies; one per credit, to a member linked when sent."""
+        assert not any("credit" in text for text, _, _ in self.api.replies), "a notice was posted publicly"
+        refs = Counter(text.rsplit("Ref ", 1)[-1] for text, _, _ in self.api.dms)
+        assert all(n == 1 for n in refs.values()), f"a notice was sent twice: {refs}"
+        for _, member, _ in self.api.dms[self.dms_checked:]:
+            assert member in self.model.linked, f"a notice went to {member}, who is not linked"
+        self.dms_checked = len(self.api.dms)
+
+    @invariant()
     def credits_are_unique_and_within_budgets(self) -> None:
         """One credit per transaction, campaign and kind; spent equals the credits, never past the budget."""
         assert not self.sql("SELECT transaction_id, campaign_id, kind FROM credits "
@@ -743,6 +755,7 @@ class Script:
 
 INVARIANTS = ("members_match_the_model", "every_post_is_handled_once", "enrolments_match_the_model",
               "replies_are_queued_once_for_linked_authors", "x_sees_one_reply_per_member_post",
+              "notices_go_privately_once_to_linked_members",
               "credits_are_unique_and_within_budgets", "credits_follow_the_rules",
               "finished_files_are_reconciled")
 

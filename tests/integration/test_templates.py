@@ -304,3 +304,17 @@ def test_listing_names_items_and_counts_the_rest() -> None:
     tags = [{"hashtag": "#A"}, {"hashtag": "#B"}]
     assert (listing(tags), listing(tags, 3), listing([], 1), listing([], 4)) == (
         "#A, #B", "#A, #B and 3 more", "1 offer", "4 offers")
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ({"reversed_ref": "ABC123", "reversed_amount": "$5.00", "whole": False, "amount": "$2.50"},
+     "$2.50 of your $5.00 McDonald's credit (ref ABC123) was reversed after a refund. Ref ABC234"),
+    ({"reversed_ref": "ABC123", "reversed_amount": "$5.00", "whole": True},
+     "Your $5.00 McDonald's credit (ref ABC123) was reversed after a refund. Ref ABC234"),
+    ({"reversed_ref": "ABC123", "reversed_amount": None, "whole": False, "amount": "$2.50"},
+     "$2.50 of your McDonald's credit (ref ABC123) was reversed after a refund. Ref ABC234"),
+], ids=["partial", "whole", "amount-unknown"])
+def test_a_clawback_says_how_much_of_which_credit_was_reversed(renderer: TemplateRenderer,
+                                                               extra: dict[str, Any], expected: str) -> None:
+    """The clawback DM names the reversed credit's amount and ref, and how much of it went."""
+    assert renderer.render(CREDIT_TEMPLATE, {**credit_context("clawback"), **extra}) == expected

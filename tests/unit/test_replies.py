@@ -205,3 +205,29 @@ def test_suggest_is_asked_only_about_unknown_hashtags() -> None:
     assert asked == ["fridayvibes"]
     assert intent is not None
     assert intent.context["suggestions"] == []
+
+
+def test_credit_notices_are_direct_messages_naming_the_credit_a_clawback_reverses() -> None:
+    """A credit or clawback notice is a DM to the member (no thread); a clawback carries the reversed
+    credit's ref and amount, and whether all of it went."""
+    from datetime import date
+
+    from bot.domain.reconcile import Credit
+    from bot.domain.replies import DM, credit_notice, credit_ref
+
+    credit = Credit("CRABC123xyz", "T1", "amex-mcdonalds", "1001", "credit", 500, "USD", "0005", 1250,
+                    "MID-MCD-0001", date(2026, 11, 21))
+    partial = Credit("CLDEF456xyz", "T2", "amex-mcdonalds", "1001", "clawback", -250, "USD", "0005", 600,
+                     "MID-MCD-0001", date(2026, 11, 22), reverses=credit.credit_id)
+
+    notice = credit_notice(credit, MCDONALDS, "5001")
+    clawback = credit_notice(partial, MCDONALDS, "5001", credit)
+
+    assert (notice.channel, notice.thread, notice.member_id, notice.dedupe_key) == (DM, None, "1001",
+                                                                                    "credit:CRABC123xyz")
+    assert credit_ref(credit.credit_id) == "ABC123"
+    assert clawback.context == {"kind": "clawback", "amount": "$2.50", "merchant": "McDonald's",
+                                     "hashtag": "#AmexMcDonalds", "ref": "DEF456", "reversed_ref": "ABC123",
+                                     "reversed_amount": "$5.00", "whole": False}
+    assert credit_notice(partial._replace(cents=-500), MCDONALDS, "5001", credit).context["whole"] is True
+    assert credit_notice(partial, MCDONALDS, "5001").context["reversed_amount"] is None
