@@ -101,12 +101,13 @@ class FakeSocialApi:
 
 
 def mention(post_id: int | str, author: str, text: str, *, at: datetime | None = START,
-            retweet: bool = False, handle: str | None = None) -> Mention:
-    """Build a mention whose hashtags are parsed from ``text``."""
+            retweet: bool = False, handle: str | None = None, edit_of: int | str | None = None) -> Mention:
+    """Build a mention whose hashtags are parsed from ``text`` (an edit of ``edit_of``, if given)."""
     from bot.domain.hashtags import hashtags_in_text, keys_and_forms
 
     keys, typed = keys_and_forms(hashtags_in_text(text))
-    return Mention(str(post_id), author, text, keys, at, handle, retweet, typed)
+    return Mention(str(post_id), author, text, keys, at, handle, retweet, typed,
+                   None if edit_of is None else str(edit_of))
 
 
 def campaign(**overrides: Any) -> Campaign:

@@ -341,7 +341,8 @@ _OUTBOX = _Bulk(outbox_t, ("dedupe_key", "member_id", "in_reply_to", "template",
                            "attempts", "next_attempt_at", "created_at", "thread", "channel"),
                 ignore_conflicts=["dedupe_key"])
 _ENROLMENTS = _Bulk(enrolments_t, ("member_id", "campaign_id", "post_id", "enrolled_at"))
-_POSTS = _Bulk(posts_t, ("post_id", "author_id", "created_at", "processed_at", "outcome"))
+_POSTS = _Bulk(posts_t, ("post_id", "interaction_id", "hashtags", "author_id", "created_at", "processed_at",
+                         "outcome"))
 _RESERVE = (update(campaigns_t)
             .where(campaigns_t.c.id == bindparam("campaign_id"),
                    or_(campaigns_t.c.max_enrolments.is_(None),
@@ -427,13 +428,26 @@ class PostRepository:
             found.update(self._conn.execute(select(posts_t.c.post_id).where(where)).scalars())
         return found
 
+    def versions(self, interaction_ids: Sequence[str]) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Return the handled posts of each interaction: interaction -> post id -> hashtag keys.
+
+        An original is its own interaction, so this answers "was this post handled?" as well.
+        """
+        found: dict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)
+        for interaction, post_id, hashtags in _VERSIONS.run(self._conn, list(dict.fromkeys(interaction_ids))):
+            found[interaction][post_id] = tuple(hashtags.split())
+        return found
+
     def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Record handled posts (post_id, author_id, created_at, processed_at, outcome)."""
+        """Record handled posts (post_id, author_id, created_at, processed_at, outcome, and
+        interaction_id and hashtags: by default the post's own id and none)."""
         if rows:
             when = native(self._conn)
             _POSTS.run(self._conn, [
-                (r["post_id"], r["author_id"], r["created_at"] and when(r["created_at"]),
-                 when(r["processed_at"]), r["outcome"]) for r in rows])
+                (r["post_id"], r.get("interaction_id") or r["post_id"], r.get("hashtags", "")[:500],
+                 r["author_id"], r["created_at"] and when(r["created_at"]), when(r["processed_at"]),
+                 r["outcome"])
+                for r in rows])
 
 
 class OutboxRepository:
@@ -745,6 +759,7 @@ _CREDITS = _Bulk(credits_t, (
     "basis_cents", "merchant_id", "day", "reverses", "file_id", "created_at"),
     ignore_conflicts=["transaction_id", "campaign_id", "kind"])
 _SEEN = _InLookup(transactions_t, "transaction_id", ("transaction_id", "file_id", "line"))
+_VERSIONS = _InLookup(posts_t, "interaction_id", ("interaction_id", "post_id", "hashtags"))
 _REJECTS = _Bulk(rejects_t, ("file_id", "line", "column", "reason"), ignore_conflicts=["file_id", "line"])
 _UPDATE_REFUNDS = (update(credits_t).where(credits_t.c.transaction_id == bindparam("tid"),
                                            credits_t.c.campaign_id == bindparam("cid"),

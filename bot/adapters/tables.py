@@ -77,6 +77,9 @@ class PostRow(SQLModel, table=True):
 
     __tablename__ = "posts"
     post_id: str = Field(primary_key=True, max_length=20)
+    # The original's id (its own, unless the post is an edit): an edit is the same interaction.
+    interaction_id: str = Field(max_length=20, index=True)
+    hashtags: str = Field(max_length=500)  # the hashtag keys it named, space-separated
     author_id: str = Field(max_length=20)
     created_at: datetime | None = _when(nullable=True)
     processed_at: datetime = _when()

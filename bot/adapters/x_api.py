@@ -35,7 +35,8 @@ MENTIONS, CREATE = "GET /2/users/:id/mentions", "POST /2/tweets"
 DM_CREATE = "POST /2/dm_conversations/with/:participant_id/messages"
 DM_EVENTS = "GET /2/dm_conversations/with/:participant_id/dm_events"
 DM_LOOKBACK = 50  # recent events of a conversation searched for a DM that may have gone out
-TWEET_FIELDS = ["author_id", "created_at", "entities", "referenced_tweets", "conversation_id"]
+TWEET_FIELDS = ["author_id", "created_at", "entities", "referenced_tweets", "conversation_id",
+                "edit_history_tweet_ids"]
 DEFAULT_WINDOW = timedelta(minutes=15)  # X's rate-limit window, used when 429 has no reset
 # Failures of the connection or of a half-read body (a proxy's HTML page for JSON included):
 # worth another try, unlike an answer from X itself.

@@ -15,7 +15,8 @@ def mention_from_post(post: Mapping[str, Any], handles: Mapping[str, str]) -> Me
     """Return the mention in one v2 post object; ``handles`` maps author ids to usernames.
 
     Hashtags come from ``entities.hashtags`` (X's own parse); the text is the fallback for
-    posts without entities. A post that references another as ``retweeted`` is a retweet.
+    posts without entities. A post that references another as ``retweeted`` is a retweet. An
+    edit belongs to the interaction its ``edit_history_tweet_ids`` starts with (the original).
     """
     text = str(post.get("text", ""))
     entities = post.get("entities") or {}
@@ -25,8 +26,8 @@ def mention_from_post(post: Mapping[str, Any], handles: Mapping[str, str]) -> Me
     author_id = str(post.get("author_id", ""))
     created = post.get("created_at")
     keys, typed = keys_and_forms(tagged or hashtags_in_text(text))
-    remember_x_ids(post["id"], author_id, post.get("conversation_id"),
-                   *(post.get("edit_history_tweet_ids") or ()))
+    history = [str(i) for i in post.get("edit_history_tweet_ids") or () if str(i).isdigit()]
+    remember_x_ids(post["id"], author_id, post.get("conversation_id"), *history)
     return Mention(
         post_id=str(post["id"]),
         author_id=author_id,
@@ -36,6 +37,7 @@ def mention_from_post(post: Mapping[str, Any], handles: Mapping[str, str]) -> Me
         author_handle=handles.get(author_id),
         is_retweet=is_retweet,
         typed_hashtags=typed,
+        interaction_id=history[0] if history else None,
     )
 
 

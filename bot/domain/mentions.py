@@ -29,6 +29,18 @@ class Mention:
     author_handle: str | None = None
     is_retweet: bool = False
     typed_hashtags: tuple[str, ...] = ()  # each hashtag as the member typed it, by ``hashtags``
+    # X gives an edit a new id; its edit history starts with the original's: the interaction.
+    interaction_id: str | None = None
+
+    @property
+    def interaction(self) -> str:
+        """Return the id of the interaction this post belongs to: its original's id (or its own)."""
+        return self.interaction_id or self.post_id
+
+    @property
+    def is_edit(self) -> bool:
+        """Return True when this post is an edit of an earlier one."""
+        return self.interaction != self.post_id
 
     def typed(self, key: str) -> str:
         """Return hashtag ``key`` as the member typed it (without '#'), or the key itself."""

@@ -6,13 +6,14 @@ import base64
 import difflib
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import find_card_numbers
+from bot.domain.edits import edit_key, news_in_edit
 from bot.domain.enrolment import Decision, Outcome
 from bot.domain.money import format_cents
 from bot.domain.reconcile import Credit
@@ -105,19 +106,27 @@ def enrolment_reply(
     member_id: str,
     decisions: Iterable[Decision],
     suggest: Callable[[str], Campaign | None],
+    *,
+    interaction_id: str | None = None,
+    earlier: Set[str] | None = None,
 ) -> ReplyIntent | None:
     """Return the one reply a linked member's mention deserves, or None when it needs none.
 
     An unknown hashtag that looks like a typo of a campaign's gets a suggestion. Unknown
     hashtags like no campaign's are named ("We found no offer called #yum") only when the post
-    names nothing else, so that a member who got no offer hears why.
+    names nothing else, so that a member who got no offer hears why. The reply is in the thread
+    of the interaction (the original post, for an edit). An edit of a handled interaction (the
+    ``earlier`` versions named those hashtag keys) gets its one further reply, under its own
+    key, about what is new only.
     """
     context: dict[str, Any] = {name: [] for name in _GROUPS.values()}
     context["suggestions"] = []
     unknown = []
-    named_a_campaign = False
+    decisions = list(decisions)
+    named_a_campaign = any(d.campaign is not None for d in decisions)
+    if earlier is not None:
+        decisions = news_in_edit(decisions, earlier=earlier)
     for decision in decisions:
-        named_a_campaign |= decision.campaign is not None
         group = _GROUPS.get(decision.outcome)
         typed = quote_hashtag(decision.typed or decision.hashtag)
         if group is not None and decision.campaign is not None:
@@ -133,14 +142,16 @@ def enrolment_reply(
         return None
     context = cap_lists(context)
     context["ref"] = ref_code(mention_id)
-    return ReplyIntent(f"post:{mention_id}", member_id, mention_id, REPLY_TEMPLATE, context,
-                       thread_of(mention_id))
+    interaction = interaction_id or mention_id
+    key = f"post:{mention_id}" if earlier is None else edit_key(interaction)
+    return ReplyIntent(key, member_id, mention_id, REPLY_TEMPLATE, context, thread_of(interaction))
 
 
-def opt_out_reply(post_id: str, member_id: str) -> ReplyIntent:
-    """Return the one confirmation an opt-out post gets, in the thread of that post."""
-    return ReplyIntent(f"stop:{post_id}", member_id, post_id, OPT_OUT_TEMPLATE,
-                       {"ref": ref_code(post_id)}, thread_of(post_id))
+def opt_out_reply(post_id: str, member_id: str, interaction_id: str | None = None) -> ReplyIntent:
+    """Return the one confirmation an opt-out gets, in the thread of its interaction."""
+    interaction = interaction_id or post_id
+    return ReplyIntent(f"stop:{interaction}", member_id, post_id, OPT_OUT_TEMPLATE,
+                       {"ref": ref_code(post_id)}, thread_of(interaction))
 
 
 @dataclass(frozen=True)

@@ -293,3 +293,19 @@ def test_upgrading_keeps_the_outbox_and_makes_unsent_credit_notices_direct_messa
     assert [tuple(r) for r in rows] == [
         ("credit:c1", "pending", "dm", None), ("credit:c2", "sent", "reply", "post:5"),
         ("credit:c3", "failed", "dm", None), ("post:5", "sent", "reply", "post:5")]
+
+
+@pytest.mark.sqlite_only  # the shared PostgreSQL test database stays at head
+def test_upgrading_makes_each_handled_post_its_own_interaction(sqlite_file):
+    """From 0002, every handled post is kept, as the interaction of its own id with no hashtags known."""
+    upgrade(sqlite_file, "0002")
+    with sqlite_file.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO posts (post_id, author_id, created_at, processed_at, outcome) "
+                             "VALUES ('1859000000000000001', '1001', NULL, '2026-11-23 12:00:00', "
+                             "'amexshell: enrolled')")
+
+    upgrade(sqlite_file)
+
+    with sqlite_file.connect() as conn:
+        row = conn.exec_driver_sql("SELECT post_id, interaction_id, hashtags, outcome FROM posts").one()
+    assert tuple(row) == ("1859000000000000001", "1859000000000000001", "", "amexshell: enrolled")

@@ -173,23 +173,33 @@ class Model:
     voided: set[str] = field(default_factory=set)  # ... that may lack one: a STOP followed them
     stops: set[str] = field(default_factory=set)  # STOP posts of linked members: one confirmation each
     authors: dict[str, str] = field(default_factory=dict)  # member post id -> author
+    interactions: dict[str, str] = field(default_factory=dict)  # member post id -> its original's id
+    handled: set[str] = field(default_factory=set)  # interactions with a version handled
+    edits: set[str] = field(default_factory=set)  # edits of handled interactions: may get the one edit reply
+    stopped: set[str] = field(default_factory=set)  # interactions whose STOP confirmation is queued
 
     def handle(self, m: Mention) -> None:
         """Handle one fresh post as the bot should: enrol, unlink on STOP, expect a reply."""
         self.seen.add(m.post_id)
-        author = m.author_id
+        author, interaction = m.author_id, m.interaction
+        edit = interaction in self.handled
+        self.handled.add(interaction)
         if m.text.endswith("STOP"):
             if author in self.linked:
-                self.stops.add(m.post_id)
+                if interaction not in self.stopped:
+                    self.stops.add(m.post_id)
+                    self.stopped.add(interaction)
                 self.linked.discard(author)
-                mine = {p for p in self.replies if self.authors[p] == author}
+                mine = {p for p in self.replies | self.edits if self.authors[p] == author}
                 self.replies -= mine
                 self.voided |= mine
             return
         if author not in self.linked or not m.hashtags:
             return
-        # Every hashtag draws a reply: an offer, a suggestion, or "no offer called #fridayvibes".
-        self.replies.add(m.post_id)
+        if edit:  # one further reply at most, and only when the edit brought news
+            self.edits.add(m.post_id)
+        else:  # every hashtag draws a reply: an offer, a suggestion, or "no offer called #fridayvibes"
+            self.replies.add(m.post_id)
         for key in m.hashtags:  # in the order written
             found = [c for c in CAMPAIGNS if c.key == key]
             if not found or (author, found[0].id) in self.enrolled:
@@ -354,12 +364,32 @@ class BotMachine(RuleBasedStateMachine):
         self.api.post(mention(post_id, member, f"@offerbot {words[kind]}", at=self.clock(),
                               retweet=kind == "retweet"))
         self.model.authors[post_id] = member
+        self.model.interactions[post_id] = post_id
+
+    @rule(member=st.sampled_from(sorted(MEMBERS)), tags=TAGS, stop=st.booleans(), data=st.data())
+    def edit(self, member: str, tags: list[str], stop: bool, data: st.DataObject) -> None:
+        """A member edits one of their posts: X gives the edit a new id, naming the original."""
+        own = sorted(p for p, author in self.model.authors.items() if author == member)
+        if not own:
+            return
+        interaction = self.model.interactions[data.draw(st.sampled_from(own), label="edited post")]
+        self.next_post += 1
+        post_id = str(self.next_post)
+        words = "STOP" if stop else " ".join(tags)
+        self.api.post(mention(post_id, member, f"@offerbot {words}", at=self.clock(), edit_of=interaction))
+        self.model.authors[post_id] = member
+        self.model.interactions[post_id] = interaction
 
     def fresh(self) -> list[Mention]:
         """Return the posts X holds that the bot has not handled and should, oldest first."""
         unique = {m.post_id: m for m in self.api.posts}
+        seen = self.model.seen
+
+        def superseded(m: Mention) -> bool:  # this version, or a newer one of it, was handled
+            return any(int(p) >= int(m.post_id) for p in seen if self.model.interactions[p] == m.interaction)
+
         return sorted((m for m in unique.values()
-                       if not m.is_retweet and m.author_id != BOT_ID and m.post_id not in self.model.seen),
+                       if not m.is_retweet and m.author_id != BOT_ID and not superseded(m)),
                       key=lambda m: int(m.post_id))
 
     def poll_here(self, uow: UnitOfWorkFactory | None = None, api: FakeSocialApi | None = None) -> Any:
@@ -643,6 +673,11 @@ class BotMachine(RuleBasedStateMachine):
         stops = {r[2]: r for r in rows if r[0].startswith("stop:")}
         assert set(stops) == self.model.stops, "each linked member's STOP has one confirmation queued"
         assert all(r[3] == "stopped.j2" and r[1] == self.model.authors[p] for p, r in stops.items())
+        edits = {r[2]: r for r in rows if r[0].startswith("edit:")}
+        assert set(edits) <= self.model.edits, "an edit reply for an edit that should have none"
+        for post_id, (key, member, _, template, _) in edits.items():
+            assert (key, member, template) == (f"edit:{self.model.interactions[post_id]}",
+                                               self.model.authors[post_id], "reply.j2")
         credit_ids = dict(self.sql("SELECT credit_id, member_id FROM credits"))
         posts = self.model.enrolled
         for key, member, in_reply_to, _, _ in rows:
@@ -653,10 +688,10 @@ class BotMachine(RuleBasedStateMachine):
 
     @invariant()
     def x_sees_one_reply_per_member_post(self) -> None:
-        """On X each member post has at most one reply from the bot; notices chain under the bot's;
-        a linked member's STOP gets its confirmation."""
+        """On X each interaction (a member post and its edits) has at most one reply from the bot on
+        it, the others chained under the bot's; a linked member's STOP gets its confirmation."""
         replies = self.api.replies
-        targets = Counter(to for _, to, _ in replies if to in self.model.authors)
+        targets = Counter(self.model.interactions[to] for _, to, _ in replies if to in self.model.authors)
         twice = {post: n for post, n in targets.items() if n > 1}
         assert not twice, f"member posts answered more than once: {twice}"
         ours = {reply_id: to for _, to, reply_id in replies}
@@ -673,13 +708,15 @@ class BotMachine(RuleBasedStateMachine):
 
         for _, to, _ in replies:
             post = root(to)
-            assert post in self.model.replies | self.model.voided | self.model.stops, \
+            assert post in self.model.replies | self.model.voided | self.model.stops | self.model.edits, \
                 f"post {post} should have had no reply"
         # A reply only goes out to a member linked when it was sent (no step both sends and unlinks),
         # but for the confirmation of an opt-out, the one message an unlinked member gets.
-        for _, to, _ in replies[self.replies_checked:]:
+        for text_, to, _ in replies[self.replies_checked:]:
             post = root(to)
-            assert post in self.model.stops or self.model.authors[post] in self.model.linked
+            confirmation = text_.startswith("You're unsubscribed") and (
+                post in self.model.stops or self.model.interactions[post] in self.model.stopped)
+            assert confirmation or self.model.authors[post] in self.model.linked
         self.replies_checked = len(replies)
 
     @invariant()

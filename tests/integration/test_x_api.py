@@ -643,3 +643,16 @@ def test_find_direct_message_in_an_empty_conversation(mocked: responses.Requests
     mocked.get(DM_EVENTS_URL, json={"meta": {"result_count": 0}})
 
     assert x_api.find_direct_message(MEMBER, NOTICE) is None
+
+
+def test_an_edit_carries_the_id_of_the_post_it_edits(mocked: responses.RequestsMock, x_api: XApi) -> None:
+    """edit_history_tweet_ids (asked for in tweet.fields) names the original first: the interaction."""
+    edited = post("1859000000000000009", f"@{BOT_HANDLE} #AmexMcDonalds #AmexZappos")
+    edited["edit_history_tweet_ids"] = ["1859000000000000004", "1859000000000000009"]
+    mocked.get(MENTIONS_URL, json=page(edited, post("1859000000000000005", f"@{BOT_HANDLE} #AmexShell")))
+
+    edit, original = x_api.mentions_since(None)[0].mentions
+
+    assert (edit.interaction, edit.is_edit) == ("1859000000000000004", True)
+    assert (original.interaction, original.is_edit) == ("1859000000000000005", False)
+    assert "edit_history_tweet_ids" in query(mocked.calls[0])["tweet.fields"].split(",")

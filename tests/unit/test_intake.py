@@ -361,3 +361,151 @@ def test_a_post_made_before_the_campaign_opened_and_read_after_is_told_to_post_a
     [(_, _, context)] = outbox(engine)
     assert [c["id"] for c in context["opened_after_post"]] == ["opening"]
     assert context["not_started"] == []
+
+
+# --- edited posts -----------------------------------------------------------------------------
+
+def test_an_edit_enrols_in_what_it_adds_and_gets_one_reply_about_only_that(setup, engine):
+    """An edit adding #AmexZappos enrols in it; its one further reply names Zappos only, never
+    'already enrolled' in the McDonald's offer of its own original."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(2, "1001", "@offerbot #AmexMcDonalds #AmexZappos", edit_of=1))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.handled == 1
+    assert enrolments(uow) == {("1001", "amex-mcdonalds"), ("1001", "amex-zappos")}
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT dedupe_key, in_reply_to, thread, context FROM outbox "
+                                 "ORDER BY id")).all()
+    assert [(key, to, thread) for key, to, thread, _ in rows] == [("post:1", "1", "post:1"),
+                                                                  ("edit:1", "2", "post:1")]
+    context = json.loads(rows[1][3])
+    assert [c["id"] for c in context["enrolled"]] == ["amex-zappos"]
+    assert context["already_enrolled"] == []
+
+
+@pytest.mark.parametrize("edited", ["@offerbot #AmexMcDonalds (typo fixed)", "@offerbot #amexmcdonalds",
+                                    "@offerbot thanks", "@offerbot #AmexMcDonalds #fridayvibes"])
+def test_an_edit_with_nothing_new_gets_no_reply(setup, engine, edited):
+    """An edit that enrols in nothing new and adds no news (a fixed typo, the same hashtag, banter next
+    to an offer) is recorded and not answered."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(2, "1001", edited, edit_of=1))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.handled == 1
+    assert [key for key, _, _ in outbox(engine)] == ["post:1"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT interaction_id FROM posts WHERE post_id = '2'")).scalar() == "1"
+
+
+def test_an_interaction_gets_at_most_one_reply_after_its_edits(setup, engine):
+    """A second edit adding yet another offer still enrols, but the interaction has had its one
+    further reply."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(2, "1001", "@offerbot #AmexMcDonalds #AmexZappos", edit_of=1))
+    poll(uow, api, catalog, clock)
+    api.post(mention(3, "1001", "@offerbot #AmexMcDonalds #AmexZappos #AmexFedEx", edit_of=1))
+
+    poll(uow, api, catalog, clock)
+
+    assert ("1001", "amex-fedex") in enrolments(uow)
+    assert [key for key, _, _ in outbox(engine)] == ["post:1", "edit:1"]
+
+
+def test_a_post_and_its_edit_in_one_poll_are_one_interaction(setup, engine):
+    """Original and edit served together: handled oldest first, the edit reports what it added."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"),
+             mention(2, "1001", "@offerbot #AmexMcDonalds #AmexZappos", edit_of=1))
+
+    poll(uow, api, catalog, clock)
+
+    replies = outbox(engine)
+    assert [key for key, _, _ in replies] == ["post:1", "edit:1"]
+    assert [c["id"] for c in replies[1][2]["enrolled"]] == ["amex-zappos"]
+
+
+def test_the_original_served_after_its_edit_is_not_handled_again(setup, engine):
+    """X may serve an older version after a newer one was handled: it is skipped, not answered."""
+    uow, api, catalog, clock = setup
+    api.post(mention(2, "1001", "@offerbot #AmexMcDonalds", edit_of=1))
+    poll(uow, api, catalog, clock)
+    api.post(mention(1, "1001", "@offerbot #AmexZappos"))
+    with uow() as tx:
+        tx.cursors.set("mentions", "0", clock())
+        tx.commit()
+
+    report = poll(uow, api, catalog, clock)
+
+    assert (report.handled, report.already_handled) == (0, 2)
+    assert enrolments(uow) == {("1001", "amex-mcdonalds")}
+
+
+def test_an_edit_of_a_post_never_handled_is_handled_as_a_new_post(setup, engine):
+    """The original is older than the cursor (never seen): the edit is a post like any other."""
+    uow, api, catalog, clock = setup
+    api.post(mention(7, "1001", "@offerbot #AmexMcDonalds", edit_of=3))
+
+    poll(uow, api, catalog, clock)
+
+    [(key, to, context)] = outbox(engine)
+    assert (key, to) == ("post:7", "7")
+    assert [c["id"] for c in context["enrolled"]] == ["amex-mcdonalds"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT thread FROM outbox")).scalar() == "post:3"
+
+
+def test_an_edit_can_be_an_opt_out(setup, engine):
+    """An edit saying STOP unlinks the member; its confirmation is in the interaction's thread."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(2, "1001", "@offerbot stop please", edit_of=1))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.unlinked == 1
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT dedupe_key, in_reply_to, thread, status FROM outbox "
+                                 "ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("post:1", "1", "post:1", "cancelled"),
+                                        ("stop:1", "2", "post:1", "pending")]
+
+
+def test_an_edit_adding_a_sold_out_offer_is_told_so(uow, api, clock, members, engine):
+    """News about a hashtag the edit added (sold out) is worth the one further reply."""
+    limited = campaign(id="limited", hashtag="#AmexLimited", max_enrolments=1)
+    zappos = campaign(id="amex-zappos", hashtag="#AmexZappos")
+    with uow() as tx:
+        tx.campaigns.sync([limited, zappos], clock())
+        tx.commit()
+    catalog = Catalog((limited, zappos))
+    api.post(mention(1, "1002", "@offerbot #AmexLimited"), mention(2, "1001", "@offerbot #AmexZappos"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(3, "1001", "@offerbot #AmexZappos #AmexLimited", edit_of=2))
+
+    poll(uow, api, catalog, clock)
+
+    [*_, (key, _, context)] = outbox(engine)
+    assert key == "edit:2"
+    assert [c["id"] for c in context["sold_out"]] == ["limited"]
+    assert context["already_enrolled"] == []
+
+
+def test_stop_sent_twice_in_one_poll_is_confirmed_once(setup, engine):
+    """A second STOP (the member is unlinked by then) neither drops nor repeats the first confirmation."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot STOP"), mention(2, "1001", "@offerbot stop please"))
+
+    poll(uow, api, catalog, clock)
+
+    assert [key for key, _, _ in outbox(engine)] == ["stop:1"]

@@ -378,3 +378,21 @@ def test_dms_to_a_member_go_in_the_order_queued(uow, engine, clock, send, api):
     send(api)
 
     assert [text_.rsplit("Ref ", 1)[1] for text_, _, _ in api.dms] == ["C1", "C2"]
+
+
+def test_an_edits_reply_goes_under_the_bots_earlier_reply_or_else_on_the_edit(uow, clock, send, api):
+    """The one further reply of an edited interaction chains under the bot's reply to the original; with
+    no reply sent there, it answers the edit itself, so the interaction still has one reply on it."""
+    queue(uow, clock, post_id="11", thread="post:11")
+    send(api)
+    first = api.replies[0][2]
+    for key, edit_id, original in (("edit:11", "12", "11"), ("edit:21", "22", "21")):
+        intent = ReplyIntent(key, "1001", edit_id, "reply.j2", {**ENROLLED, "ref": key[-2:]},
+                             thread=f"post:{original}")
+        with uow() as tx:
+            tx.outbox.add_many([intent], clock())
+            tx.commit()
+
+    send(api)
+
+    assert [to for _, to, _ in api.replies[1:]] == [first, "22"]
