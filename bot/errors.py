@@ -67,6 +67,11 @@ class ReplyTooLong(BotError):
         self.template, self.weighted_length = template, weighted_length
 
 
+class NotRetryable(BotError):
+    """An outbox message cannot be sent again: it is not failed or undeliverable, or its member
+    is no longer linked."""
+
+
 class FileRejected(BotError):
     """A whole input file was refused before any row was used."""
 

@@ -450,6 +450,33 @@ class PostRepository:
                 for r in rows])
 
 
+@dataclass(frozen=True)
+class OutboxRecord:
+    """A message of the outbox as an operator sees it (`offerbot replies`)."""
+
+    id: int
+    dedupe_key: str
+    channel: str
+    member_id: str
+    template: str
+    status: str
+    attempts: int
+    created_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    reason: str | None
+
+    @property
+    def when(self) -> datetime:
+        """Return the moment that matters for its status: sent, due, or last tried (or queued)."""
+        if self.status == "sent" and self.sent_at is not None:
+            return self.sent_at
+        if self.status == "pending":
+            return self.next_attempt_at
+        return self.last_attempt_at or self.created_at
+
+
 class OutboxRepository:
     """Replies and direct messages waiting to be sent, each at most once."""
 
@@ -525,6 +552,27 @@ class OutboxRepository:
             select(c.id).where(c.member_id == member_id, c.channel == "dm", c.id < item_id,
                                c.status.in_(("pending", "sending"))).limit(1)).first()
         return found is not None
+
+    def listing(self, statuses: Sequence[str], limit: int) -> list[OutboxRecord]:
+        """Return up to ``limit`` messages in ``statuses``, the latest first."""
+        rows = self._conn.execute(select(outbox_t).where(outbox_t.c.status.in_(list(statuses)))
+                                  .order_by(outbox_t.c.id.desc()).limit(limit))
+        return [_outbox_record(r) for r in rows]
+
+    def get(self, item_id: int) -> OutboxRecord | None:
+        """Return message ``item_id``, if there is one."""
+        row = self._conn.execute(select(outbox_t).where(outbox_t.c.id == item_id)).first()
+        return None if row is None else _outbox_record(row)
+
+    def requeue(self, item_id: int, now: datetime, *, attempts: int, note: str) -> bool:
+        """Make a failed or undeliverable message due again, having made ``attempts`` attempts;
+        False when it is in neither status (any more)."""
+        result = self._conn.execute(
+            update(outbox_t).where(outbox_t.c.id == item_id,
+                                   outbox_t.c.status.in_(("failed", "undeliverable")))
+            .values(status="pending", next_attempt_at=now, claimed_at=None, claimed_by=None,
+                    attempts=attempts, last_error=note[:500]))
+        return result.rowcount == 1
 
     def counts(self) -> dict[str, int]:
         """Return the number of replies in each status."""
@@ -770,6 +818,11 @@ _ADD_SPENT = (update(campaigns_t)
                      or_(campaigns_t.c.budget_cents.is_(None), bindparam("delta") <= 0,
                          campaigns_t.c.spent_cents + bindparam("delta") <= campaigns_t.c.budget_cents))
               .values(spent_cents=campaigns_t.c.spent_cents + bindparam("delta")))
+
+
+def _outbox_record(r: Any) -> OutboxRecord:
+    return OutboxRecord(r.id, r.dedupe_key, r.channel, r.member_id, r.template, r.status, r.attempts,
+                        r.created_at, r.claimed_at, r.next_attempt_at, r.sent_at, r.last_error)
 
 
 def _file_record(row: Any) -> FileRecord:
