@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.adapters.templates import MAX_WEIGHTED_LENGTH, TemplateRenderer, weighted_length
 from bot.domain.replies import CREDIT_TEMPLATE, REPLY_TEMPLATE
@@ -318,3 +320,32 @@ def test_a_clawback_says_how_much_of_which_credit_was_reversed(renderer: Templat
                                                                extra: dict[str, Any], expected: str) -> None:
     """The clawback DM names the reversed credit's amount and ref, and how much of it went."""
     assert renderer.render(CREDIT_TEMPLATE, {**credit_context("clawback"), **extra}) == expected
+
+
+def test_every_reply_to_a_linked_member_fits_whatever_the_post_named(renderer: TemplateRenderer) -> None:
+    """Property: for any mix of outcomes (up to 12 per group, hashtags up to 100 characters, merchant
+    names up to 60, typos quoted as typed), the reply renders within 280 and never fails for length."""
+    from bot.domain.enrolment import Decision, Outcome
+    from bot.domain.replies import enrolment_reply
+
+    words = st.text(st.sampled_from("AmexZaposMcDnl_0123456789ÄÖ中文"), min_size=1, max_size=100)
+    campaigns = st.builds(lambda tag, merchant, n: campaign(id=f"c{n}", hashtag="#" + tag, merchant=merchant),
+                          words, st.text(st.sampled_from("Big Merchant & Co. 😀"), min_size=1, max_size=60),
+                          st.integers(0, 10**6))
+    outcomes = st.sampled_from([Outcome.ENROLLED, Outcome.ALREADY_ENROLLED, Outcome.SOLD_OUT,
+                                Outcome.NOT_STARTED, Outcome.OPENED_AFTER_POST, Outcome.ENDED,
+                                Outcome.UNKNOWN_HASHTAG])
+    decision = st.builds(lambda outcome, c, typed: Decision(typed.casefold(), outcome,
+                                                            None if outcome is Outcome.UNKNOWN_HASHTAG else c,
+                                                            typed),
+                         outcomes, campaigns, words)
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(decision, min_size=1, max_size=60), st.booleans())
+    def fits(decisions: list[Decision], suggests: bool) -> None:
+        suggestion = campaign(hashtag="#AmexMcDonalds" + "x" * 80) if suggests else None
+        intent = enrolment_reply("1900000000000000042", "1001", decisions, lambda _key: suggestion)
+        assert intent is not None
+        assert weighted_length(renderer.render(intent.template, intent.context)) <= MAX_WEIGHTED_LENGTH
+
+    fits()
