@@ -51,7 +51,7 @@ class TemplateRenderer:
 
     def render(self, template: str, context: dict[str, Any]) -> str:
         """Return the reply text, whitespace folded, within 280 weighted characters."""
-        # `more` counts what each list leaves out; a context from before it existed has none.
+        # `more` counts what each list leaves out (0 when it names all); older contexts have none.
         more: defaultdict[str, int] = defaultdict(int, context.get("more") or {})
         context = {**context, "more": more}
         length = 0
@@ -61,7 +61,7 @@ class TemplateRenderer:
             if length <= MAX_WEIGHTED_LENGTH:
                 return text
         # Never leave a member unanswered for length: name fewer items, the last lists first.
-        lists = {name: list(context[name]) for name in list(more) if isinstance(context.get(name), list)}
+        lists = {name: list(items) for name, items in context.items() if isinstance(items, list)}
         for name in reversed(list(lists)):
             while lists[name]:
                 lists[name].pop()

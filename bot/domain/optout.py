@@ -44,6 +44,9 @@ _HASHTAG_RE = re.compile(r"#(\w+)")
 _APOSTROPHES = str.maketrans("", "", "'’ʼ`´")
 _WORD_RE = re.compile(r"[^\W_]+")
 _LONGEST = max(len(p) for p in PHRASES)
+# Every keyword and the first word of every phrase, as a request must contain one of them
+# ("opt" and "un" for "opt out" and "un subscribe", which are read as one word).
+_STARTS = re.compile("|".join(sorted({*KEYWORDS, "opt", "un", *(p[0] for p in PHRASES)})))
 
 
 def words_of(text: str) -> list[str]:
@@ -56,10 +59,16 @@ def words_of(text: str) -> list[str]:
 
 def is_opt_out(text: str) -> bool:
     """Return True when the post asks the bot to stop: keywords and phrases, filler, nothing else."""
-    words = [w for w in _join_opt_out(words_of(text)) if w not in FILLER]
-    if not words:
+    # Most posts are plain ASCII naming none of the words a request starts with: say no at once.
+    if text.isascii() and not _STARTS.search(text.casefold().translate(_APOSTROPHES)):
         return False
-    return _covered(tuple(words))
+    return read_as_opt_out(text)
+
+
+def read_as_opt_out(text: str) -> bool:
+    """Return whether the words of ``text`` make an opt-out request (the rule in full, no shortcut)."""
+    words = [w for w in _join_opt_out(words_of(text)) if w not in FILLER]
+    return bool(words) and _covered(tuple(words))
 
 
 def _is_keyword(word: str) -> bool:

@@ -81,7 +81,7 @@ def quote_hashtag(typed: str) -> str | None:
     """Return a member's hashtag safe to quote back: '#' and its word characters, at most 30 of
     them (then '…'); None when it holds what looks like a card number."""
     word = "".join(_WORD.findall(typed.removeprefix("#")))
-    if not word or find_card_numbers(word):
+    if not word or (sum(c.isdigit() for c in word) >= 13 and find_card_numbers(word)):
         return None
     return "#" + (word if len(word) <= QUOTED else word[:QUOTED] + "…")
 
@@ -89,14 +89,16 @@ def quote_hashtag(typed: str) -> str | None:
 def cap_lists(context: dict[str, Any]) -> dict[str, Any]:
     """Name at most a few items of each list in ``context`` and count the rest in ``more``.
 
-    ``more`` maps every list's name to the items left out ("and 3 more"); the renderer may move
-    more items there, the last lists first, until the reply fits.
+    ``more`` maps a list's name to the items left out ("and 3 more"), for the lists that left
+    some out (templates read 0 for the others); the renderer may leave out more items, the last
+    lists first, until the reply fits.
     """
     more: dict[str, int] = {}
-    for name, items in list(context.items()):
-        if isinstance(items, list):
-            limit = _LIMITS.get(name, LISTED)
-            context[name], more[name] = items[:limit], max(len(items) - limit, 0)
+    for name, items in context.items():
+        if type(items) is list and len(items) > (limit := _LIMITS.get(name, LISTED)):
+            more[name] = len(items) - limit
+    for name, extra in more.items():
+        context[name] = context[name][:-extra]
     context["more"] = more
     return context
 
@@ -128,18 +130,19 @@ def enrolment_reply(
         decisions = news_in_edit(decisions, earlier=earlier)
     for decision in decisions:
         group = _GROUPS.get(decision.outcome)
-        typed = quote_hashtag(decision.typed or decision.hashtag)
         if group is not None and decision.campaign is not None:
             context[group].append(decision.campaign.summary())
-        elif decision.outcome is Outcome.UNKNOWN_HASHTAG and typed is not None:
+        elif (decision.outcome is Outcome.UNKNOWN_HASHTAG
+              and (typed := quote_hashtag(decision.typed or decision.hashtag)) is not None):
             suggestion = suggest(decision.hashtag)
             if suggestion is not None:
                 context["suggestions"].append({"typed": typed, **suggestion.summary()})
             else:
                 unknown.append({"typed": typed})
-    context["unknown"] = [] if named_a_campaign or any(context.values()) else unknown
-    if not any(context.values()):
+    named_anything = any(context.values())
+    if not named_anything and (named_a_campaign or not unknown):
         return None
+    context["unknown"] = [] if named_anything or named_a_campaign else unknown
     context = cap_lists(context)
     context["ref"] = ref_code(mention_id)
     interaction = interaction_id or mention_id

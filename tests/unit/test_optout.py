@@ -117,3 +117,24 @@ def test_words_drop_mentions_links_punctuation_and_unrelated_hashtags() -> None:
     """The rule reads NFKC-casefolded words; a keyword hashtag is kept as its word."""
     words = words_of("@offerbot ＳＴＯＰ, don’t #AmexFedEx #Stop https://t.co/x 🛑!")
     assert words == ["stop", "dont", "stop"]
+
+
+def test_the_shortcut_for_plain_posts_agrees_with_the_rule_in_full() -> None:
+    """Property: the quick 'no request word in it' answer equals reading the post in full."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from bot.domain.optout import FILLER, KEYWORDS, PHRASES, read_as_opt_out
+
+    vocabulary = sorted({*KEYWORDS, *FILLER, *(w for p in PHRASES for w in p), "opt", "out", "un",
+                         "subscribe", "un subscribe", "opt me out", "opt-out", "don't", "#stop", "#Stop_All",
+                         "#AmexFedEx", "@offerbot", "fun", "stopping", "bus", "!", ",", "?"})
+    words = st.lists(st.sampled_from(vocabulary) | st.text("abcdeilmnoprstu'#@", max_size=8), max_size=8)
+
+    @settings(max_examples=400, deadline=None)
+    @given(words, st.sampled_from([" ", "  ", ". "]))
+    def agree(chosen: list[str], gap: str) -> None:
+        text = gap.join(chosen)
+        assert is_opt_out(text) is read_as_opt_out(text)
+
+    agree()
