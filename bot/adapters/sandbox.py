@@ -44,9 +44,11 @@ class SandboxApi:
 
     def ensure_files(self) -> None:
         """Create empty sandbox files so a newcomer can append to them."""
-        for path in (self._mentions, self._replies, self._dms):
+        for path in (self._mentions, self._replies):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(exist_ok=True)
+        self._dms.parent.mkdir(parents=True, exist_ok=True)
+        self._dms.touch(mode=0o600, exist_ok=True)  # DMs are private: readable by the owner only
 
     def mentions_since(self, since_id: str | None) -> list[MentionPage]:
         """Return mentions newer than ``since_id`` in pages of up to page_size, newest first."""
@@ -94,7 +96,9 @@ class SandboxApi:
     def _append(self, path: Path, line: dict[str, Any]) -> None:
         """Append one JSON line and make it durable, as X would have it once it answered."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as out:
+        mode = 0o600 if path == self._dms else 0o644  # DMs are private: readable by the owner only
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+        with os.fdopen(fd, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
             os.fsync(out.fileno())

@@ -263,3 +263,10 @@ def test_the_dms_file_is_configurable_and_created_with_the_others(tmp_path: Path
 
     assert dms.read_text() == ""
     assert str(dms) in sandbox.describe()
+
+
+def test_the_dms_file_is_readable_by_its_owner_only(sandbox: SandboxApi, tmp_path: Path) -> None:
+    """Direct messages are private: the sandbox creates dms.jsonl with mode 0600."""
+    sandbox.direct_message("2001", "Your credit is on its way. Ref ABC234")
+
+    assert (tmp_path / "dms.jsonl").stat().st_mode & 0o777 == 0o600
