@@ -18,6 +18,7 @@ from bot.adapters.repository import unit_of_work_factory
 from bot.adapters.sandbox import SandboxApi
 from bot.adapters.templates import TemplateRenderer
 from bot.adapters.x_api import XApi
+from bot.adapters.x_ids import remember_x_ids
 from bot.clock import Clock, utc_now
 from bot.config import KEY_VAR, Settings
 from bot.domain.cards import Fingerprinter
@@ -60,6 +61,7 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
     """Build the app; tests pass fakes for ``api``, ``clock`` or ``engine``."""
     engine = engine or make_engine(settings.database_url)
     instance = instance_name()
+    remember_x_ids(settings.bot_user_id)  # an X id, not a card, wherever it is logged
     check_schema(engine)
     uow = unit_of_work_factory(engine)
     if api is None:
