@@ -20,6 +20,7 @@ from bot.adapters.sandbox import SandboxApi
 from bot.adapters.templates import TemplateRenderer
 from bot.adapters.transaction_csv import ReadLimits
 from bot.adapters.x_api import XApi
+from bot.adapters.x_ids import remember_x_ids
 from bot.clock import Clock, utc_now
 from bot.config import KEY_VAR, Settings
 from bot.domain.cards import Fingerprinter
@@ -74,6 +75,7 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
     own_engine = engine is None
     engine = engine or make_engine(settings.database_url)
     instance = instance_name()
+    remember_x_ids(settings.bot_user_id)  # an X id, not a card, wherever it is logged
     uow = unit_of_work_factory(engine)
     try:
         check_schema(engine)
@@ -91,7 +93,8 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
         if settings.x is not None:
             api = XApi.from_credentials(settings.x, settings.bot_user_id, clock=clock)
         else:
-            sandbox = SandboxApi(settings.sandbox_mentions, settings.sandbox_replies, clock=clock)
+            sandbox = SandboxApi(settings.sandbox_mentions, settings.sandbox_replies, clock=clock,
+                                 dms=settings.sandbox_dms)
             sandbox.ensure_files()
             api = sandbox
     renderer = TemplateRenderer(settings.templates_dir)

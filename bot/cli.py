@@ -25,6 +25,7 @@ from bot.adapters.offer_files import read_campaign_files
 from bot.adapters.private_files import UMASK, private_folder
 from bot.bootstrap import App, bootstrap
 from bot.config import Settings, load_settings, read_environment
+from bot.domain.cards import mask_card_numbers
 from bot.domain.money import format_cents
 from bot.errors import BotError, ConfigError, SchemaOutdated
 from bot.logs import setup_logging
@@ -34,6 +35,7 @@ from bot.services.explain import explain as explain_credit
 from bot.services.inbox import ensure_inbox
 from bot.services.members import IMPORT_COLUMNS, import_members, link_member, unlink_member
 from bot.services.reconciliation import Progress, Summary, currency_of, reconcile_file
+from bot.services.reply_queue import NEEDS_ATTENTION, STATUSES, list_replies, retry_reply
 from bot.services.status import describe, read_status
 
 logger = logging.getLogger("bot")
@@ -342,6 +344,48 @@ def health(obj: Context) -> None:
     if problems:
         raise click.ClickException("unhealthy: " + "; ".join(problems))
     click.echo("healthy")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--status", "status", type=click.Choice(STATUSES),
+              help="List the replies and DMs in this state (default: failed and undeliverable).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="List at most this many, the latest first.")
+@click.pass_context
+def replies(ctx: click.Context, status: str | None, limit: int) -> None:
+    """List replies and DMs that did not go out, with why; `replies retry ID` sends one again."""
+    if ctx.invoked_subcommand is None:
+        _list_replies(ctx.obj, status, limit)
+
+
+@bot_errors
+def _list_replies(obj: Context, status: str | None, limit: int) -> None:
+    app = obj.app()
+    found = list_replies(app.uow, statuses=(status,) if status else NEEDS_ATTENTION, limit=limit)
+    if not found:
+        click.echo(f"no {status or 'failed or undeliverable'} replies")
+        return
+    rows = [("ID", "CHANNEL", "MEMBER", "TEMPLATE", "ATTEMPTS", "STATUS", "WHEN (UTC)", "REASON")]
+    for r in found:
+        rows.append((str(r.id), r.channel, r.member_id, r.template, str(r.attempts), r.status,
+                     f"{r.when:%Y-%m-%d %H:%M}", mask_card_numbers(r.reason or "")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
+
+
+@replies.command("retry")
+@click.argument("reply_id", type=int)
+@pass_ctx
+@bot_errors
+def replies_retry(obj: Context, reply_id: int) -> None:
+    """Send failed or undeliverable reply REPLY_ID once more (the next `offerbot run` sends it)."""
+    app = obj.app()
+    record = retry_reply(app.uow, app.clock, reply_id)
+    what = "DM" if record.channel == "dm" else "reply"
+    click.echo(f"{what} {reply_id} to member {record.member_id} ({record.template}) queued for one more "
+               "attempt; a running bot sends it within a reply interval")
 
 
 @cli.group()

@@ -29,7 +29,7 @@ _SCHEMA: dict[str, dict[str, Any]] = {
     "paths": {"offers": "offers", "templates": "templates", "data": "data"},
     "database": {"url": "sqlite:///data/offerbot.db"},
     "sandbox": {"mentions": "data/sandbox/mentions.jsonl",
-                "replies": "data/sandbox/replies.jsonl"},
+                "replies": "data/sandbox/replies.jsonl", "dms": "data/sandbox/dms.jsonl"},
     "reconcile": {"inbox": "data/inbox", "exports": "data/exports", "interval": 300,
                   "batch_rows": 200_000, "keep_inputs": "redacted", "max_line_bytes": 8192,
                   "max_columns": 100},
@@ -75,6 +75,7 @@ class Settings:
     max_line_bytes: int = 8192
     max_columns: int = 100
     reply_batch: int = 20
+    sandbox_dms: Path | None = None  # None: dms.jsonl beside the replies
     x: XCredentials | None = None
     fingerprint_key: bytes | None = field(default=None, repr=False)
     previous_fingerprint_key: bytes | None = field(default=None, repr=False)
@@ -141,6 +142,7 @@ def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
         database_url=_database_url(source, table, environ, root),
         sandbox_mentions=rel("sandbox", "mentions"),
         sandbox_replies=rel("sandbox", "replies"),
+        sandbox_dms=rel("sandbox", "dms"),
         inbox_dir=rel("reconcile", "inbox"),
         exports_dir=rel("reconcile", "exports"),
         reconcile_interval=_seconds(source, "reconcile", "interval", table),

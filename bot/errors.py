@@ -53,6 +53,10 @@ class ReplyNotAllowed(PermanentApiError):
     """X refused a reply to this post (the author did not engage the bot)."""
 
 
+class DmNotAllowed(PermanentApiError):
+    """X refused a direct message to this member (they do not accept DMs from the bot)."""
+
+
 class ReplyTooLong(BotError):
     """A rendered reply is over X's 280 weighted characters."""
 
@@ -61,6 +65,11 @@ class ReplyTooLong(BotError):
             f"{template} renders to {weighted_length} weighted characters (limit 280); "
             "shorten the template or the campaign's merchant name")
         self.template, self.weighted_length = template, weighted_length
+
+
+class NotRetryable(BotError):
+    """An outbox message cannot be sent again: it is not failed or undeliverable, or its member
+    is no longer linked."""
 
 
 class FileRejected(BotError):

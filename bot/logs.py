@@ -1,5 +1,5 @@
 """Logging set-up: one line per event, text for a terminal or JSON for machines, card numbers
-masked in whatever is written."""
+masked in whatever is written (X ids the adapters know stay readable)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from bot.adapters.x_ids import is_known_x_id
 from bot.domain.cards import mask_card_numbers
 
 # What every LogRecord has; anything else on a record came from `extra=` and is an event field.
@@ -26,7 +27,7 @@ class TextFormatter(logging.Formatter):
         line = f"{_utc(record)} {record.levelname} {record.name}: {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return mask_card_numbers(line)
+        return mask_card_numbers(line, keep=is_known_x_id)
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,7 +40,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             data["error"] = self.formatException(record.exc_info)
         # Masking the finished line covers messages, fields and tracebacks alike.
-        return mask_card_numbers(json.dumps(data, ensure_ascii=False, default=str))
+        return mask_card_numbers(json.dumps(data, ensure_ascii=False, default=str), keep=is_known_x_id)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

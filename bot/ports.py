@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 class SocialApi(Protocol):
-    """Where mentions come from and replies go: X, or the local sandbox."""
+    """Where mentions come from and replies and DMs go: X, or the local sandbox."""
 
     def describe(self) -> str:
         """Say which service this is."""
@@ -21,6 +21,12 @@ class SocialApi(Protocol):
 
     def reply(self, text: str, in_reply_to: str) -> str:
         """Post a reply and return its id."""
+
+    def direct_message(self, user_id: str, text: str) -> str:
+        """Send ``text`` to ``user_id`` as a direct message and return the DM event's id."""
+
+    def find_direct_message(self, user_id: str, text: str) -> str | None:
+        """Return the id of a DM with exactly ``text`` the bot already sent ``user_id``, if any."""
 
 
 class Renderer(Protocol):

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.domain.campaigns import Campaign
-from bot.domain.hashtags import unique_keys
 from bot.domain.mentions import Mention, MentionPage
 from bot.errors import DuplicateContent
 
@@ -45,12 +44,15 @@ class FixedClock:
 
 @dataclass
 class FakeSocialApi:
-    """An in-memory X: posts in, replies recorded, failures injected on demand."""
+    """An in-memory X: posts in, replies and DMs recorded, failures injected on demand."""
 
     posts: list[Mention] = field(default_factory=list)
     page_size: int = 100
     replies: list[tuple[str, str, str]] = field(default_factory=list)  # (text, in_reply_to, id)
     reply_errors: list[Exception] = field(default_factory=list)
+    dms: list[tuple[str, str, str]] = field(default_factory=list)  # (text, user id, event id)
+    dm_errors: list[Exception] = field(default_factory=list)
+    lookups: list[tuple[str, str]] = field(default_factory=list)  # find_direct_message calls
     mention_errors: list[Exception] = field(default_factory=list)
     since_ids: list[str | None] = field(default_factory=list)
 
@@ -83,13 +85,29 @@ class FakeSocialApi:
         self.replies.append((text, in_reply_to, post_id))
         return post_id
 
+    def direct_message(self, user_id: str, text: str) -> str:
+        if self.dm_errors:
+            raise self.dm_errors.pop(0)
+        if self.find_direct_message(user_id, text, record=False) is not None:
+            raise DuplicateContent("fake: duplicate direct message")
+        event_id = str(8 * 10**17 + len(self.dms) + 1)
+        self.dms.append((text, user_id, event_id))
+        return event_id
+
+    def find_direct_message(self, user_id: str, text: str, *, record: bool = True) -> str | None:
+        if record:
+            self.lookups.append((user_id, text))
+        return next((e for t, u, e in self.dms if (t, u) == (text, user_id)), None)
+
 
 def mention(post_id: int | str, author: str, text: str, *, at: datetime | None = START,
-            retweet: bool = False, handle: str | None = None) -> Mention:
-    """Build a mention whose hashtags are parsed from ``text``."""
-    from bot.domain.hashtags import hashtags_in_text
+            retweet: bool = False, handle: str | None = None, edit_of: int | str | None = None) -> Mention:
+    """Build a mention whose hashtags are parsed from ``text`` (an edit of ``edit_of``, if given)."""
+    from bot.domain.hashtags import hashtags_in_text, keys_and_forms
 
-    return Mention(str(post_id), author, text, unique_keys(hashtags_in_text(text)), at, handle, retweet)
+    keys, typed = keys_and_forms(hashtags_in_text(text))
+    return Mention(str(post_id), author, text, keys, at, handle, retweet, typed,
+                   None if edit_of is None else str(edit_of))
 
 
 def campaign(**overrides: Any) -> Campaign:
@@ -106,10 +124,13 @@ def campaign(**overrides: Any) -> Campaign:
 
 def reply_context(ref: str = REF, **groups: list[dict[str, str]]) -> dict[str, Any]:
     """Return a reply.j2 context with the given groups filled and the rest empty."""
+    from bot.domain.replies import cap_lists
+
     context: dict[str, Any] = {name: [] for name in ("enrolled", "already_enrolled", "sold_out",
-                                                      "not_started", "ended", "budget_spent", "retired",
-                                                      "suggestions")}
+                                                      "not_started", "opened_after_post", "ended",
+                                                      "budget_spent", "retired", "suggestions", "unknown")}
     context.update(groups)
+    context = cap_lists(context)
     context["ref"] = ref
     return context
 
@@ -167,4 +188,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
 def sandbox_replies(project: Path) -> list[dict[str, Any]]:
     """The replies a bot in ``project`` has sent to the sandbox X, oldest first (none before the first)."""
     path = project / "data" / "sandbox" / "replies.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def sandbox_dms(project: Path) -> list[dict[str, Any]]:
+    """The direct messages a bot in ``project`` has sent in the sandbox, oldest first."""
+    path = project / "data" / "sandbox" / "dms.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -43,6 +43,7 @@ from bot.adapters.tables import (
     RejectRow,
     TransactionFileRow,
 )
+from bot.adapters.x_ids import remember_x_ids
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import CardRef, KeyCheck
 from bot.domain.enrolment import Enrolment
@@ -536,10 +537,11 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
 
 # Built once: constructing a SQL expression costs more than running it on SQLite.
 _OUTBOX = _Bulk(outbox_t, ("dedupe_key", "member_id", "in_reply_to", "template", "context", "status",
-                           "attempts", "next_attempt_at", "created_at", "thread"),
+                           "attempts", "next_attempt_at", "created_at", "thread", "channel"),
                 ignore_conflicts=["dedupe_key"])
 _ENROLMENTS = _Bulk(enrolments_t, ("member_id", "campaign_id", "post_id", "enrolled_at"))
-_POSTS = _Bulk(posts_t, ("post_id", "author_id", "created_at", "processed_at", "outcome"))
+_POSTS = _Bulk(posts_t, ("post_id", "interaction_id", "hashtags", "author_id", "created_at", "processed_at",
+                         "outcome"))
 _RESERVE = (update(campaigns_t)
             .where(campaigns_t.c.id == bindparam("campaign_id"),
                    or_(campaigns_t.c.max_enrolments.is_(None),
@@ -625,17 +627,57 @@ class PostRepository:
             found.update(self._conn.execute(select(posts_t.c.post_id).where(where)).scalars())
         return found
 
+    def versions(self, interaction_ids: Sequence[str]) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Return the handled posts of each interaction: interaction -> post id -> hashtag keys.
+
+        An original is its own interaction, so this answers "was this post handled?" as well.
+        """
+        found: dict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)
+        for interaction, post_id, hashtags in _VERSIONS.run(self._conn, list(dict.fromkeys(interaction_ids))):
+            found[interaction][post_id] = tuple(hashtags.split())
+        return found
+
     def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Record handled posts (post_id, author_id, created_at, processed_at, outcome)."""
+        """Record handled posts (post_id, author_id, created_at, processed_at, outcome, and
+        interaction_id and hashtags: by default the post's own id and none)."""
         if rows:
             when = native(self._conn)
             _POSTS.run(self._conn, [
-                (r["post_id"], r["author_id"], r["created_at"] and when(r["created_at"]),
-                 when(r["processed_at"]), r["outcome"]) for r in rows])
+                (r["post_id"], r.get("interaction_id") or r["post_id"], r.get("hashtags", "")[:500],
+                 r["author_id"], r["created_at"] and when(r["created_at"]), when(r["processed_at"]),
+                 r["outcome"])
+                for r in rows])
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """A message of the outbox as an operator sees it (`offerbot replies`)."""
+
+    id: int
+    dedupe_key: str
+    channel: str
+    member_id: str
+    template: str
+    status: str
+    attempts: int
+    created_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    reason: str | None
+
+    @property
+    def when(self) -> datetime:
+        """Return the moment that matters for its status: sent, due, or last tried (or queued)."""
+        if self.status == "sent" and self.sent_at is not None:
+            return self.sent_at
+        if self.status == "pending":
+            return self.next_attempt_at
+        return self.last_attempt_at or self.created_at
 
 
 class OutboxRepository:
-    """Replies waiting to be sent, each at most once."""
+    """Replies and direct messages waiting to be sent, each at most once."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -647,7 +689,7 @@ class OutboxRepository:
         when = native(self._conn)(now)
         _OUTBOX.run(self._conn, [
             (i.dedupe_key, i.member_id, i.in_reply_to, i.template,
-             json.dumps(i.context, separators=(",", ":")), "pending", 0, when, when, i.thread)
+             json.dumps(i.context, separators=(",", ":")), "pending", 0, when, when, i.thread, i.channel)
             for i in intents])
 
     def claim(self, now: datetime, limit: int, lease: timedelta, me: str,
@@ -672,8 +714,9 @@ class OutboxRepository:
         self._conn.execute(
             update(outbox_t).where(outbox_t.c.id.in_([r.id for r in rows]))
             .values(status="sending", claimed_at=now, claimed_by=me, attempts=outbox_t.c.attempts + 1))
+        remember_x_ids(*(r.member_id for r in rows), *(r.in_reply_to for r in rows))
         return [OutboxItem(r.id, r.dedupe_key, r.member_id, r.in_reply_to, r.template,
-                           json.loads(r.context), r.attempts + 1, r.thread) for r in rows]
+                           json.loads(r.context), r.attempts + 1, r.thread, r.channel) for r in rows]
 
     def record(self, item_id: int, delivery: Delivery, now: datetime) -> None:
         """Store the result of sending a claimed reply."""
@@ -700,6 +743,35 @@ class OutboxRepository:
             select(outbox_t.c.status, outbox_t.c.sent_post_id)
             .where(outbox_t.c.thread == thread, outbox_t.c.id < item_id).order_by(outbox_t.c.id.desc()))
         return [(status, post_id) for status, post_id in rows]
+
+    def earlier_dm_unsent(self, member_id: str, item_id: int) -> bool:
+        """Return True while a DM queued for ``member_id`` before ``item_id`` is still on its way."""
+        c = outbox_t.c
+        found = self._conn.execute(
+            select(c.id).where(c.member_id == member_id, c.channel == "dm", c.id < item_id,
+                               c.status.in_(("pending", "sending"))).limit(1)).first()
+        return found is not None
+
+    def listing(self, statuses: Sequence[str], limit: int) -> list[OutboxRecord]:
+        """Return up to ``limit`` messages in ``statuses``, the latest first."""
+        rows = self._conn.execute(select(outbox_t).where(outbox_t.c.status.in_(list(statuses)))
+                                  .order_by(outbox_t.c.id.desc()).limit(limit))
+        return [_outbox_record(r) for r in rows]
+
+    def get(self, item_id: int) -> OutboxRecord | None:
+        """Return message ``item_id``, if there is one."""
+        row = self._conn.execute(select(outbox_t).where(outbox_t.c.id == item_id)).first()
+        return None if row is None else _outbox_record(row)
+
+    def requeue(self, item_id: int, now: datetime, *, attempts: int, note: str) -> bool:
+        """Make a failed or undeliverable message due again, having made ``attempts`` attempts;
+        False when it is in neither status (any more)."""
+        result = self._conn.execute(
+            update(outbox_t).where(outbox_t.c.id == item_id,
+                                   outbox_t.c.status.in_(("failed", "undeliverable")))
+            .values(status="pending", next_attempt_at=now, claimed_at=None, claimed_by=None,
+                    attempts=attempts, last_error=note[:500]))
+        return result.rowcount == 1
 
     def counts(self) -> dict[str, int]:
         """Return the number of replies in each status."""
@@ -872,6 +944,23 @@ class LedgerRepository:
         self._conn.execute(update(files_t).where(files_t.c.id == file_id)
                            .values(notices_after=last, notices_done=done))
 
+    def reversed_credits(self, clawbacks: Sequence[Credit]) -> dict[str, Credit]:
+        """Return the credits these clawbacks reverse, by credit id.
+
+        Found through the members' kept purchases (indexed by member, then the credits' unique
+        index), not by credit id, which has no index of its own.
+        """
+        wanted = {c.reverses for c in clawbacks if c.reverses}
+        members = sorted({c.member_id for c in clawbacks if c.reverses})
+        found: dict[str, Credit] = {}
+        for where in _key_in(self._conn, transactions_t.c.member_id, members):
+            rows = self._conn.execute(select(credits_t).where(
+                credits_t.c.kind == "credit",
+                credits_t.c.transaction_id.in_(select(transactions_t.c.transaction_id).where(
+                    where, transactions_t.c.kind == "purchase"))))
+            found.update({r.credit_id: _credit(r) for r in rows if r.credit_id in wanted})
+        return found
+
     def credits_of(self, member_id: str, campaign_id: str) -> list[Credit]:
         """Return a member's credits and clawbacks in a campaign."""
         rows = self._conn.execute(select(credits_t).where(
@@ -918,6 +1007,7 @@ _CREDITS = _Bulk(credits_t, (
     "basis_cents", "merchant_id", "day", "reverses", "file_id", "created_at"),
     ignore_conflicts=["transaction_id", "campaign_id", "kind"])
 _SEEN = _InLookup(transactions_t, "transaction_id", ("transaction_id", "file_id", "line"))
+_VERSIONS = _InLookup(posts_t, "interaction_id", ("interaction_id", "post_id", "hashtags"))
 _REJECTS = _Bulk(rejects_t, ("file_id", "line", "column", "reason", "transaction_id"),
                  ignore_conflicts=["file_id", "line"])
 _UPDATE_REFUNDS = (update(credits_t).where(credits_t.c.transaction_id == bindparam("tid"),
@@ -929,6 +1019,11 @@ _ADD_SPENT = (update(campaigns_t)
                      or_(campaigns_t.c.budget_cents.is_(None), bindparam("delta") <= 0,
                          campaigns_t.c.spent_cents + bindparam("delta") <= campaigns_t.c.budget_cents))
               .values(spent_cents=campaigns_t.c.spent_cents + bindparam("delta")))
+
+
+def _outbox_record(r: Any) -> OutboxRecord:
+    return OutboxRecord(r.id, r.dedupe_key, r.channel, r.member_id, r.template, r.status, r.attempts,
+                        r.created_at, r.claimed_at, r.next_attempt_at, r.sent_at, r.last_error)
 
 
 def _file_record(row: Any) -> FileRecord:

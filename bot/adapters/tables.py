@@ -116,6 +116,9 @@ class PostRow(SQLModel, table=True):
 
     __tablename__ = "posts"
     post_id: str = Field(primary_key=True, max_length=20)
+    # The original's id (its own, unless the post is an edit): an edit is the same interaction.
+    interaction_id: str = Field(max_length=20, index=True)
+    hashtags: str = Field(max_length=500)  # the hashtag keys it named, space-separated
     author_id: str = Field(max_length=20)
     created_at: datetime | None = _when(nullable=True)
     processed_at: datetime = _when()
@@ -123,17 +126,19 @@ class PostRow(SQLModel, table=True):
 
 
 class OutboxRow(SQLModel, table=True):
-    """A reply to send once, written in the transaction that decided it."""
+    """A message to send once (a public reply or a DM), written in the transaction that decided it."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=100, unique=True)
     member_id: str = Field(max_length=20, index=True)
-    in_reply_to: str = Field(max_length=20)
+    in_reply_to: str = Field(max_length=20)  # for a DM, the member post it is about
     template: str = Field(max_length=100)
     context: str
-    status: str = Field(default="pending", max_length=10)
+    channel: str = Field(default="reply", max_length=5)  # reply (public) | dm (direct message)
+    # pending | sending | sent | failed | undeliverable (a DM X refused: final) | cancelled
+    status: str = Field(default="pending", max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = _when()
     claimed_at: datetime | None = _when(nullable=True)

@@ -14,6 +14,7 @@ import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
+from bot.adapters.x_ids import remember_x_ids
 from bot.adapters.x_payload import page_from_body
 from bot.clock import Clock
 from bot.config import XCredentials
@@ -21,6 +22,7 @@ from bot.domain.mentions import MentionPage
 from bot.errors import (
     ApiError,
     AuthError,
+    DmNotAllowed,
     DuplicateContent,
     PermanentApiError,
     RateLimited,
@@ -30,7 +32,11 @@ from bot.errors import (
 
 logger = logging.getLogger(__name__)
 MENTIONS, CREATE = "GET /2/users/:id/mentions", "POST /2/tweets"
-TWEET_FIELDS = ["author_id", "created_at", "entities", "referenced_tweets", "conversation_id"]
+DM_CREATE = "POST /2/dm_conversations/with/:participant_id/messages"
+DM_EVENTS = "GET /2/dm_conversations/with/:participant_id/dm_events"
+DM_LOOKBACK = 50  # recent events of a conversation searched for a DM that may have gone out
+TWEET_FIELDS = ["author_id", "created_at", "entities", "referenced_tweets", "conversation_id",
+                "edit_history_tweet_ids"]
 DEFAULT_WINDOW = timedelta(minutes=15)  # X's rate-limit window, used when 429 has no reset
 # Failures of the connection or of a half-read body (a proxy's HTML page for JSON included):
 # worth another try, unlike an answer from X itself.
@@ -52,7 +58,7 @@ class _TimeoutAdapter(HTTPAdapter):
 
 
 class XApi:
-    """Mentions in, replies out, through ``tweepy.Client`` (OAuth 1.0a user context)."""
+    """Mentions in, replies and DMs out, through ``tweepy.Client`` (OAuth 1.0a user context)."""
 
     def __init__(self, client: tweepy.Client, bot_user_id: str, *, clock: Clock,
                  sleep: Callable[[float], None] = time.sleep, retries: int = 3,
@@ -66,6 +72,7 @@ class XApi:
         self._page_size = page_size
         self._max_pages = max_pages
         self._blocked_until: dict[str, datetime] = {}
+        remember_x_ids(bot_user_id)
 
     @classmethod
     def from_credentials(cls, creds: XCredentials, bot_user_id: str, *, clock: Clock,
@@ -101,7 +108,31 @@ class XApi:
         """Post ``text`` as a reply to ``in_reply_to`` and return the new post's id."""
         body = self._call(CREATE, self._client.create_tweet, text=text,
                           in_reply_to_tweet_id=in_reply_to, user_auth=True)
-        return str(body["data"]["id"])
+        post_id = str(body["data"]["id"])
+        remember_x_ids(post_id)
+        return post_id
+
+    def direct_message(self, user_id: str, text: str) -> str:
+        """Send ``text`` to ``user_id`` as a direct message and return the DM event's id."""
+        body = self._call(DM_CREATE, self._client.create_direct_message, participant_id=user_id,
+                          text=text, user_auth=True)
+        event_id = str(body["data"]["dm_event_id"])
+        remember_x_ids(event_id, user_id)
+        return event_id
+
+    def find_direct_message(self, user_id: str, text: str) -> str | None:
+        """Return the id of a recent DM from the bot to ``user_id`` with exactly ``text``, if any.
+
+        X has no duplicate check for DMs that can be relied on: before sending one again after
+        an attempt whose outcome is unknown, the sender asks here whether it went out.
+        """
+        body = self._call(DM_EVENTS, self._client.get_direct_message_events, participant_id=user_id,
+                          event_types="MessageCreate", max_results=DM_LOOKBACK, user_auth=True,
+                          dm_event_fields=["id", "text", "sender_id", "created_at"])
+        for event in body.get("data") or ():
+            if str(event.get("sender_id")) == self._user_id and event.get("text") == text:
+                return str(event["id"])
+        return None
 
     def _call(self, endpoint: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ``method``, retrying server errors and timeouts, translating every failure."""
@@ -157,6 +188,8 @@ def _translate(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
                          "keys in .env and that the app has read and write access")
     if status == 403 and "duplicate content" in lowered:
         return DuplicateContent(f"{endpoint}: X already has this post (403 duplicate content)")
+    if endpoint in (DM_CREATE, DM_EVENTS):
+        return _translate_dm(endpoint, status, detail, f"{lowered} {exc.response.text.lower()}")
     if status == 403 and ("reply to this conversation is not allowed" in lowered
                           or "not been mentioned" in lowered):
         return ReplyNotAllowed(f"{endpoint}: X does not allow this reply (403 {detail})")
@@ -169,4 +202,21 @@ def _translate(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
                          "access level and read-and-write permission in the X developer portal")
     if status == 403:
         return PermanentApiError(f"{endpoint}: X refused this reply (403 {detail})")
+    return PermanentApiError(f"{endpoint}: HTTP {status} {detail}")
+
+
+def _translate_dm(endpoint: str, status: int, detail: str, body: str) -> ApiError:
+    """Map an error of the DM endpoints: a 403 is about the member, unless it names the app's access.
+
+    A member who does not accept DMs from the bot (their DM settings, a block, X's own limits on
+    message requests) gets none: the notice is undeliverable, never a public post instead.
+    """
+    app = ("oauth", "app permission", "client-not-enrolled", "client-forbidden", "dm.write", "dm.read")
+    if status == 403 and any(word in body for word in app):
+        return AuthError(f"{endpoint}: X refused the request (403 {detail}). Give the app \"Read, write "
+                         "and Direct Messages\" permission in the X developer portal, then generate the "
+                         "access token and secret again")
+    if status == 403:
+        return DmNotAllowed(f"{endpoint}: X refused the direct message (403 {detail}); the member "
+                            "must allow DMs from the bot")
     return PermanentApiError(f"{endpoint}: HTTP {status} {detail}")

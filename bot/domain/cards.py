@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _SEPARATORS = str.maketrans("", "", " -")
@@ -114,12 +115,18 @@ def find_card_numbers(text: str) -> list[str]:
     return found
 
 
-def mask_card_numbers(text: str) -> str:
-    """Replace every Luhn-valid 13-19 digit run in ``text`` with its last four digits."""
+def mask_card_numbers(text: str, keep: Callable[[str], bool] | None = None) -> str:
+    """Replace every Luhn-valid 13-19 digit run in ``text`` with its last four digits.
+
+    ``keep`` may spare a run written as bare digits that it knows is no card (an X id).
+    """
 
     def mask(match: re.Match[str]) -> str:
-        digits = match.group().translate(_SEPARATORS)
-        return f"[card ...{digits[-4:]}]" if luhn_ok(digits) else match.group()
+        found = match.group()
+        digits = found.translate(_SEPARATORS)
+        if not luhn_ok(digits) or (keep is not None and found == digits and keep(digits)):
+            return found
+        return f"[card ...{digits[-4:]}]"
 
     return _PAN_RUN_RE.sub(mask, text)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from bot.domain.campaigns import Campaign, Status
+from bot.domain.cards import mask_card_numbers
 from bot.domain.mentions import Mention
 
 
@@ -20,6 +21,7 @@ class Outcome(StrEnum):
     BUDGET_SPENT = "budget spent"
     RETIRED = "retired"
     NOT_STARTED = "not started"
+    OPENED_AFTER_POST = "opened after post"  # upcoming when posted, open by the time it was read
     ENDED = "ended"
     NOT_LINKED = "not linked"
     UNKNOWN_HASHTAG = "unknown hashtag"
@@ -29,9 +31,10 @@ class Outcome(StrEnum):
 class Decision:
     """What happened to one hashtag of a mention."""
 
-    hashtag: str
+    hashtag: str  # the key
     outcome: Outcome
     campaign: Campaign | None = None
+    typed: str | None = field(default=None, compare=False)  # as typed, without '#' (for display)
 
     def sold_out(self) -> Decision:
         """Return this decision turned into SOLD_OUT (the quantity ran out at reservation)."""
@@ -53,22 +56,30 @@ def decide(
     ``campaigns`` maps hashtag keys to campaigns, ``enrolled_in`` holds the campaign ids the
     author is already enrolled in, ``enrolment_counts`` the enrolments per campaign id so far
     and ``spent_cents`` the budget each has spent. An ENROLLED decision still needs its
-    limited-quantity reservation to succeed.
+    limited-quantity reservation to succeed. A campaign is judged at the post's time: a post made
+    before it opened enrols in nothing, even when the campaign has opened by ``now``
+    (OPENED_AFTER_POST: the member must post again).
     """
     at = mention.acted_at(now)
     decisions = []
     for key in mention.hashtags:
         campaign = campaigns.get(key)
+        typed = mention.typed(key)
         if campaign is None:
-            decisions.append(Decision(key, Outcome.UNKNOWN_HASHTAG))
+            decisions.append(Decision(key, Outcome.UNKNOWN_HASHTAG, typed=typed))
         elif not linked:
-            decisions.append(Decision(key, Outcome.NOT_LINKED, campaign))
+            decisions.append(Decision(key, Outcome.NOT_LINKED, campaign, typed))
         elif campaign.id in enrolled_in:
-            decisions.append(Decision(key, Outcome.ALREADY_ENROLLED, campaign))
+            decisions.append(Decision(key, Outcome.ALREADY_ENROLLED, campaign, typed))
         else:
-            status = campaign.status(at, enrolment_counts.get(campaign.id, 0),
-                                     spent_cents.get(campaign.id, 0))
-            decisions.append(Decision(key, _STATUS_OUTCOME[status], campaign))
+            count = enrolment_counts.get(campaign.id, 0)
+            spent = spent_cents.get(campaign.id, 0)
+            status = campaign.status(at, count, spent)
+            outcome = _STATUS_OUTCOME[status]
+            later = campaign.status(now, count, spent) if status is Status.UPCOMING else status
+            if later is not Status.UPCOMING and status is Status.UPCOMING:
+                outcome = Outcome.OPENED_AFTER_POST if later is Status.LIVE else _STATUS_OUTCOME[later]
+            decisions.append(Decision(key, outcome, campaign, typed))
     return decisions
 
 
@@ -93,7 +104,7 @@ class Enrolment:
 
 
 def summarise(decisions: list[Decision], command: str) -> str:
-    """Return a short record of what a mention did, for the posts table."""
+    """Return a short record of what a mention did, for the posts table (card numbers masked)."""
     if not decisions:
         return command
-    return "; ".join(f"{d.hashtag}: {d.outcome.value}" for d in decisions)[:500]
+    return mask_card_numbers("; ".join(f"{d.hashtag}: {d.outcome.value}" for d in decisions))[:500]

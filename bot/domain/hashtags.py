@@ -25,9 +25,14 @@ def hashtags_in_text(text: str) -> list[str]:
 
 def unique_keys(tags: Iterable[str]) -> tuple[str, ...]:
     """Return the distinct keys of ``tags`` in first-seen order."""
-    seen: dict[str, None] = {}
+    return keys_and_forms(tags)[0]
+
+
+def keys_and_forms(tags: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return the distinct keys of ``tags`` in first-seen order, and the first typed form of each."""
+    seen: dict[str, str] = {}
     for tag in tags:
         key = hashtag_key(tag)
         if key:
-            seen.setdefault(key, None)
-    return tuple(seen)
+            seen.setdefault(key, tag.strip().removeprefix("#").removeprefix("＃"))
+    return tuple(seen), tuple(seen.values())

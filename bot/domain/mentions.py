@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-_MENTION_RE = re.compile(r"(?<!\w)@\w{1,15}")
-_STOP_WORDS = frozenset({"stop", "unsubscribe", "unlink"})
+from bot.domain.optout import is_opt_out
 
 
 class Command(StrEnum):
@@ -30,11 +28,29 @@ class Mention:
     created_at: datetime | None = None
     author_handle: str | None = None
     is_retweet: bool = False
+    typed_hashtags: tuple[str, ...] = ()  # each hashtag as the member typed it, by ``hashtags``
+    # X gives an edit a new id; its edit history starts with the original's: the interaction.
+    interaction_id: str | None = None
+
+    @property
+    def interaction(self) -> str:
+        """Return the id of the interaction this post belongs to: its original's id (or its own)."""
+        return self.interaction_id or self.post_id
+
+    @property
+    def is_edit(self) -> bool:
+        """Return True when this post is an edit of an earlier one."""
+        return self.interaction != self.post_id
+
+    def typed(self, key: str) -> str:
+        """Return hashtag ``key`` as the member typed it (without '#'), or the key itself."""
+        if len(self.typed_hashtags) == len(self.hashtags) and key in self.hashtags:
+            return self.typed_hashtags[self.hashtags.index(key)]
+        return key
 
     def command(self) -> Command:
-        """Return what the post asks for: STOP, an enrolment (it has hashtags), or nothing."""
-        words = _MENTION_RE.sub(" ", self.text).split()
-        if len(words) == 1 and words[0].strip(".!").casefold() in _STOP_WORDS:
+        """Return what the post asks: STOP (it wins over any hashtag), ENROL (hashtags) or NONE."""
+        if is_opt_out(self.text):
             return Command.STOP
         return Command.ENROL if self.hashtags else Command.NONE
 

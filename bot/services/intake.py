@@ -1,20 +1,22 @@
-"""Poll mentions: each post becomes enrolments and at most one queued reply, exactly once."""
+"""Poll mentions: each post becomes enrolments and at most one queued reply, exactly once; an
+edit of a post is the same interaction, answered at most once more."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bot.adapters.repository import SqlUnitOfWork
 from bot.clock import Clock
+from bot.domain.cards import mask_card_numbers
 from bot.domain.enrolment import Enrolment, Outcome, decide, summarise
 from bot.domain.members import LinkEnd
 from bot.domain.mentions import Command, Mention, MentionPage
-from bot.domain.replies import ReplyIntent, enrolment_reply
+from bot.domain.replies import ReplyIntent, enrolment_reply, opt_out_reply
 from bot.ports import SocialApi, UnitOfWorkFactory
 from bot.services.campaigns import Catalog
 
@@ -98,8 +100,10 @@ def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, 
     unique = {m.post_id: m for m in mentions}
     relevant = [m for m in unique.values() if not m.is_retweet and m.author_id != bot_user_id]
     report.ignored += len(mentions) - len(relevant)
-    seen = tx.posts.seen([m.post_id for m in relevant])
-    fresh = sorted((m for m in relevant if m.post_id not in seen), key=lambda m: int(m.post_id))
+    # Every handled version of these posts' interactions (an original is its own interaction):
+    # a post is handled once, and an older version served after a newer one is not handled at all.
+    versions = tx.posts.versions([m.interaction for m in relevant])
+    fresh = sorted((m for m in relevant if not _handled(m, versions)), key=lambda m: int(m.post_id))
     report.already_handled += len(relevant) - len(fresh)
     if not fresh:
         return
@@ -116,10 +120,15 @@ def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, 
     for mention in fresh:
         command = mention.command()
         outcome = command.value
+        # Hashtags of the versions of this interaction handled before: this post is an edit of them.
+        earlier = versions.get(mention.interaction)
         if command is Command.STOP:
+            if mention.author_id in linked:
+                # Replies decided earlier in this page are not queued yet; they must not go out
+                # either. The one message left for them is the confirmation.
+                replies = [r for r in replies if r.member_id != mention.author_id]
+                replies.append(opt_out_reply(mention.post_id, mention.author_id, mention.interaction))
             outcome = _stop(tx, mention, linked, now, report)
-            # Replies decided earlier in this page are not queued yet; they must not go out either.
-            replies = [r for r in replies if r.member_id != mention.author_id]
         elif command is Command.ENROL:
             author_linked = mention.author_id in linked
             decisions = decide(mention, linked=author_linked, campaigns=catalog.by_key,
@@ -141,24 +150,42 @@ def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, 
                     counts[campaign_id] = counts.get(campaign_id, 0) + 1
                 report.outcomes[decision.outcome.value] += 1
             if author_linked:
-                intent = enrolment_reply(mention.post_id, mention.author_id, decisions, catalog.suggest)
+                # An edit of a handled interaction reports only what is new, under its own key.
+                intent = enrolment_reply(
+                    mention.post_id, mention.author_id, decisions, catalog.suggest,
+                    interaction_id=mention.interaction,
+                    earlier=None if earlier is None else {k for keys in earlier.values() for k in keys})
                 if intent is not None:
                     replies.append(intent)
             outcome = summarise(decisions, command.value)
-        posts.append({"post_id": mention.post_id, "author_id": mention.author_id,
-                      "created_at": mention.created_at, "processed_at": now, "outcome": outcome})
+        if earlier is not None:
+            outcome = f"edit of {mention.interaction}: {outcome}"[:500]
+        versions.setdefault(mention.interaction, {})[mention.post_id] = mention.hashtags
+        posts.append({"post_id": mention.post_id, "interaction_id": mention.interaction,
+                      "hashtags": mask_card_numbers(" ".join(mention.hashtags)),
+                      "author_id": mention.author_id, "created_at": mention.created_at,
+                      "processed_at": now, "outcome": outcome})
 
     tx.enrolments.add_many(enrolments)
     tx.campaigns.add_enrolled(unlimited)
+    unique_replies: dict[str, ReplyIntent] = {}  # two edits in one batch share the one edit reply
+    for intent in replies:
+        unique_replies.setdefault(intent.dedupe_key, intent)
+    replies = list(unique_replies.values())
     tx.outbox.add_many(replies, now)
     tx.posts.add_many(posts)
     report.handled += len(fresh)
     report.replies_queued += len(replies)
 
 
+def _handled(mention: Mention, versions: Mapping[str, Mapping[str, object]]) -> bool:
+    """Return True when this post, or a newer version of it, was handled before."""
+    return any(int(post_id) >= int(mention.post_id) for post_id in versions.get(mention.interaction, ()))
+
+
 def _stop(tx: SqlUnitOfWork, mention: Mention, linked: set[str], now: datetime,
           report: PollReport) -> str:
-    """Honour STOP: unlink the author and cancel their unsent replies; never answer it."""
+    """Honour STOP: unlink the author and cancel their unsent replies."""
     # Recorded even when not linked: only the member's renewed consent may link them again.
     tx.members.opt_out(mention.author_id, mention.author_handle, mention.acted_at(now))
     if mention.author_id not in linked:

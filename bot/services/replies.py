@@ -1,4 +1,4 @@
-"""Send queued replies: claim, render, post, record; each reply goes out at most once."""
+"""Send queued replies and DMs: claim, render, post, record; each goes out at most once."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.domain.members import Member
-from bot.domain.replies import Delivery, OutboxItem
+from bot.domain.replies import DM, OPT_OUT_TEMPLATE, Delivery, OutboxItem
 from bot.errors import (
     AuthError,
+    DmNotAllowed,
     DuplicateContent,
     PermanentApiError,
     RateLimited,
@@ -45,12 +46,14 @@ def retry_delay(attempts: int) -> timedelta:
 def send_replies(uow: UnitOfWorkFactory, api: SocialApi, renderer: Renderer, clock: Clock,
                  *, batch: int = 20, me: str = "this-instance",
                  gone: Callable[[str], bool] = lambda _sender: False) -> SendReport:
-    """Send up to ``batch`` due replies; every result is recorded, nothing is lost.
+    """Send up to ``batch`` due replies and DMs; every result is recorded, nothing is lost.
 
     Claiming commits before any network call, and each result commits on its own, so no
-    transaction is held open across a request to X. A rate limit or an auth failure puts the
-    rest of the batch back in the queue. ``me`` names this sender; ``gone`` tells whether another
-    sender has died, so that what it claimed is sent now rather than after the lease.
+    transaction is held open across a request to X. A rate limit puts the rest of the batch on
+    that channel (replies or DMs: X limits each endpoint on its own) back in the queue until
+    X's reset; an auth failure puts back the whole rest. ``me`` names this sender; ``gone``
+    tells whether another sender has died, so that what it claimed is sent now rather than
+    after the lease.
     """
     report = SendReport()
     with uow() as tx:
@@ -60,24 +63,53 @@ def send_replies(uow: UnitOfWorkFactory, api: SocialApi, renderer: Renderer, clo
         return report
     with uow(readonly=True) as tx:
         members = tx.members.get_many(i.member_id for i in items)
+    limited: dict[str, RateLimited] = {}  # channel -> the 429 that holds it for this batch
     for position, item in enumerate(items):
         try:
-            # Asked per reply, after the one before it was recorded: a batch may hold a thread.
-            with uow(readonly=True) as tx:
-                earlier = tx.outbox.earlier_in_thread(item.thread, item.id) if item.thread else []
-            target = _target(item, earlier, clock)
-            delivery = (target if isinstance(target, Delivery) else
-                        _deliver(item, members.get(item.member_id), target, api, renderer, clock))
+            if item.channel in limited:
+                raise limited[item.channel]
+            delivery = _attempt(uow, item, members.get(item.member_id), api, renderer, clock)
         except RateLimited as exc:
-            _postpone(uow, items[position:], exc.reset_at, str(exc), clock)
-            report.results["postponed"] += len(items) - position
-            return report
+            limited[item.channel] = exc
+            _postpone(uow, [item], exc.reset_at, str(exc), clock)
+            report.results["postponed"] += 1
+            continue
         except AuthError as exc:
             _postpone(uow, items[position:], clock() + LEASE, str(exc), clock)
             raise
         _save(uow, item, delivery, clock)
         report.results[delivery.status if delivery.status != "pending" else "retrying"] += 1
     return report
+
+
+def _attempt(uow: UnitOfWorkFactory, item: OutboxItem, member: Member | None, api: SocialApi,
+             renderer: Renderer, clock: Clock) -> Delivery:
+    """Send one message on its channel: a DM to the member, or a reply in its thread."""
+    if item.channel == DM:
+        # In the order queued: a member reads of a credit before its reversal.
+        with uow(readonly=True) as tx:
+            if tx.outbox.earlier_dm_unsent(item.member_id, item.id):
+                return Delivery("pending", note="waiting for the DM before it to this member",
+                                retry_at=clock() + timedelta(minutes=1))
+        return _deliver(item, member, lambda text: _direct_message(api, item, text), renderer, clock)
+    # Asked per reply, after the one before it was recorded: a batch may hold a thread.
+    with uow(readonly=True) as tx:
+        earlier = tx.outbox.earlier_in_thread(item.thread, item.id) if item.thread else []
+    target = _target(item, earlier, clock)
+    if isinstance(target, Delivery):
+        return target
+    return _deliver(item, member, lambda text: api.reply(text, target), renderer, clock)
+
+
+def _direct_message(api: SocialApi, item: OutboxItem, text: str) -> str:
+    """Send a DM, unless an earlier attempt whose outcome is unknown (a timeout, a crash) got it
+    out already: X has no duplicate check on DMs to rely on, so the sender looks first."""
+    if item.attempts > 1:
+        found = api.find_direct_message(item.member_id, text)
+        if found is not None:
+            logger.info("DM %s had gone out already (DM event %s)", item.dedupe_key, found)
+            return found
+    return api.direct_message(item.member_id, text)
 
 
 def _target(item: OutboxItem, earlier: list[tuple[str, str | None]], clock: Clock) -> str | Delivery:
@@ -101,10 +133,11 @@ def _target(item: OutboxItem, earlier: list[tuple[str, str | None]], clock: Cloc
     return item.in_reply_to
 
 
-def _deliver(item: OutboxItem, member: Member | None, thread: str, api: SocialApi,
+def _deliver(item: OutboxItem, member: Member | None, send: Callable[[str], str],
              renderer: Renderer, clock: Clock) -> Delivery:
-    """Try to send one reply and say what became of it."""
-    if member is None or not member.linked:
+    """Try to send one message with ``send`` (text -> X's id) and say what became of it."""
+    # An opt-out's confirmation is the one message a member who is no longer linked may get.
+    if (member is None or not member.linked) and item.template != OPT_OUT_TEMPLATE:
         return Delivery("cancelled", note="member is no longer linked")
     try:
         text = renderer.render(item.template, item.context)
@@ -112,10 +145,15 @@ def _deliver(item: OutboxItem, member: Member | None, thread: str, api: SocialAp
         logger.error("reply %s not sent: %s", item.dedupe_key, exc)
         return Delivery("failed", note=str(exc))
     try:
-        return Delivery("sent", post_id=api.reply(text, thread))
+        return Delivery("sent", post_id=send(text))
     except DuplicateContent as exc:
         # X has this exact text already: an earlier attempt got through before a crash.
         return Delivery("sent", note=str(exc))
+    except DmNotAllowed as exc:
+        # Final: the member does not take DMs from the bot. Never a public post instead, which
+        # would tell everyone about their purchases; `offerbot replies retry` may try again.
+        logger.warning("DM %s undeliverable: %s", item.dedupe_key, exc)
+        return Delivery("undeliverable", note=str(exc))
     except TransientApiError as exc:
         if item.attempts >= MAX_ATTEMPTS:
             logger.error("reply %s failed %d times, giving up: %s", item.dedupe_key, item.attempts, exc)

@@ -8,7 +8,7 @@ import click
 import pytest
 
 from bot.cli import cli
-from tests.fakes import ALICE_CARD, sandbox_replies
+from tests.fakes import ALICE_CARD, sandbox_dms, sandbox_replies
 
 
 def test_campaigns_check_passes_on_the_seed_campaigns(offerbot):
@@ -267,3 +267,60 @@ def test_every_command_has_help(offerbot, command):
     assert result.exit_code == 0
     assert "Usage:" in result.output
     assert (cli.get_command(click.Context(cli), command[0]).help or "").strip()
+
+
+def test_replies_lists_what_did_not_go_out_and_retry_sends_one_again(offerbot, project):
+    """`replies` lists failed and undeliverable messages with reasons; `replies retry ID` sends one once;
+    retrying anything else, or for an unlinked member, exits 1 saying why."""
+    import os
+
+    from bot.adapters.database import make_engine
+    from bot.adapters.repository import unit_of_work_factory
+    from bot.clock import utc_now
+    from bot.domain.replies import DM, Delivery, ReplyIntent
+
+    offerbot("sync", "import", "data/sample_members.csv")
+    assert offerbot("replies").output.strip() == "no failed or undeliverable replies"
+    engine = make_engine(os.environ.get("OFFERBOT_DATABASE_URL") or f"sqlite:///{project}/data/offerbot.db")
+    uow = unit_of_work_factory(engine)
+    notice = {"kind": "credit", "amount": "$5.00", "merchant": "McDonald's", "hashtag": "#AmexMcDonalds"}
+    with uow() as tx:
+        tx.outbox.add_many([
+            ReplyIntent("credit:c1", "1001", "1900000000000000001", "credit.j2", {**notice, "ref": "C1"},
+                        channel=DM),
+            ReplyIntent("credit:c2", "1002", "1900000000000000002", "credit.j2", {**notice, "ref": "C2"},
+                        channel=DM),
+            ReplyIntent("credit:c3", "1003", "1900000000000000003", "credit.j2", {**notice, "ref": "C3"},
+                        channel=DM)], utc_now())
+        ids = {r.dedupe_key: r.id for r in tx.outbox.listing(["pending"], 10)}
+        refused = "X refused the direct message (403 You cannot send messages to this user.)"
+        tx.outbox.record(ids["credit:c1"], Delivery("undeliverable", note=refused), utc_now())
+        tx.outbox.record(ids["credit:c2"], Delivery("sent", post_id="800000000000000001"), utc_now())
+        tx.outbox.record(ids["credit:c3"], Delivery("failed", note="HTTP 400 Bad Request"), utc_now())
+        tx.commit()
+    engine.dispose()
+    offerbot("sync", "remove", "1003")
+
+    listing = offerbot("replies")
+    sent = offerbot("replies", "--status", "sent", "--limit", "5")
+    not_failed = offerbot("replies", "retry", str(ids["credit:c2"]))
+    unlinked = offerbot("replies", "retry", str(ids["credit:c3"]))
+    missing = offerbot("replies", "retry", "999999")
+    retried = offerbot("replies", "retry", str(ids["credit:c1"]))
+    offerbot("run", "--once")
+
+    lines = listing.output.splitlines()
+    assert lines[0].split() == ["ID", "CHANNEL", "MEMBER", "TEMPLATE", "ATTEMPTS", "STATUS", "WHEN", "(UTC)",
+                                "REASON"]
+    assert any(f"{ids['credit:c1']}" in line and "dm" in line and "undeliverable" in line
+               and "You cannot send messages to this user" in line for line in lines)
+    assert any("failed" in line and "HTTP 400 Bad Request" in line for line in lines)
+    assert len(lines) == 3  # the sent one is not listed
+    assert "sent" in sent.output.splitlines()[1]
+    assert (not_failed.exit_code, unlinked.exit_code, missing.exit_code, retried.exit_code) == (1, 1, 1, 0)
+    assert "is sent, not failed or undeliverable" in not_failed.output
+    assert "member 1003, who is no longer linked" in unlinked.output
+    assert "there is no reply 999999" in missing.output
+    assert "queued for one more attempt" in retried.output
+    assert [d["participant_id"] for d in sandbox_dms(project)] == ["1001"]
+    assert "undeliverable" not in offerbot("replies").output

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import ALICE_CARD, BOB_CARD, sandbox_replies
+from tests.fakes import ALICE_CARD, BOB_CARD, sandbox_dms, sandbox_replies
 
 HEADER = "transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,type"
 
@@ -119,9 +119,9 @@ def test_explain_prints_the_trail(offerbot, project):
     assert lines[-1] == "result    no credit: below minimum (under the 75.00 minimum)"
 
 
-def test_the_inbox_is_reconciled_by_run_and_the_credit_notice_threads_under_the_confirmation(
-        offerbot, project):
-    """A file dropped in data/inbox is reconciled by `run --once`; the notice replies to the bot's reply."""
+def test_the_inbox_is_reconciled_by_run_and_the_credit_notice_is_a_direct_message(offerbot, project):
+    """A file dropped in data/inbox is reconciled by `run --once`; the notice goes to the member by DM
+    (issue 9.5: it was a public reply under the bot's confirmation), written to data/sandbox/dms.jsonl."""
     inbox = project / "data" / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)  # `run` (in the fixture) has made it already
     path = day_file(project).rename(inbox / "day.csv")
@@ -132,10 +132,9 @@ def test_the_inbox_is_reconciled_by_run_and_the_credit_notice_threads_under_the_
     assert result.exit_code == 0, result.output
     assert (inbox / "processed" / "day.csv").exists()
     replies = sandbox_replies(project)
-    confirmation = next(r for r in replies if r["in_reply_to_tweet_id"] == "1900000000000000001")
-    notice = replies[-1]
+    assert not any("statement credit" in r["text"] for r in replies)
+    [notice] = [d for d in sandbox_dms(project) if d["participant_id"] == "1001"]
     assert "Good news: your $5.00 statement credit from McDonald's (#AmexMcDonalds)" in notice["text"]
-    assert notice["in_reply_to_tweet_id"] == confirmation["id"]
 
 
 def test_a_dry_run_lists_the_rejected_rows_and_writes_nothing(offerbot, project):

@@ -65,6 +65,7 @@ def test_defaults_fill_in(folder: Path) -> None:
     assert settings.data_dir == folder / "data"
     assert settings.sandbox_mentions == folder / "data" / "sandbox" / "mentions.jsonl"
     assert settings.sandbox_replies == folder / "data" / "sandbox" / "replies.jsonl"
+    assert settings.sandbox_dms == folder / "data" / "sandbox" / "dms.jsonl"
     assert settings.inbox_dir == folder / "data" / "inbox"
     assert settings.exports_dir == folder / "data" / "exports"
     assert settings.database_url == f"sqlite:///{folder}/data/offerbot.db"
@@ -100,11 +101,12 @@ def test_relative_paths_resolve_against_bot_toml_folder(folder: Path,
     monkeypatch.chdir(elsewhere)
     text = MINIMAL + ('[paths]\noffers = "../shared/offers"\ntemplates = "tpl"\n'
                       '[database]\nurl = "sqlite:///db/bot.db"\n'
-                      '[sandbox]\nmentions = "box/in.jsonl"\n')
+                      '[sandbox]\nmentions = "box/in.jsonl"\ndms = "box/dms.jsonl"\n')
     settings = load_settings(write_config(config_dir, text), {})
     assert settings.offers_dir == folder / "shared" / "offers"
     assert settings.templates_dir == config_dir / "tpl"
     assert settings.sandbox_mentions == config_dir / "box" / "in.jsonl"
+    assert settings.sandbox_dms == config_dir / "box" / "dms.jsonl"
     assert settings.database_url == f"sqlite:///{config_dir}/db/bot.db"
 
 

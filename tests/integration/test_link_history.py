@@ -201,7 +201,8 @@ def test_a_handle_change_does_not_start_a_new_link(bank, uow):
 
 
 def test_credit_notices_to_a_member_who_sent_stop_are_not_sent(bank, engine, uow, renderer):
-    """The credit is kept, but a member who sent STOP hears nothing more from the bot."""
+    """The credit is kept, but a member who sent STOP hears nothing more from the bot (but the one
+    confirmation of the opt-out)."""
     bank.link("1001", "alice", ALICE_CARD)
     bank.on(20)
     bank.post("1001", "@offerbot #AmexMcDonalds")
@@ -210,12 +211,11 @@ def test_credit_notices_to_a_member_who_sent_stop_are_not_sent(bank, engine, uow
     bank.post("1001", "@offerbot STOP")
     bank.on(24)
     bank.reconcile(tx_row("T1", day="2026-11-21"))
-    sent_before = len(bank.api.replies)
-
     queue_credit_notices(uow, bank.catalog, bank.clock)
     send_replies(uow, bank.api, renderer, bank.clock)
 
-    assert len(bank.api.replies) == sent_before
+    assert bank.api.dms == []
+    assert [text.startswith("You're unsubscribed") for text, _, _ in bank.api.replies] == [False, True]
     with engine.connect() as conn:
         [(status,)] = conn.execute(text("SELECT status FROM outbox WHERE dedupe_key LIKE 'credit:%'")).all()
     assert status == "cancelled"

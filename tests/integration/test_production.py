@@ -276,3 +276,74 @@ def test_json_logs_are_one_object_per_line_with_cards_masked(capsys):
     assert first["message"] == "linked [card ...0005]"
     assert "ValueError: bad card [card ...0005]" in second["error"]
     assert ALICE_CARD not in "".join(lines)
+
+
+def test_logs_keep_x_ids_the_adapters_parsed_readable_and_mask_other_card_like_runs(capsys):
+    """A Luhn-valid post id X sent is logged as it is; the same kind of run nobody parsed is masked."""
+    from bot.adapters.x_ids import KNOWN_X_IDS
+    from bot.adapters.x_payload import mention_from_post
+
+    post_id, unknown = "1859000000000000016", "1859000000000000024"  # both pass the Luhn check
+    KNOWN_X_IDS.clear()
+    mention_from_post({"id": post_id, "author_id": "2001", "text": "@offerbot #AmexShell",
+                       "edit_history_tweet_ids": [post_id]}, {})
+    setup_logging(fmt="text")
+
+    logging.getLogger("bot.test").info("reply post:%s failed; %s and %s", post_id, unknown, ALICE_CARD)
+
+    line = capsys.readouterr().err.strip()
+    assert f"reply post:{post_id} failed; [card ...0024] and [card ...0005]" in line
+
+
+def test_the_known_id_registry_stays_bounded():
+    """The registry keeps at most its limit of ids, forgetting the oldest first."""
+    from bot.adapters.x_ids import KnownXIds
+
+    known = KnownXIds(limit=3)
+    known.add(["1", "2", "3"])
+    known.add(["1"])  # seen again: now the newest
+    known.add(["4", "not-an-id", None])
+
+    assert len(known) == 3
+    assert "2" not in known
+    assert all(i in known for i in ("1", "3", "4"))
+
+
+@pytest.mark.sqlite_only  # the shared PostgreSQL test database stays at head
+def test_upgrading_keeps_the_outbox_and_makes_unsent_credit_notices_direct_messages(sqlite_file):
+    """From 0002, rows survive: a pending or failed credit notice becomes a DM (no thread), a sent one
+    stays the reply it was, other replies stay replies; 'undeliverable' fits the status column."""
+    upgrade(sqlite_file, "0002")
+    with sqlite_file.begin() as conn:
+        for key, status, thread in (("credit:c1", "pending", "post:5"), ("credit:c2", "sent", "post:5"),
+                                    ("credit:c3", "failed", "post:6"), ("post:5", "sent", "post:5")):
+            conn.exec_driver_sql(
+                "INSERT INTO outbox (dedupe_key, member_id, in_reply_to, template, context, status, "
+                "attempts, next_attempt_at, created_at, thread) VALUES (?, '1001', '5', 'credit.j2', '{}', "
+                "?, 1, '2026-11-23 12:00:00', '2026-11-23 12:00:00', ?)", (key, status, thread))
+
+    upgrade(sqlite_file)
+
+    with sqlite_file.begin() as conn:
+        rows = conn.exec_driver_sql("SELECT dedupe_key, status, channel, thread FROM outbox "
+                                    "ORDER BY id").all()
+        conn.exec_driver_sql("UPDATE outbox SET status = 'undeliverable' WHERE dedupe_key = 'credit:c3'")
+    assert [tuple(r) for r in rows] == [
+        ("credit:c1", "pending", "dm", None), ("credit:c2", "sent", "reply", "post:5"),
+        ("credit:c3", "failed", "dm", None), ("post:5", "sent", "reply", "post:5")]
+
+
+@pytest.mark.sqlite_only  # the shared PostgreSQL test database stays at head
+def test_upgrading_makes_each_handled_post_its_own_interaction(sqlite_file):
+    """From 0002, every handled post is kept, as the interaction of its own id with no hashtags known."""
+    upgrade(sqlite_file, "0002")
+    with sqlite_file.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO posts (post_id, author_id, created_at, processed_at, outcome) "
+                             "VALUES ('1859000000000000001', '1001', NULL, '2026-11-23 12:00:00', "
+                             "'amexshell: enrolled')")
+
+    upgrade(sqlite_file)
+
+    with sqlite_file.connect() as conn:
+        row = conn.exec_driver_sql("SELECT post_id, interaction_id, hashtags, outcome FROM posts").one()
+    assert tuple(row) == ("1859000000000000001", "1859000000000000001", "", "amexshell: enrolled")

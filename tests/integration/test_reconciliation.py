@@ -263,9 +263,10 @@ def test_the_inbox_never_overwrites_a_processed_file_of_the_same_name(ledger, ma
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["day.1.csv", "day.csv"]
 
 
-def test_credit_notices_are_queued_once_each_and_threaded_under_the_confirmation(
+def test_credit_notices_are_queued_once_each_and_sent_by_direct_message(
         ledger, make_csv, clock, renderer, api):
-    """Each credit of a reconciled file becomes one outbox reply under the bot's confirmation."""
+    """Each credit of a reconciled file becomes one DM to its member (issue 9.5: these were public
+    replies threaded under the bot's confirmation); nothing about a purchase is posted publicly."""
     from bot.domain.replies import ReplyIntent
     from bot.services.notices import queue_credit_notices
     from bot.services.replies import send_replies
@@ -276,9 +277,7 @@ def test_credit_notices_are_queued_once_each_and_threaded_under_the_confirmation
                             for p, m in (("5002", "1001"), ("5003", "1002"), ("5001", "1001"))], clock())
         tx.commit()
     send_replies(ledger.uow, api, renderer, clock)
-    api.replies.clear()
-    confirmations = {"5001": "900000000000000003", "5002": "900000000000000001",
-                     "5003": "900000000000000002"}
+    confirmations = list(api.replies)
     ledger.reconcile(sample_day(make_csv))
 
     queued = queue_credit_notices(ledger.uow, ledger.catalog, clock, limit=2)
@@ -288,29 +287,22 @@ def test_credit_notices_are_queued_once_each_and_threaded_under_the_confirmation
 
     assert queued == 4
     assert queue_credit_notices(ledger.uow, ledger.catalog, clock) == 0
-    by_id = {post_id: (text_, to) for text_, to, post_id in api.replies}
-    targets = sorted(to for _, to, _ in api.replies)
-    zappos_credit = next(i for i, (t, _) in by_id.items() if "from Zappos.com" in t)
-    # Alice's Zappos credit goes under her confirmation, and its reversal under that notice.
-    assert targets == sorted([confirmations["5001"], confirmations["5002"], confirmations["5003"],
-                              zappos_credit])
-    assert by_id[zappos_credit][1] == confirmations["5002"]
-    texts = [text for text, _, _ in api.replies]
-    assert any("the $10.00 credit from #AmexZappos has been reversed" in t for t in texts)
+    assert api.replies == confirmations  # no public reply about a purchase
+    assert sorted(member for _, member, _ in api.dms) == ["1001", "1001", "1001", "1002"]
+    texts = [text for text, _, _ in api.dms]
+    zappos_ref = next(t for t in texts if "credit from Zappos.com" in t).rsplit("Ref ", 1)[1]
+    [reversal] = [t for t in texts if "reversed" in t]
+    assert reversal.startswith(f"Your $10.00 Zappos.com credit (ref {zappos_ref}) was reversed after a "
+                               "refund. Ref ")
     assert any("Good news: your $5.00 statement credit from McDonald's" in t for t in texts)
 
 
-@pytest.mark.parametrize(("confirmation", "outcome"), [
-    (None, "sent to the member's post"),
-    ("failed", "sent to the member's post"),
-    ("duplicate", "cancelled"),
-    ("pending", "sent under it"),
-    ("sending elsewhere", "waits"),
-])
-def test_a_credit_notice_never_becomes_a_second_reply_to_the_members_post(
-        uow, clock, renderer, members, api, confirmation, outcome):
-    """Without a confirmation it answers the post; with one of unknown id it is dropped; it goes
-    under one sent just before it, and waits while another sender has it in hand."""
+@pytest.mark.parametrize("confirmation",
+                         [None, "sent", "failed", "duplicate", "pending", "sending elsewhere"])
+def test_a_credit_notice_is_a_direct_message_whatever_became_of_the_confirmation(
+        uow, clock, renderer, members, api, confirmation):
+    """Whether the enrolment confirmation went out, failed, or is still on its way, the credit notice
+    goes straight to the member by DM and never becomes a reply to the member's post."""
     from bot.domain.reconcile import Credit
     from bot.domain.replies import ReplyIntent, credit_notice
     from bot.errors import DuplicateContent, PermanentApiError
@@ -327,29 +319,24 @@ def test_a_credit_notice_never_becomes_a_second_reply_to_the_members_post(
                 tx.outbox.claim(clock(), 1, timedelta(minutes=5), "elsewhere:1", lambda _: False)
                 tx.commit()
         elif confirmation != "pending":
-            api.reply_errors.append(DuplicateContent("dup") if confirmation == "duplicate"
-                                    else PermanentApiError("refused"))
+            if confirmation != "sent":
+                api.reply_errors.append(DuplicateContent("dup") if confirmation == "duplicate"
+                                        else PermanentApiError("refused"))
             send_replies(uow, api, renderer, clock)
+    replies_before = list(api.replies)
     credit = Credit("CRX", "T1", "amex-mcdonalds", "1001", "credit", 500, "USD", "0005", 1250,
                     "MID-MCD-0001", clock().date())
     with uow() as tx:
         tx.outbox.add_many([credit_notice(credit, campaign(), "5001")], clock())
         tx.commit()
 
-    report = send_replies(uow, api, renderer, clock)
+    send_replies(uow, api, renderer, clock)
 
-    notice = [r for r in api.replies if "statement credit" in r[0]]
-    if outcome == "sent to the member's post":
-        assert [to for _, to, _ in notice] == ["5001"]
-    elif outcome == "cancelled":
-        assert notice == []
-        assert report.results["cancelled"] == 1
-    elif outcome == "sent under it":
-        [(_, to, _)] = notice
-        assert to == api.replies[0][2]
-    else:
-        assert notice == []
-        assert report.results["retrying"] == 1
+    [(text, member, _)] = api.dms
+    assert member == "1001"
+    assert "statement credit" in text
+    assert not any("statement credit" in r[0] for r in api.replies)
+    assert len([r for r in api.replies if r not in replies_before]) <= 1  # at most the pending confirmation
 
 
 @pytest.mark.slow

@@ -204,6 +204,7 @@ def test_look_ups_of_many_keys_find_each_one(uow, clock):
         assert tx.members.card_owners([f"fp{uid}" for uid in asked]) == {f"fp{uid}": uid for uid in ids}
         assert tx.enrolments.campaigns_of(asked) == {uid: {"amex-mcdonalds"} for uid in ids}
         assert tx.posts.seen([f"9{uid}" for uid in asked]) == {f"9{uid}" for uid in ids}
+        assert tx.posts.versions([f"9{uid}" for uid in asked]) == {f"9{uid}": {f"9{uid}": ()} for uid in ids}
         assert tx.enrolments.posts_of((uid, "amex-mcdonalds") for uid in asked) == {
             (uid, "amex-mcdonalds"): f"9{uid}" for uid in ids}
         assert tx.enrolments.get(ids[-1], "amex-mcdonalds") == Enrolment(ids[-1], "amex-mcdonalds",

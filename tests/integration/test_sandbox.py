@@ -204,3 +204,69 @@ def test_ensure_files_keeps_existing_content(sandbox: SandboxApi, mentions_file:
     sandbox.ensure_files()
 
     assert ids(sandbox.mentions_since(None)) == [["1"]]
+
+
+def test_a_bad_line_is_warned_about_once_not_on_every_poll(
+        sandbox: SandboxApi, mentions_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The same broken line is reported on the first poll only; once changed (still broken), again."""
+    write_lines(mentions_file, line("@OfferBot #AmexShell", post_id="1"), '{"id": "2", "text": "half')
+
+    with caplog.at_level(logging.WARNING, logger="bot.adapters.sandbox"):
+        for _ in range(3):
+            sandbox.mentions_since(None)
+        assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+        write_lines(mentions_file, line("@OfferBot #AmexShell", post_id="1"), '{"id": "2", "text": "other')
+        sandbox.mentions_since(None)
+        sandbox.mentions_since(None)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert all(f"{mentions_file}:2: skipped: not JSON" in w for w in warnings)
+
+
+# --- direct messages --------------------------------------------------------------------------
+
+def test_a_dm_is_appended_to_the_dms_file_and_found_again(sandbox: SandboxApi, tmp_path: Path) -> None:
+    """direct_message() appends {id, participant_id, text, created_at} to dms.jsonl beside the replies."""
+    first = sandbox.direct_message("2001", "Your credit is on its way. Ref ABC234")
+    second = sandbox.direct_message("2002", "Your credit is on its way. Ref DEF567")
+
+    assert (first, second) == ("800000000000000001", "800000000000000002")
+    assert read_lines(tmp_path / "dms.jsonl") == [
+        {"id": first, "participant_id": "2001", "text": "Your credit is on its way. Ref ABC234",
+         "created_at": "2026-11-23T12:00:00Z"},
+        {"id": second, "participant_id": "2002", "text": "Your credit is on its way. Ref DEF567",
+         "created_at": "2026-11-23T12:00:00Z"},
+    ]
+    assert sandbox.find_direct_message("2001", "Your credit is on its way. Ref ABC234") == first
+    assert sandbox.find_direct_message("2002", "Your credit is on its way. Ref ABC234") is None
+
+
+def test_an_identical_dm_to_the_same_member_is_refused_as_duplicate(sandbox: SandboxApi,
+                                                                    tmp_path: Path) -> None:
+    """The same text twice in one conversation raises DuplicateContent and writes nothing more."""
+    sandbox.direct_message("2001", "hello")
+
+    with pytest.raises(DuplicateContent):
+        sandbox.direct_message("2001", "hello")
+    sandbox.direct_message("2002", "hello")  # another conversation
+
+    assert len(read_lines(tmp_path / "dms.jsonl")) == 2
+
+
+def test_the_dms_file_is_configurable_and_created_with_the_others(tmp_path: Path, clock: FixedClock) -> None:
+    """A dms path given to the sandbox is where DMs go; ensure_files() creates it empty."""
+    dms = tmp_path / "elsewhere" / "private.jsonl"
+    sandbox = SandboxApi(tmp_path / "m.jsonl", tmp_path / "r.jsonl", clock=clock, dms=dms)
+
+    sandbox.ensure_files()
+
+    assert dms.read_text() == ""
+    assert str(dms) in sandbox.describe()
+
+
+def test_the_dms_file_is_readable_by_its_owner_only(sandbox: SandboxApi, tmp_path: Path) -> None:
+    """Direct messages are private: the sandbox creates dms.jsonl with mode 0600."""
+    sandbox.direct_message("2001", "Your credit is on its way. Ref ABC234")
+
+    assert (tmp_path / "dms.jsonl").stat().st_mode & 0o777 == 0o600

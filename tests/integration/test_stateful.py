@@ -48,7 +48,6 @@ from bot.adapters.locks import locks_for
 from bot.adapters.repository import SqlUnitOfWork, unit_of_work_factory
 from bot.adapters.templates import TemplateRenderer
 from bot.domain.cards import Fingerprinter
-from bot.domain.hashtags import hashtag_key
 from bot.domain.mentions import Mention, MentionPage
 from bot.errors import MemberError, TransientApiError
 from bot.ports import UnitOfWorkFactory
@@ -77,7 +76,7 @@ PERCENT = campaign(id="st-percent", merchant="Pct Mart", hashtag="#StPercent",
 CAMPAIGNS = (FIXED, LIMITED, PERCENT)
 BY_ID = {c.id: c for c in CAMPAIGNS}
 BY_TAG = {c.hashtag: c for c in CAMPAIGNS}
-TYPO = "#StFixd"  # close enough to #StFixed for a suggestion: a linked author gets a reply
+TYPO = "#StFixd"  # close enough to #StFixed for a suggestion; "#fridayvibes" gets "no offer called"
 HASHTAGS = [c.hashtag for c in CAMPAIGNS] + [TYPO, "#fridayvibes"]
 TAGS = st.lists(st.sampled_from(HASHTAGS), min_size=1, max_size=3, unique=True)
 
@@ -175,25 +174,36 @@ class Model:
     enrolled: dict[tuple[str, str], str] = field(default_factory=dict)  # (member, campaign) -> post id
     replies: set[str] = field(default_factory=set)  # post ids that must have a confirmation queued
     voided: set[str] = field(default_factory=set)  # ... that may lack one: a STOP followed them
+    stops: set[str] = field(default_factory=set)  # STOP posts of linked members: one confirmation each
     authors: dict[str, str] = field(default_factory=dict)  # member post id -> author
+    interactions: dict[str, str] = field(default_factory=dict)  # member post id -> its original's id
+    handled: set[str] = field(default_factory=set)  # interactions with a version handled
+    edits: set[str] = field(default_factory=set)  # edits of handled interactions: may get the one edit reply
+    stopped: set[str] = field(default_factory=set)  # interactions whose STOP confirmation is queued
 
     def handle(self, m: Mention) -> None:
         """Handle one fresh post as the bot should: enrol, unlink on STOP, expect a reply."""
         self.seen.add(m.post_id)
-        author = m.author_id
+        author, interaction = m.author_id, m.interaction
+        edit = interaction in self.handled
+        self.handled.add(interaction)
         if m.text.endswith("STOP"):
             self.opted_out.add(author)
             if author in self.linked:
+                if interaction not in self.stopped:
+                    self.stops.add(m.post_id)
+                    self.stopped.add(interaction)
                 assert m.created_at is not None
                 self.unlinked(author, m.created_at.date())
-                mine = {p for p in self.replies if self.authors[p] == author}
+                mine = {p for p in self.replies | self.edits if self.authors[p] == author}
                 self.replies -= mine
                 self.voided |= mine
             return
         if author not in self.linked or not m.hashtags:
             return
-        tags = [t for t in HASHTAGS if hashtag_key(t) in m.hashtags]
-        if any(t in BY_TAG or t == TYPO for t in tags):
+        if edit:  # one further reply at most, and only when the edit brought news
+            self.edits.add(m.post_id)
+        else:  # every hashtag draws a reply: an offer, a suggestion, or "no offer called #fridayvibes"
             self.replies.add(m.post_id)
         for key in m.hashtags:  # in the order written
             found = [c for c in CAMPAIGNS if c.key == key]
@@ -302,7 +312,7 @@ class BotMachine(RuleBasedStateMachine):
         self.purchases: list[tuple[str, str, str, str]] = []  # (tid, card, mid, amount)
         self.owner: dict[str, str | None] = {}  # transaction id -> member whose card it is
         self.next_post, self.next_tid, self.uploads = 10_000, 1, 0
-        self.replies_checked, self.restarts = 0, 0
+        self.replies_checked, self.dms_checked, self.restarts = 0, 0, 0
         self.clones: list[Engine] = []
         with self.uow() as tx:
             tx.campaigns.sync(CAMPAIGNS, self.clock())
@@ -389,12 +399,32 @@ class BotMachine(RuleBasedStateMachine):
         self.api.post(mention(post_id, member, f"@offerbot {words[kind]}", at=self.clock(),
                               retweet=kind == "retweet"))
         self.model.authors[post_id] = member
+        self.model.interactions[post_id] = post_id
+
+    @rule(member=st.sampled_from(sorted(MEMBERS)), tags=TAGS, stop=st.booleans(), data=st.data())
+    def edit(self, member: str, tags: list[str], stop: bool, data: st.DataObject) -> None:
+        """A member edits one of their posts: X gives the edit a new id, naming the original."""
+        own = sorted(p for p, author in self.model.authors.items() if author == member)
+        if not own:
+            return
+        interaction = self.model.interactions[data.draw(st.sampled_from(own), label="edited post")]
+        self.next_post += 1
+        post_id = str(self.next_post)
+        words = "STOP" if stop else " ".join(tags)
+        self.api.post(mention(post_id, member, f"@offerbot {words}", at=self.clock(), edit_of=interaction))
+        self.model.authors[post_id] = member
+        self.model.interactions[post_id] = interaction
 
     def fresh(self) -> list[Mention]:
         """Return the posts X holds that the bot has not handled and should, oldest first."""
         unique = {m.post_id: m for m in self.api.posts}
+        seen = self.model.seen
+
+        def superseded(m: Mention) -> bool:  # this version, or a newer one of it, was handled
+            return any(int(p) >= int(m.post_id) for p in seen if self.model.interactions[p] == m.interaction)
+
         return sorted((m for m in unique.values()
-                       if not m.is_retweet and m.author_id != BOT_ID and m.post_id not in self.model.seen),
+                       if not m.is_retweet and m.author_id != BOT_ID and not superseded(m)),
                       key=lambda m: int(m.post_id))
 
     def poll_here(self, uow: UnitOfWorkFactory | None = None, api: FakeSocialApi | None = None) -> Any:
@@ -424,13 +454,15 @@ class BotMachine(RuleBasedStateMachine):
     @rule(x_fails=st.booleans())
     def send(self, x_fails: bool) -> None:
         """A few minutes on, queue credit notices (two at a time), then send what is due; X may fail
-        one reply (it is retried later)."""
+        one reply and one DM (they are retried later)."""
         self.clock.advance(minutes=3)
         queue_credit_notices(self.uow, self.catalog, self.clock, limit=2)
         if x_fails:
             self.api.reply_errors.append(TransientApiError("X timed out"))
+            self.api.dm_errors.append(TransientApiError("X timed out"))
         self.send_here()
         self.api.reply_errors.clear()
+        self.api.dm_errors.clear()
 
     def send_here(self) -> None:
         """Send as this instance; every earlier instance has died."""
@@ -662,7 +694,7 @@ class BotMachine(RuleBasedStateMachine):
 
     @invariant()
     def replies_are_queued_once_for_linked_authors(self) -> None:
-        """One confirmation per post, only for posts of authors linked when they were handled."""
+        """One confirmation per post, only for authors linked when it was handled; one per STOP."""
         rows = self.sql("SELECT dedupe_key, member_id, in_reply_to, template, status FROM outbox")
         keys = [r[0] for r in rows]
         assert len(keys) == len(set(keys))
@@ -676,6 +708,14 @@ class BotMachine(RuleBasedStateMachine):
             assert member == self.model.authors[post_id]
             if member not in self.model.linked:
                 assert status != "pending", f"{key} still pending for unlinked member {member}"
+        stops = {r[2]: r for r in rows if r[0].startswith("stop:")}
+        assert set(stops) == self.model.stops, "each linked member's STOP has one confirmation queued"
+        assert all(r[3] == "stopped.j2" and r[1] == self.model.authors[p] for p, r in stops.items())
+        edits = {r[2]: r for r in rows if r[0].startswith("edit:")}
+        assert set(edits) <= self.model.edits, "an edit reply for an edit that should have none"
+        for post_id, (key, member, _, template, _) in edits.items():
+            assert (key, member, template) == (f"edit:{self.model.interactions[post_id]}",
+                                               self.model.authors[post_id], "reply.j2")
         credit_ids = dict(self.sql("SELECT credit_id, member_id FROM credits"))
         posts = self.model.enrolled
         for key, member, in_reply_to, _, _ in rows:
@@ -686,9 +726,10 @@ class BotMachine(RuleBasedStateMachine):
 
     @invariant()
     def x_sees_one_reply_per_member_post(self) -> None:
-        """On X each member post has at most one reply from the bot; notices chain under the bot's."""
+        """On X each interaction (a member post and its edits) has at most one reply from the bot on
+        it, the others chained under the bot's; a linked member's STOP gets its confirmation."""
         replies = self.api.replies
-        targets = Counter(to for _, to, _ in replies if to in self.model.authors)
+        targets = Counter(self.model.interactions[to] for _, to, _ in replies if to in self.model.authors)
         twice = {post: n for post, n in targets.items() if n > 1}
         assert not twice, f"member posts answered more than once: {twice}"
         ours = {reply_id: to for _, to, reply_id in replies}
@@ -705,11 +746,26 @@ class BotMachine(RuleBasedStateMachine):
 
         for _, to, _ in replies:
             post = root(to)
-            assert post in self.model.replies | self.model.voided, f"post {post} should have had no reply"
-        # A reply only goes out to a member linked when it was sent (no step both sends and unlinks).
-        for _, to, _ in replies[self.replies_checked:]:
-            assert self.model.authors[root(to)] in self.model.linked
+            assert post in self.model.replies | self.model.voided | self.model.stops | self.model.edits, \
+                f"post {post} should have had no reply"
+        # A reply only goes out to a member linked when it was sent (no step both sends and unlinks),
+        # but for the confirmation of an opt-out, the one message an unlinked member gets.
+        for text_, to, _ in replies[self.replies_checked:]:
+            post = root(to)
+            confirmation = text_.startswith("You're unsubscribed") and (
+                post in self.model.stops or self.model.interactions[post] in self.model.stopped)
+            assert confirmation or self.model.authors[post] in self.model.linked
         self.replies_checked = len(replies)
+
+    @invariant()
+    def notices_go_privately_once_to_linked_members(self) -> None:
+        """Credit notices are DMs, never public replies; one per credit, to a member linked when sent."""
+        assert not any("credit" in text for text, _, _ in self.api.replies), "a notice was posted publicly"
+        refs = Counter(text.rsplit("Ref ", 1)[-1] for text, _, _ in self.api.dms)
+        assert all(n == 1 for n in refs.values()), f"a notice was sent twice: {refs}"
+        for _, member, _ in self.api.dms[self.dms_checked:]:
+            assert member in self.model.linked, f"a notice went to {member}, who is not linked"
+        self.dms_checked = len(self.api.dms)
 
     @invariant()
     def credits_are_unique_and_within_budgets(self) -> None:
@@ -774,6 +830,7 @@ class Script:
 
 INVARIANTS = ("members_match_the_model", "every_post_is_handled_once", "enrolments_match_the_model",
               "replies_are_queued_once_for_linked_authors", "x_sees_one_reply_per_member_post",
+              "notices_go_privately_once_to_linked_members",
               "credits_are_unique_and_within_budgets", "credits_follow_the_rules",
               "finished_files_are_reconciled")
 

@@ -19,6 +19,7 @@ from bot.domain.mentions import MentionPage
 from bot.errors import (
     ApiError,
     AuthError,
+    DmNotAllowed,
     DuplicateContent,
     PermanentApiError,
     RateLimited,
@@ -509,3 +510,149 @@ def test_reply_server_error_is_retried(
 
     assert x_api.reply("Enrolled!", "1859000000000000002") == NEW_REPLY_ID
     assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize("entities", [True, False], ids=["entities", "text"])
+def test_hashtags_keep_the_form_the_member_typed(mocked: responses.RequestsMock, x_api: XApi,
+                                                 entities: bool) -> None:
+    """Next to each key, the mention keeps the hashtag as typed (first form of each key), for quoting back."""
+    mocked.get(MENTIONS_URL, json=page(
+        post("1859000000000000002", f"@{BOT_HANDLE} #FridayVibes #AmexMcDonals #fridayvibes",
+             entities=entities)))
+
+    (only,) = x_api.mentions_since(None)[0].mentions
+
+    assert only.hashtags == ("fridayvibes", "amexmcdonals")
+    assert only.typed_hashtags == ("FridayVibes", "AmexMcDonals")
+    assert only.typed("amexmcdonals") == "AmexMcDonals"
+
+
+# --- direct messages --------------------------------------------------------------------------
+
+MEMBER = "2001"
+DM_URL = f"https://api.twitter.com/2/dm_conversations/with/{MEMBER}/messages"
+DM_EVENTS_URL = f"https://api.twitter.com/2/dm_conversations/with/{MEMBER}/dm_events"
+DM_EVENT_ID = "1582103724607971332"
+DM_SENT = {"data": {"dm_conversation_id": f"{MEMBER}-{BOT_ID}", "dm_event_id": DM_EVENT_ID}}
+NOTICE = "Good news: your $5.00 statement credit from McDonald's (#AmexMcDonalds) is on its way. Ref ABC234"
+
+
+def test_a_direct_message_posts_the_text_to_the_member_and_returns_the_event_id(
+        mocked: responses.RequestsMock, x_api: XApi) -> None:
+    """direct_message() POSTs {"text"} to /2/dm_conversations/with/:participant_id/messages, OAuth 1.0a."""
+    mocked.post(DM_URL, status=201, json=DM_SENT)
+
+    assert x_api.direct_message(MEMBER, NOTICE) == DM_EVENT_ID
+    assert json.loads(mocked.calls[0].request.body) == {"text": NOTICE}
+    assert authorization(mocked.calls[0]).startswith("OAuth ")
+
+
+@pytest.mark.parametrize("body", [
+    {"errors": [{"code": 349, "message": "You cannot send messages to this user."}]},
+    {"errors": [{"code": 150, "message": "You cannot send messages to users who are not following you."}]},
+    {"errors": [{"code": 476, "message": "Sender is not verified to send message requests"}]},
+    problem(403, "Forbidden", "You cannot send messages to this user."),
+    problem(403, "Forbidden", "Forbidden"),
+], ids=["349-cannot-send", "150-not-following", "476-message-requests", "problem-cannot-send", "forbidden"])
+def test_a_dm_the_member_does_not_accept_is_not_allowed_and_not_retried(
+        mocked: responses.RequestsMock, x_api: XApi, sleeps: list[float], body: dict[str, Any]) -> None:
+    """A 403 on the DM endpoint that is about the member (their DM settings, a block) is DmNotAllowed."""
+    mocked.post(DM_URL, status=403, json=body)
+
+    with pytest.raises(DmNotAllowed, match="must allow DMs from the bot"):
+        x_api.direct_message(MEMBER, NOTICE)
+
+    assert len(mocked.calls) == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(("status", "body", "error"), [
+    (403, problem(403, "Forbidden", "Your client app is not configured with the appropriate oauth1 app "
+                                    "permissions for this endpoint."), AuthError),
+    (403, {"client_id": "29000000", "title": "Client Forbidden", "status": 403,
+           "reason": "client-not-enrolled",
+           "type": "https://api.twitter.com/2/problems/client-forbidden",
+           "detail": "This request must be made using an approved developer account that is enrolled in the "
+                     "requested endpoint (client-not-enrolled)."}, AuthError),
+    (401, problem(401, "Unauthorized", "Unauthorized"), AuthError),
+    (400, {"errors": [{"parameters": {"participant_id": ["x"]},
+                       "message": "The `participant_id` query parameter value [x] is not valid"}],
+           "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.",
+           "type": "https://api.twitter.com/2/problems/invalid-request"}, PermanentApiError),
+], ids=["oauth1-permissions", "client-not-enrolled", "401", "400-invalid-request"])
+def test_other_dm_refusals_name_the_app_or_the_request(
+        mocked: responses.RequestsMock, x_api: XApi, status: int, body: dict[str, Any],
+        error: type[Exception]) -> None:
+    """An app without DM permission is an AuthError (every DM would fail); a bad request is permanent."""
+    mocked.post(DM_URL, status=status, json=body)
+
+    with pytest.raises(error) as caught:
+        x_api.direct_message(MEMBER, NOTICE)
+
+    assert not isinstance(caught.value, DmNotAllowed)
+    if status == 403:
+        assert "Read, write and Direct Messages" in str(caught.value)
+
+
+def test_a_dm_rate_limit_holds_dms_only(mocked: responses.RequestsMock, x_api: XApi) -> None:
+    """A 429 on the DM endpoint blocks DMs until its reset, while replies still go out."""
+    reset = START + timedelta(minutes=15)
+    mocked.post(DM_URL, status=429, headers={"x-rate-limit-reset": unix(reset)},
+                json=problem(429, "Too Many Requests", "Too Many Requests"))
+    mocked.post(TWEETS_URL, status=201, json=created("Enrolled!"))
+
+    with pytest.raises(RateLimited) as first:
+        x_api.direct_message(MEMBER, NOTICE)
+    with pytest.raises(RateLimited):
+        x_api.direct_message(MEMBER, NOTICE)
+
+    assert reset <= first.value.reset_at <= reset + timedelta(seconds=1)
+    assert len([c for c in mocked.calls if "dm_conversations" in c.request.url]) == 1
+    assert x_api.reply("Enrolled!", "1859000000000000002") == NEW_REPLY_ID
+
+
+def test_a_dm_server_error_is_retried(mocked: responses.RequestsMock, x_api: XApi,
+                                      sleeps: list[float]) -> None:
+    """A 503 on the DM endpoint is retried with backoff and the next 201 is used."""
+    mocked.post(DM_URL, status=503, json=problem(503, "Service Unavailable", "Service Unavailable"))
+    mocked.post(DM_URL, status=201, json=DM_SENT)
+
+    assert x_api.direct_message(MEMBER, NOTICE) == DM_EVENT_ID
+    assert len(sleeps) == 1
+
+
+def test_find_direct_message_looks_for_the_bots_own_dm_with_that_text(
+        mocked: responses.RequestsMock, x_api: XApi) -> None:
+    """find_direct_message() reads the recent MessageCreate events, matching the sender and the text."""
+    mocked.get(DM_EVENTS_URL, json={"data": [
+        {"id": "1582838499983564807", "event_type": "MessageCreate", "text": NOTICE, "sender_id": MEMBER,
+         "dm_conversation_id": f"{MEMBER}-{BOT_ID}", "created_at": "2026-11-23T11:58:00.000Z"},
+        {"id": "1582838499983564806", "event_type": "MessageCreate", "text": NOTICE, "sender_id": BOT_ID,
+         "dm_conversation_id": f"{MEMBER}-{BOT_ID}", "created_at": "2026-11-23T11:57:00.000Z"},
+    ], "meta": {"result_count": 2}})
+
+    assert x_api.find_direct_message(MEMBER, NOTICE) == "1582838499983564806"
+    assert x_api.find_direct_message(MEMBER, "another text") is None
+    sent = query(mocked.calls[0])
+    assert sent["event_types"] == "MessageCreate"
+    assert {"text", "sender_id"} <= set(sent["dm_event.fields"].split(","))
+
+
+def test_find_direct_message_in_an_empty_conversation(mocked: responses.RequestsMock, x_api: XApi) -> None:
+    """With no events, X answers {"meta": {"result_count": 0}}: nothing was sent."""
+    mocked.get(DM_EVENTS_URL, json={"meta": {"result_count": 0}})
+
+    assert x_api.find_direct_message(MEMBER, NOTICE) is None
+
+
+def test_an_edit_carries_the_id_of_the_post_it_edits(mocked: responses.RequestsMock, x_api: XApi) -> None:
+    """edit_history_tweet_ids (asked for in tweet.fields) names the original first: the interaction."""
+    edited = post("1859000000000000009", f"@{BOT_HANDLE} #AmexMcDonalds #AmexZappos")
+    edited["edit_history_tweet_ids"] = ["1859000000000000004", "1859000000000000009"]
+    mocked.get(MENTIONS_URL, json=page(edited, post("1859000000000000005", f"@{BOT_HANDLE} #AmexShell")))
+
+    edit, original = x_api.mentions_since(None)[0].mentions
+
+    assert (edit.interaction, edit.is_edit) == ("1859000000000000004", True)
+    assert (original.interaction, original.is_edit) == ("1859000000000000005", False)
+    assert "edit_history_tweet_ids" in query(mocked.calls[0])["tweet.fields"].split(",")

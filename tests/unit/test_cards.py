@@ -185,3 +185,16 @@ def test_masked_text_has_no_card_number() -> None:
     assert BOB_CARD not in masked
     assert "...0005" in masked
     assert "...8431" in masked
+
+
+def test_mask_spares_only_digit_runs_it_is_told_are_no_card() -> None:
+    """A run ``keep`` knows (an X id) stays; every other Luhn-valid run, and the same digits
+    written with separators, are masked."""
+    x_id = "1859000000000000008"  # Luhn-valid, as about one X id in ten is
+    assert luhn_ok(x_id)
+    spaced = " ".join(x_id[i:i + 4] for i in range(0, len(x_id), 4))
+
+    masked = mask_card_numbers(f"post {x_id} by {ALICE_CARD}; also {spaced}", keep={x_id}.__contains__)
+
+    assert masked == "post 1859000000000000008 by [card ...0005]; also [card ...0008]"
+    assert mask_card_numbers(f"post {x_id}") == "post [card ...0008]"

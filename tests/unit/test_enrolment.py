@@ -161,12 +161,27 @@ def test_post_time_not_processing_time_decides_window() -> None:
     assert [d.outcome for d in decide_for(post, now=START)] == [Outcome.ENROLLED]
 
 
-def test_post_written_before_opening_is_not_started() -> None:
-    """A post written before enrol_from is not started even when processed after opening."""
+def test_post_written_before_opening_does_not_enrol_even_when_processed_after_opening() -> None:
+    """A post written before enrol_from enrols in nothing when processed after opening: it is
+    'opened after post' (issue 13: not 'not started', which would tell the member it opens later)."""
     opening = campaign(enrol_from=date(2026, 11, 23))
     post = mention(1, "1001", "@offerbot #AmexMcDonalds", at=datetime(2026, 11, 22, 23, 0, tzinfo=UTC))
     decisions = decide_for(post, now=START, campaigns={opening.key: opening})
-    assert [d.outcome for d in decisions] == [Outcome.NOT_STARTED]
+    assert [d.outcome for d in decisions] == [Outcome.OPENED_AFTER_POST]
+
+
+@pytest.mark.parametrize(("now", "counts", "outcome"), [
+    (datetime(2026, 11, 22, 23, 30, tzinfo=UTC), {}, Outcome.NOT_STARTED),
+    (START, {"amex-mcdonalds": 1}, Outcome.SOLD_OUT),
+    (datetime(2026, 12, 2, 9, 0, tzinfo=UTC), {}, Outcome.ENDED),
+], ids=["still-upcoming", "sold-out-since", "ended-since"])
+def test_a_post_made_before_opening_is_told_where_the_campaign_stands_now(
+        now: datetime, counts: dict[str, int], outcome: Outcome) -> None:
+    """Before opening, a post is 'not started'; once the campaign has sold out or ended since, it says so."""
+    opening = campaign(enrol_from=date(2026, 11, 23), enrol_until=date(2026, 12, 1), max_enrolments=1)
+    post = mention(1, "1001", "@offerbot #AmexMcDonalds", at=datetime(2026, 11, 22, 23, 0, tzinfo=UTC))
+    decisions = decide_for(post, now=now, counts=counts, campaigns={opening.key: opening})
+    assert [d.outcome for d in decisions] == [outcome]
 
 
 def test_post_time_in_the_future_is_capped_at_now() -> None:

@@ -200,8 +200,11 @@ def test_a_retired_campaign_enrols_nobody_and_says_it_has_ended(uow, api, clock,
 
     assert enrolments(uow) == set()
     assert report.outcomes == {"retired": 1, "unknown hashtag": 1}
-    [(_, _, context)] = outbox(engine)  # a typo of a retired campaign is not worth a suggestion
+    # A typo of a retired campaign is not worth a suggestion: it names no offer.
+    [(_, _, context), (_, _, typo)] = outbox(engine)
     assert [c["id"] for c in context["retired"]] == ["gone"]
+    assert typo["suggestions"] == []
+    assert [u["typed"] for u in typo["unknown"]] == ["#AmexGon"]
 
 
 def test_a_mention_without_hashtags_is_recorded_and_not_answered(setup, engine):
@@ -215,20 +218,25 @@ def test_a_mention_without_hashtags_is_recorded_and_not_answered(setup, engine):
     assert outbox(engine) == []
 
 
-def test_a_typo_hashtag_gets_a_suggestion_but_banter_does_not(setup, engine):
-    """'#AmexMcDonals' draws 'did you mean #AmexMcDonalds'; '#fridayvibes' draws nothing."""
+def test_a_typo_hashtag_gets_a_suggestion_and_a_hashtag_like_no_offer_is_named(setup, engine):
+    """'#AmexMcDonals' draws 'did you mean #AmexMcDonalds'; '#FridayVibes' alone draws 'no offer called
+    #FridayVibes' as typed (issue 11: it drew nothing before)."""
     uow, api, catalog, clock = setup
-    api.post(mention(1, "1001", "@offerbot #AmexMcDonals"), mention(2, "1002", "@offerbot #fridayvibes"))
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonals"), mention(2, "1002", "@offerbot #FridayVibes"),
+             mention(3, "1003", "@offerbot #AmexFedEx #yum"))
 
     poll(uow, api, catalog, clock)
 
-    [(key, _, context)] = outbox(engine)
-    assert key == "post:1"
+    [(key, _, context), (key2, _, context2), (_, _, context3)] = outbox(engine)
+    assert (key, key2) == ("post:1", "post:2")
     assert context["suggestions"][0]["hashtag"] == "#AmexMcDonalds"
+    assert context["suggestions"][0]["typed"] == "#AmexMcDonals"
+    assert context2["unknown"] == [{"typed": "#FridayVibes"}]
+    assert context3["unknown"] == []
 
 
-def test_stop_unlinks_the_member_and_cancels_their_pending_replies(setup):
-    """'@offerbot STOP' unlinks the author, cancels replies queued earlier and is itself not answered."""
+def test_stop_unlinks_the_member_and_cancels_their_pending_replies(setup, engine):
+    """'@offerbot STOP' unlinks the author, cancels replies queued earlier and queues one confirmation."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
     poll(uow, api, catalog, clock)
@@ -242,31 +250,32 @@ def test_stop_unlinks_the_member_and_cancels_their_pending_replies(setup):
         statuses = tx.outbox.counts()
     assert member is not None
     assert not member.linked
-    assert statuses == {"cancelled": 1}
+    assert statuses == {"cancelled": 1, "pending": 1}
+    assert [(key, to) for key, to, _ in outbox(engine)] == [("post:1", "1"), ("stop:2", "2")]
 
 
 def test_stop_in_the_same_page_keeps_earlier_replies_from_being_queued(setup, engine):
-    """An enrolment and a STOP handled in one page leave no reply queued for that member."""
+    """An enrolment and a STOP handled in one page leave only the STOP's confirmation for that member."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"), mention(2, "1001", "@offerbot STOP"),
              mention(3, "1002", "@offerbot #AmexMcDonalds"))
 
     poll(uow, api, catalog, clock)
 
-    assert [key for key, _, _ in outbox(engine)] == ["post:3"]
+    assert [key for key, _, _ in outbox(engine)] == ["stop:2", "post:3"]
 
 
 def test_after_stop_later_posts_are_not_answered(setup, engine):
-    """Once a member has sent STOP, their later posts enrol nothing and get no reply."""
+    """Once a member has sent STOP, their later posts enrol nothing and get no reply (nor a second STOP)."""
     uow, api, catalog, clock = setup
     api.post(mention(1, "1001", "@offerbot STOP"))
     poll(uow, api, catalog, clock)
-    api.post(mention(2, "1001", "@offerbot #AmexMcDonalds"))
+    api.post(mention(2, "1001", "@offerbot #AmexMcDonalds"), mention(3, "1001", "@offerbot stop please"))
 
     report = poll(uow, api, catalog, clock)
 
     assert report.outcomes == {"not linked": 1}
-    assert outbox(engine) == []
+    assert [key for key, _, _ in outbox(engine)] == ["stop:1"]
 
 
 def test_stop_records_the_opt_out_so_no_import_links_the_member_again(setup, fingerprinter):
@@ -362,3 +371,202 @@ def test_pages_are_batched_into_transactions_with_the_newest_cursor(setup):
 
     assert (report.pages, report.handled, report.cursor) == (4, 7, "7")
     assert report.outcomes == {"enrolled": 1, "already enrolled": 6}
+
+
+@pytest.mark.parametrize("text", ["@offerbot please stop", "@offerbot STOP #AmexFedEx", "@offerbot #STOP",
+                                  "@offerbot ＳＴＯＰ", "@offerbot stop messaging me"])
+def test_an_opt_out_in_ordinary_words_unlinks_enrols_nothing_and_is_confirmed_once(setup, engine, text):
+    """Opt-outs in ordinary words (hashtags beside them too) unlink, enrol nothing, queue one confirmation."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1002", text))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.unlinked == 1
+    assert enrolments(uow) == set()
+    [(key, to, _)] = outbox(engine)
+    assert (key, to) == ("stop:1", "1")
+    with uow(readonly=True) as tx:
+        member = tx.members.get("1002")
+    assert member is not None
+    assert not member.linked
+
+
+def test_a_member_who_was_never_linked_gets_no_opt_out_confirmation(setup, engine):
+    """STOP from an account that is not linked is recorded and not answered (X's rules)."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "4242", "@offerbot STOP"))
+
+    poll(uow, api, catalog, clock)
+
+    assert outbox(engine) == []
+
+
+def test_a_post_made_before_the_campaign_opened_and_read_after_is_told_to_post_again(uow, api, clock, members,
+                                                                                     engine):
+    """Issue 13: posted Oct 31, read Dec 2 after the Nov 1 opening: no enrolment, and 'opened after your
+    post', never 'opens Nov 1'."""
+    from datetime import UTC, date, datetime
+
+    opening = campaign(id="opening", hashtag="#AmexOpening", enrol_from=date(2026, 11, 1))
+    with uow() as tx:
+        tx.campaigns.sync([opening], clock())
+        tx.commit()
+    clock.now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    api.post(mention(1, "1001", "@offerbot #AmexOpening", at=datetime(2026, 10, 31, 23, 0, tzinfo=UTC)))
+
+    report = poll(uow, api, Catalog((opening,)), clock)
+
+    assert enrolments(uow) == set()
+    assert report.outcomes == {"opened after post": 1}
+    [(_, _, context)] = outbox(engine)
+    assert [c["id"] for c in context["opened_after_post"]] == ["opening"]
+    assert context["not_started"] == []
+
+
+# --- edited posts -----------------------------------------------------------------------------
+
+def test_an_edit_enrols_in_what_it_adds_and_gets_one_reply_about_only_that(setup, engine):
+    """An edit adding #AmexZappos enrols in it; its one further reply names Zappos only, never
+    'already enrolled' in the McDonald's offer of its own original."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(2, "1001", "@offerbot #AmexMcDonalds #AmexZappos", edit_of=1))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.handled == 1
+    assert enrolments(uow) == {("1001", "amex-mcdonalds"), ("1001", "amex-zappos")}
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT dedupe_key, in_reply_to, thread, context FROM outbox "
+                                 "ORDER BY id")).all()
+    assert [(key, to, thread) for key, to, thread, _ in rows] == [("post:1", "1", "post:1"),
+                                                                  ("edit:1", "2", "post:1")]
+    context = json.loads(rows[1][3])
+    assert [c["id"] for c in context["enrolled"]] == ["amex-zappos"]
+    assert context["already_enrolled"] == []
+
+
+@pytest.mark.parametrize("edited", ["@offerbot #AmexMcDonalds (typo fixed)", "@offerbot #amexmcdonalds",
+                                    "@offerbot thanks", "@offerbot #AmexMcDonalds #fridayvibes"])
+def test_an_edit_with_nothing_new_gets_no_reply(setup, engine, edited):
+    """An edit that enrols in nothing new and adds no news (a fixed typo, the same hashtag, banter next
+    to an offer) is recorded and not answered."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(2, "1001", edited, edit_of=1))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.handled == 1
+    assert [key for key, _, _ in outbox(engine)] == ["post:1"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT interaction_id FROM posts WHERE post_id = '2'")).scalar() == "1"
+
+
+def test_an_interaction_gets_at_most_one_reply_after_its_edits(setup, engine):
+    """A second edit adding yet another offer still enrols, but the interaction has had its one
+    further reply."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(2, "1001", "@offerbot #AmexMcDonalds #AmexZappos", edit_of=1))
+    poll(uow, api, catalog, clock)
+    api.post(mention(3, "1001", "@offerbot #AmexMcDonalds #AmexZappos #AmexFedEx", edit_of=1))
+
+    poll(uow, api, catalog, clock)
+
+    assert ("1001", "amex-fedex") in enrolments(uow)
+    assert [key for key, _, _ in outbox(engine)] == ["post:1", "edit:1"]
+
+
+def test_a_post_and_its_edit_in_one_poll_are_one_interaction(setup, engine):
+    """Original and edit served together: handled oldest first, the edit reports what it added."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"),
+             mention(2, "1001", "@offerbot #AmexMcDonalds #AmexZappos", edit_of=1))
+
+    poll(uow, api, catalog, clock)
+
+    replies = outbox(engine)
+    assert [key for key, _, _ in replies] == ["post:1", "edit:1"]
+    assert [c["id"] for c in replies[1][2]["enrolled"]] == ["amex-zappos"]
+
+
+def test_the_original_served_after_its_edit_is_not_handled_again(setup, engine):
+    """X may serve an older version after a newer one was handled: it is skipped, not answered."""
+    uow, api, catalog, clock = setup
+    api.post(mention(2, "1001", "@offerbot #AmexMcDonalds", edit_of=1))
+    poll(uow, api, catalog, clock)
+    api.post(mention(1, "1001", "@offerbot #AmexZappos"))
+    with uow() as tx:
+        tx.cursors.set("mentions", "0", clock())
+        tx.commit()
+
+    report = poll(uow, api, catalog, clock)
+
+    assert (report.handled, report.already_handled) == (0, 2)
+    assert enrolments(uow) == {("1001", "amex-mcdonalds")}
+
+
+def test_an_edit_of_a_post_never_handled_is_handled_as_a_new_post(setup, engine):
+    """The original is older than the cursor (never seen): the edit is a post like any other."""
+    uow, api, catalog, clock = setup
+    api.post(mention(7, "1001", "@offerbot #AmexMcDonalds", edit_of=3))
+
+    poll(uow, api, catalog, clock)
+
+    [(key, to, context)] = outbox(engine)
+    assert (key, to) == ("post:7", "7")
+    assert [c["id"] for c in context["enrolled"]] == ["amex-mcdonalds"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT thread FROM outbox")).scalar() == "post:3"
+
+
+def test_an_edit_can_be_an_opt_out(setup, engine):
+    """An edit saying STOP unlinks the member; its confirmation is in the interaction's thread."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot #AmexMcDonalds"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(2, "1001", "@offerbot stop please", edit_of=1))
+
+    report = poll(uow, api, catalog, clock)
+
+    assert report.unlinked == 1
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT dedupe_key, in_reply_to, thread, status FROM outbox "
+                                 "ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("post:1", "1", "post:1", "cancelled"),
+                                        ("stop:1", "2", "post:1", "pending")]
+
+
+def test_an_edit_adding_a_sold_out_offer_is_told_so(uow, api, clock, members, engine):
+    """News about a hashtag the edit added (sold out) is worth the one further reply."""
+    limited = campaign(id="limited", hashtag="#AmexLimited", max_enrolments=1)
+    zappos = campaign(id="amex-zappos", hashtag="#AmexZappos")
+    with uow() as tx:
+        tx.campaigns.sync([limited, zappos], clock())
+        tx.commit()
+    catalog = Catalog((limited, zappos))
+    api.post(mention(1, "1002", "@offerbot #AmexLimited"), mention(2, "1001", "@offerbot #AmexZappos"))
+    poll(uow, api, catalog, clock)
+    api.post(mention(3, "1001", "@offerbot #AmexZappos #AmexLimited", edit_of=2))
+
+    poll(uow, api, catalog, clock)
+
+    [*_, (key, _, context)] = outbox(engine)
+    assert key == "edit:2"
+    assert [c["id"] for c in context["sold_out"]] == ["limited"]
+    assert context["already_enrolled"] == []
+
+
+def test_stop_sent_twice_in_one_poll_is_confirmed_once(setup, engine):
+    """A second STOP (the member is unlinked by then) neither drops nor repeats the first confirmation."""
+    uow, api, catalog, clock = setup
+    api.post(mention(1, "1001", "@offerbot STOP"), mention(2, "1001", "@offerbot stop please"))
+
+    poll(uow, api, catalog, clock)
+
+    assert [key for key, _, _ in outbox(engine)] == ["stop:1"]

@@ -66,7 +66,7 @@ def test_unique_keys_of_nothing_is_empty() -> None:
         ("@offerbot @other Stop", Command.STOP),
         ("@offerbot unsubscribe", Command.STOP),
         ("@offerbot UNLINK", Command.STOP),
-        ("@offerbot please stop sending", Command.NONE),
+        ("@offerbot please stop sending", Command.STOP),  # issue 9: a request in ordinary words
         ("@offerbot don't stop", Command.NONE),
         ("@offerbot #AmexMcDonalds", Command.ENROL),
         ("@offerbot sign me up for #AmexZappos and #AmexFedEx", Command.ENROL),
@@ -75,7 +75,7 @@ def test_unique_keys_of_nothing_is_empty() -> None:
     ],
 )
 def test_command(text: str, command: Command) -> None:
-    """A lone stop word means STOP, hashtags mean ENROL, anything else NONE."""
+    """An opt-out request means STOP, hashtags mean ENROL, anything else NONE."""
     assert mention(1, "1001", text).command() is command
 
 

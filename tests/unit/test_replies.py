@@ -7,14 +7,22 @@ import pytest
 
 from bot.domain.campaigns import Campaign
 from bot.domain.enrolment import Decision, Outcome
-from bot.domain.replies import REPLY_TEMPLATE, ReplyIntent, enrolment_reply, ref_code, suggest_campaign
+from bot.domain.replies import (
+    REPLY_TEMPLATE,
+    ReplyIntent,
+    cap_lists,
+    enrolment_reply,
+    quote_hashtag,
+    ref_code,
+    suggest_campaign,
+)
 from tests.fakes import campaign
 
 MCDONALDS = campaign()
 ZAPPOS = campaign(id="amex-zappos", hashtag="#AmexZappos", merchant="Zappos.com")
 CAMPAIGNS = {c.key: c for c in (MCDONALDS, ZAPPOS)}
-GROUPS = ("enrolled", "already_enrolled", "sold_out", "not_started", "ended", "budget_spent", "retired",
-          "suggestions")
+GROUPS = ("enrolled", "already_enrolled", "sold_out", "not_started", "opened_after_post", "ended",
+          "budget_spent", "retired", "suggestions", "unknown")
 
 
 def suggest(hashtag: str) -> Campaign | None:
@@ -34,6 +42,7 @@ def reply_to(*decisions: Decision, post_id: str = "1900000000000000042") -> Repl
         (Outcome.ALREADY_ENROLLED, "already_enrolled"),
         (Outcome.SOLD_OUT, "sold_out"),
         (Outcome.NOT_STARTED, "not_started"),
+        (Outcome.OPENED_AFTER_POST, "opened_after_post"),
         (Outcome.ENDED, "ended"),
         (Outcome.BUDGET_SPENT, "budget_spent"),
         (Outcome.RETIRED, "retired"),
@@ -82,17 +91,61 @@ def test_context_is_json_safe() -> None:
     "decisions",
     [
         [],
-        [Decision("fridayvibes", Outcome.UNKNOWN_HASHTAG)],
-        [Decision("fridayvibes", Outcome.UNKNOWN_HASHTAG), Decision("yum", Outcome.UNKNOWN_HASHTAG)],
         [Decision("amexmcdonalds", Outcome.NOT_LINKED, MCDONALDS)],
         [Decision("amexmcdonalds", Outcome.NOT_LINKED, MCDONALDS),
          Decision("fridayvibes", Outcome.UNKNOWN_HASHTAG)],
+        [Decision("378282246310005", Outcome.UNKNOWN_HASHTAG)],
     ],
-    ids=["nothing", "banter", "more-banter", "not-linked", "not-linked-and-banter"],
+    ids=["nothing", "not-linked", "not-linked-and-banter", "card-number-hashtag"],
 )
 def test_nothing_to_say_gives_no_reply(decisions: list[Decision]) -> None:
-    """Unrelated unknown hashtags and not-linked decisions draw no reply."""
+    """Not-linked decisions, and hashtags holding a card number, draw no reply."""
     assert reply_to(*decisions) is None
+
+
+def test_hashtags_like_no_offer_are_named_as_typed_when_the_post_names_nothing_else() -> None:
+    """Issue 11: a linked member whose hashtags name no offer and look like none hears so, as typed."""
+    intent = reply_to(Decision("fridayvibes", Outcome.UNKNOWN_HASHTAG, typed="FridayVibes"),
+                      Decision("yum", Outcome.UNKNOWN_HASHTAG))
+    assert intent is not None
+    assert intent.context["unknown"] == [{"typed": "#FridayVibes"}, {"typed": "#yum"}]
+
+
+def test_unknown_hashtags_beside_an_offer_are_not_named() -> None:
+    """Next to a campaign hashtag, a hashtag like no offer is left out of the reply."""
+    intent = reply_to(Decision("amexzappos", Outcome.ENROLLED, ZAPPOS),
+                      Decision("yum", Outcome.UNKNOWN_HASHTAG))
+    assert intent is not None
+    assert intent.context["unknown"] == []
+
+
+@pytest.mark.parametrize(("typed", "quoted"), [
+    ("AmexMcDonals", "#AmexMcDonals"),
+    ("#Ａｍｅｘ", "#Ａｍｅｘ"),
+    ("a" * 30, "#" + "a" * 30),
+    ("b" * 31, "#" + "b" * 30 + "…"),
+    ("evil\u202etxt.exe", "#eviltxtexe"),
+    ("378282246310005", None),
+    ("‮", None),
+])
+def test_a_quoted_hashtag_is_bounded_and_safe(typed: str, quoted: str | None) -> None:
+    """A member's hashtag is quoted with its word characters only, at most 30, never a card number."""
+    assert quote_hashtag(typed) == quoted
+
+
+def test_every_list_is_capped_with_a_count_of_the_rest() -> None:
+    """Five misspelt hashtags name three suggestions and count two more; other lists count nothing."""
+    typos = ["amexmcdonals", "amexmcdonald", "amexmcdonaldss", "amexmacdonalds", "amexmcdnalds"]
+    intent = reply_to(*(Decision(t, Outcome.UNKNOWN_HASHTAG, typed=t) for t in typos))
+    assert intent is not None
+    assert [s["typed"] for s in intent.context["suggestions"]] == ["#" + t for t in typos[:3]]
+    assert intent.context["more"] == {"suggestions": 2}  # lists that name everything count nothing
+
+
+def test_cap_lists_is_generic_over_every_list() -> None:
+    """Any list in the context is capped, a group added later included."""
+    context = cap_lists({"budget_spent": list(range(8)), "ref": "R"})
+    assert context == {"budget_spent": [0, 1, 2, 3, 4], "ref": "R", "more": {"budget_spent": 3}}
 
 
 @pytest.mark.parametrize("typed", ["amexmcdonals", "amexmcdonald", "amexmcdonaldss", "amexmacdonalds"])
@@ -101,6 +154,7 @@ def test_typo_of_campaign_hashtag_gets_suggestion(typed: str) -> None:
     intent = reply_to(Decision(typed, Outcome.UNKNOWN_HASHTAG))
     assert intent is not None
     assert intent.context["suggestions"] == [{"typed": f"#{typed}", **MCDONALDS.summary()}]
+    assert intent.context["more"] == {}
     assert intent.context["suggestions"][0]["hashtag"] == "#AmexMcDonalds"
 
 
@@ -151,3 +205,29 @@ def test_suggest_is_asked_only_about_unknown_hashtags() -> None:
     assert asked == ["fridayvibes"]
     assert intent is not None
     assert intent.context["suggestions"] == []
+
+
+def test_credit_notices_are_direct_messages_naming_the_credit_a_clawback_reverses() -> None:
+    """A credit or clawback notice is a DM to the member (no thread); a clawback carries the reversed
+    credit's ref and amount, and whether all of it went."""
+    from datetime import date
+
+    from bot.domain.reconcile import Credit
+    from bot.domain.replies import DM, credit_notice, credit_ref
+
+    credit = Credit("CRABC123xyz", "T1", "amex-mcdonalds", "1001", "credit", 500, "USD", "0005", 1250,
+                    "MID-MCD-0001", date(2026, 11, 21))
+    partial = Credit("CLDEF456xyz", "T2", "amex-mcdonalds", "1001", "clawback", -250, "USD", "0005", 600,
+                     "MID-MCD-0001", date(2026, 11, 22), reverses=credit.credit_id)
+
+    notice = credit_notice(credit, MCDONALDS, "5001")
+    clawback = credit_notice(partial, MCDONALDS, "5001", credit)
+
+    assert (notice.channel, notice.thread, notice.member_id, notice.dedupe_key) == (DM, None, "1001",
+                                                                                    "credit:CRABC123xyz")
+    assert credit_ref(credit.credit_id) == "ABC123"
+    assert clawback.context == {"kind": "clawback", "amount": "$2.50", "merchant": "McDonald's",
+                                     "hashtag": "#AmexMcDonalds", "ref": "DEF456", "reversed_ref": "ABC123",
+                                     "reversed_amount": "$5.00", "whole": False}
+    assert credit_notice(partial._replace(cents=-500), MCDONALDS, "5001", credit).context["whole"] is True
+    assert credit_notice(partial, MCDONALDS, "5001").context["reversed_amount"] is None

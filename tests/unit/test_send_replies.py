@@ -163,18 +163,34 @@ def test_a_reply_to_a_member_who_unlinked_is_cancelled(uow, engine, clock, send,
     assert rows(engine)[0][1] == "cancelled"
 
 
-def test_a_reply_over_280_weighted_characters_is_failed_not_sent(uow, engine, clock, send, api):
-    """A reply that cannot be made to fit is failed with the template's name."""
+def test_a_reply_over_280_weighted_characters_goes_out_shortened(uow, engine, clock, send, api):
+    """Issue 11: a reply too long for X names fewer campaigns and is sent (it was failed before)."""
     long_name = [{"hashtag": f"#AmexAVeryLongCampaignHashtag{i}", "merchant": "M" * 60,
                   "reward": "$5 back", "redeem_by": "x"} for i in range(12)]
     queue(uow, clock, post_id="11", enrolled=long_name)
 
     send(api)
 
+    [(text_, _, _)] = api.replies
+    assert "more. Pay with your synced card." in text_
+    assert rows(engine)[0][1] == "sent"
+
+
+def test_a_reply_that_cannot_be_made_to_fit_is_failed_not_sent(uow, engine, clock, send, api):
+    """A text with nothing left to shorten (a 300-character merchant) is failed with the template's name."""
+    intent = ReplyIntent("credit:c1", "1001", "11", "credit.j2",
+                         {"kind": "credit", "amount": "$5.00", "merchant": "M" * 300,
+                          "hashtag": "#AmexMcDonalds", "ref": "C1"})
+    with uow() as tx:
+        tx.outbox.add_many([intent], clock())
+        tx.commit()
+
+    send(api)
+
     assert api.replies == []
     [(_, status, _, _, note)] = rows(engine)
     assert status == "failed"
-    assert "reply.j2" in note
+    assert "credit.j2" in note
 
 
 def test_a_reply_claimed_by_a_sender_that_died_is_sent_again_after_the_lease(uow, clock, send, api):
@@ -236,3 +252,147 @@ def test_notices_without_a_confirmation_chain_under_the_first_one(uow, clock, se
 
     [(_, first_to, first_id), (_, second_to, _)] = api.replies
     assert (first_to, second_to) == ("11", first_id)
+
+
+def test_the_opt_out_confirmation_is_the_one_message_an_unlinked_member_gets(uow, engine, clock, send, api):
+    """After STOP, its confirmation goes out to the (now unlinked) member; their other replies do not."""
+    from bot.domain.replies import opt_out_reply
+
+    queue(uow, clock, post_id="11")
+    with uow() as tx:
+        tx.members.unlink("1001", clock())
+        tx.outbox.add_many([opt_out_reply("12", "1001")], clock())
+        tx.commit()
+
+    send(api)
+
+    [(text_, to, _)] = api.replies
+    assert to == "12"
+    assert text_.startswith("You're unsubscribed: your X account is no longer linked to your card")
+    assert [status for _, status, *_ in rows(engine)] == ["cancelled", "sent"]
+
+
+# --- direct messages --------------------------------------------------------------------------
+
+CREDIT = {"kind": "credit", "amount": "$5.00", "merchant": "McDonald's", "hashtag": "#AmexMcDonalds"}
+
+
+def queue_dm(uow, clock, *, credit: str = "c1", member: str = "1001") -> None:
+    from bot.domain.replies import DM
+
+    intent = ReplyIntent(f"credit:{credit}", member, "11", "credit.j2", {**CREDIT, "ref": credit.upper()},
+                         channel=DM)
+    with uow() as tx:
+        tx.outbox.add_many([intent], clock())
+        tx.commit()
+
+
+def test_a_notice_goes_to_the_member_by_direct_message_never_as_a_reply(uow, engine, clock, send, api):
+    """A DM in the outbox is sent with direct_message to the member; nothing is posted publicly."""
+    queue_dm(uow, clock)
+
+    assert send(api).results == {"sent": 1}
+
+    [(text_, member, event_id)] = api.dms
+    assert (member, api.replies) == ("1001", [])
+    assert text_.startswith("Good news: your $5.00 statement credit from McDonald's")
+    assert rows(engine) == [("credit:c1", "sent", 1, event_id, None)]
+
+
+def test_a_dm_x_refuses_is_undeliverable_with_the_reason_and_never_a_public_post(
+        uow, engine, clock, send, api):
+    """DmNotAllowed makes the notice undeliverable (final): not retried, and no reply is posted instead."""
+    from bot.errors import DmNotAllowed
+
+    queue_dm(uow, clock)
+    api.dm_errors.append(DmNotAllowed("X refused the direct message (403 You cannot send messages to "
+                                      "this user.); the member must allow DMs from the bot"))
+
+    assert send(api).results == {"undeliverable": 1}
+    clock.advance(hours=3)
+    assert send(api).results == {}
+
+    assert (api.dms, api.replies) == ([], [])
+    [(_, status, attempts, _, note)] = rows(engine)
+    assert (status, attempts) == ("undeliverable", 1)
+    assert "must allow DMs from the bot" in note
+
+
+def test_a_dm_retried_after_an_unknown_outcome_is_not_sent_twice(uow, engine, clock, renderer, send, api):
+    """After a timeout (X may have taken it), the next attempt finds the DM already sent and records it."""
+    queue_dm(uow, clock)
+    api.dm_errors.append(TransientApiError("Read timed out"))
+
+    assert send(api).results == {"retrying": 1}
+    assert api.lookups == []  # a first attempt has nothing to look for
+    text_ = renderer.render("credit.j2", {**CREDIT, "ref": "C1"})
+    api.dms.append((text_, "1001", "800000000000000777"))  # the timed-out attempt had reached X after all
+    clock.advance(minutes=1)
+
+    assert send(api).results == {"sent": 1}
+
+    assert api.lookups == [("1001", text_)]
+    assert len(api.dms) == 1
+    assert rows(engine)[0][:4] == ("credit:c1", "sent", 2, "800000000000000777")
+
+
+def test_a_dm_rate_limit_holds_only_the_dms_of_the_batch(uow, engine, clock, send, api):
+    """A 429 on DMs postpones the other DMs until the reset; the replies of the batch still go out."""
+    queue_dm(uow, clock, credit="c1")
+    queue(uow, clock, post_id="11")
+    queue_dm(uow, clock, credit="c2", member="1002")
+    api.dm_errors.append(RateLimited("POST /2/dm_conversations/with/:participant_id/messages",
+                                     clock() + timedelta(minutes=15)))
+
+    assert send(api).results == {"postponed": 2, "sent": 1}
+
+    assert len(api.replies) == 1
+    assert [status for _, status, *_ in rows(engine)] == ["pending", "sent", "pending"]
+    clock.advance(minutes=16)
+    assert send(api).results == {"sent": 2}
+
+
+def test_a_dm_to_a_member_who_unlinked_is_cancelled(uow, engine, clock, send, api):
+    """A notice for a member who has since unlinked (or sent STOP) is cancelled, not sent."""
+    queue_dm(uow, clock)
+    with uow() as tx:
+        tx.members.unlink("1001", clock())
+        tx.commit()
+
+    send(api)
+
+    assert api.dms == []
+    assert rows(engine)[0][1] == "cancelled"
+
+
+def test_dms_to_a_member_go_in_the_order_queued(uow, engine, clock, send, api):
+    """A clawback notice waits while the credit notice queued before it is being retried."""
+    queue_dm(uow, clock, credit="c1")
+    queue_dm(uow, clock, credit="c2")
+    api.dm_errors.append(TransientApiError("503"))
+
+    assert send(api).results == {"retrying": 2}
+    clock.advance(seconds=31)
+    send(api)
+    clock.advance(minutes=2)
+    send(api)
+
+    assert [text_.rsplit("Ref ", 1)[1] for text_, _, _ in api.dms] == ["C1", "C2"]
+
+
+def test_an_edits_reply_goes_under_the_bots_earlier_reply_or_else_on_the_edit(uow, clock, send, api):
+    """The one further reply of an edited interaction chains under the bot's reply to the original; with
+    no reply sent there, it answers the edit itself, so the interaction still has one reply on it."""
+    queue(uow, clock, post_id="11", thread="post:11")
+    send(api)
+    first = api.replies[0][2]
+    for key, edit_id, original in (("edit:11", "12", "11"), ("edit:21", "22", "21")):
+        intent = ReplyIntent(key, "1001", edit_id, "reply.j2", {**ENROLLED, "ref": key[-2:]},
+                             thread=f"post:{original}")
+        with uow() as tx:
+            tx.outbox.add_many([intent], clock())
+            tx.commit()
+
+    send(api)
+
+    assert [to for _, to, _ in api.replies[1:]] == [first, "22"]
