@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
-from bot.adapters import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from bot.adapters import portal_tables, tables  # noqa: F401 - registers the tables on SQLModel.metadata
 
 logger = logging.getLogger(__name__)
 READONLY = "offerbot_readonly"

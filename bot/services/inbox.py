@@ -45,20 +45,34 @@ def reconcile_inbox(deps: ReconcileDeps, catalog: Catalog, inbox: Path) -> list[
     results = []
     for path in waiting_files(inbox, deps):
         try:
-            summary = reconcile_file(deps, catalog, path)
+            result = process_inbox_file(deps, catalog, path)
         except Busy as exc:
             logger.info("inbox: %s waits: %s", path.name, exc)
             break
-        except FileRejected as exc:
-            target = _move(path, inbox / "failed")
-            write_text(target.with_name(target.name + ".reason.txt"), f"{exc}\n")
-            logger.error("inbox: %s refused: %s", path.name, exc)
-            results.append(InboxResult(path.name, target, error=str(exc)))
-            continue
-        target = _move(path, inbox / "processed")
-        logger.info("inbox: %s %s; moved to %s", path.name, summary.status, target)
-        results.append(InboxResult(path.name, target, summary))
+        if result is not None:
+            results.append(result)
     return results
+
+
+def process_inbox_file(deps: ReconcileDeps, catalog: Catalog, path: Path) -> InboxResult | None:
+    """Reconcile one file of the inbox and move it to processed/ or failed/ beside it.
+
+    Raises Busy (the file stays) while another run holds the lock; None when the file was gone
+    (another instance or the portal took it meanwhile).
+    """
+    inbox = path.parent
+    try:
+        summary = reconcile_file(deps, catalog, path)
+    except FileRejected as exc:
+        if not path.exists():
+            return None
+        target = _move(path, inbox / "failed")
+        write_text(target.with_name(target.name + ".reason.txt"), f"{exc}\n")
+        logger.error("inbox: %s refused: %s", path.name, exc)
+        return InboxResult(path.name, target, error=str(exc))
+    target = _move(path, inbox / "processed")
+    logger.info("inbox: %s %s; moved to %s", path.name, summary.status, target)
+    return InboxResult(path.name, target, summary)
 
 
 def _move(path: Path, folder: Path) -> Path:

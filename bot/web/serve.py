@@ -1,0 +1,56 @@
+"""Serving the portal with uvicorn: on its own (`offerbot web`) or beside the bot (`run --portal`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import uvicorn
+
+from bot.bootstrap import App, build_portal
+from bot.web.app import create_app
+
+logger = logging.getLogger(__name__)
+
+
+def _server(app: App, host: str | None, port: int | None) -> uvicorn.Server:
+    settings = app.settings.portal
+    config = uvicorn.Config(create_app(app, build_portal(app)), host=host or settings.host,
+                            port=port or settings.port, log_config=None, access_log=False,
+                            server_header=False, proxy_headers=True, lifespan="off")
+    return uvicorn.Server(config)
+
+
+def serve(app: App, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve the portal until SIGTERM or Ctrl-C."""
+    server = _server(app, host, port)
+    logger.info("portal at %s (listening on %s:%d)", app.settings.portal.url, server.config.host,
+                server.config.port)
+    server.run()
+    logger.info("portal stopped")
+
+
+class PortalThread:
+    """The portal served from a thread of the bot's process."""
+
+    def __init__(self, server: uvicorn.Server) -> None:
+        self._server = server
+        self._thread = threading.Thread(target=server.run, name="offerbot-portal")
+
+    def start(self) -> PortalThread:
+        """Start serving."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting requests, finish those in flight, and wait for the thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+        logger.info("portal stopped")
+
+
+def serve_in_thread(app: App) -> PortalThread:
+    """Start the portal in a thread (uvicorn leaves the signals to the bot's main thread)."""
+    server = _server(app, None, None)
+    logger.info("portal at %s", app.settings.portal.url)
+    return PortalThread(server).start()
