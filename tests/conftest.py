@@ -213,3 +213,42 @@ def ledger(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: FixedClo
 
     return SimpleNamespace(deps=deps, catalog=catalog, uow=uow, engine=engine, reconcile=reconcile,
                            exports=tmp_path / "exports")
+
+
+PORTAL_URL = "http://127.0.0.1:8000"  # the localhost default: plain http, no Secure cookie
+PASSWORD = "a long passphrase for tests"  # every portal test user's
+
+
+@pytest.fixture
+def portal(project: Path, no_x_credentials, clock: FixedClock):
+    """The portal over a bot app in the temp project, with an ops user (ops@bank.example) and
+    merchant users of McDonald's (mcd@example.com) and Zappos.com (zap@example.com).
+
+    Returns a namespace with app, portal, web (the ASGI app) and client(), which makes a test
+    client sending the portal's Origin. Uploads are reconciled at once, not in a thread.
+    """
+    from types import SimpleNamespace
+
+    from starlette.testclient import TestClient
+
+    from bot.adapters.passwords import PasswordHasher
+    from bot.bootstrap import bootstrap, build_portal
+    from bot.config import load_settings, read_environment
+    from bot.web.app import create_app
+
+    settings = load_settings(project / "bot.toml", read_environment(project / ".env"))
+    app = bootstrap(settings, api=FakeSocialApi(), clock=clock)
+    app.campaigns.load()
+    services = build_portal(app, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+                            runner=lambda job: job())
+    for email, role, merchant in (("ops@bank.example", "ops", None), ("mcd@example.com", "merchant", "McDonald's"),
+                                  ("zap@example.com", "merchant", "Zappos.com")):
+        services.accounts.add(email, role, merchant, PASSWORD, by="tests")
+    web = create_app(app, services)
+
+    def client(**kwargs):
+        return TestClient(web, base_url=PORTAL_URL, headers={"Origin": PORTAL_URL}, **kwargs)
+
+    yield SimpleNamespace(app=app, portal=services, web=web, client=client, settings=settings, clock=clock,
+                          project=project)
+    app.close()

@@ -9,7 +9,9 @@ from starlette.staticfiles import StaticFiles
 
 from bot.bootstrap import App, Portal
 from bot.web import pages
-from bot.web.registry import Web, starlette_routes
+from bot.web.registry import ROUTES, Web, starlette_routes
+
+__all__ = ["ROUTES", "create_app"]  # ROUTES: every route, registered by importing pages
 from bot.web.security import Cookies, SecurityHeaders
 
 
