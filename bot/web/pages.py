@@ -368,7 +368,7 @@ def _lines_with_problems(text: str, problems: Sequence[Any]) -> list[tuple[int, 
     for p in problems:
         if p.line:
             by_line.setdefault(p.line, []).append(str(p))
-    return [(n, line, by_line.get(n, [])) for n, line in enumerate(text.split("\n"), start=1)]
+    return [(n, line, by_line.get(n, [])) for n, line in enumerate(text.rstrip("\n").split("\n"), start=1)]
 
 
 @route("/submissions/{submission_id}")
