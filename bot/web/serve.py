@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 
 import uvicorn
@@ -26,6 +27,10 @@ def serve(app: App, *, host: str | None = None, port: int | None = None) -> None
     server = _server(app, host, port)
     logger.info("portal at %s (listening on %s:%d)", app.settings.portal.url, server.config.host,
                 server.config.port)
+    # uvicorn raises the signal it caught again once it has shut down; with these handlers in
+    # place that ends here, so a SIGTERM stop exits 0 like `offerbot run` does.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: logger.info("received %s", signal.Signals(number).name))
     server.run()
     logger.info("portal stopped")
 
