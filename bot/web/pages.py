@@ -337,7 +337,8 @@ def submissions(ctx: Ctx) -> Response:
 @route("/submissions/new", access="merchant")
 def submission_form(ctx: Ctx) -> Response:
     """Show the form to paste or upload a campaign file."""
-    return ctx.page("submission_new.html", title="Submit a campaign", text="", checked=None, lines=[], error="")
+    return ctx.page("submission_new.html", title="Submit a campaign", text="", checked=None, lines=[],
+                    error="")
 
 
 @route("/submissions/new", methods=("POST",), access="merchant")

@@ -135,7 +135,7 @@ def endpoint(spec: Spec) -> Callable[[Request], Any]:
         ctx = Ctx(request, web, session)
         if spec.access != "public":
             if session is None:
-                if spec.kind == "data" or request.method != "GET":
+                if spec.kind == "data" or request.method not in ("GET", "HEAD"):
                     return PlainTextResponse("sign in first", status_code=401)
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)

@@ -63,8 +63,9 @@ def test_upload_a_small_file_and_see_its_run(page, live, tmp_path: Path):
     """The file goes up through the form and its run page shows the credits when done."""
     seed(live)
     day = tmp_path / "2026-11-21.csv"
-    day.write_text("\n".join((HEADER, tx_row("T1"), tx_row("T2", card=BOB_CARD, mid="MID-FDX-0001",
-                                                             amount="25.00"), tx_row("T3", amount="oops"))) + "\n")
+    rows = (tx_row("T1"), tx_row("T2", card=BOB_CARD, mid="MID-FDX-0001", amount="25.00"),
+            tx_row("T3", amount="oops"))
+    day.write_text("\n".join((HEADER, *rows)) + "\n")
     sign_in(page, "ops@bank.example")
     page.click("text=Upload")
     page.set_input_files("#file", str(day))

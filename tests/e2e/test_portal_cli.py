@@ -26,12 +26,16 @@ def test_users_add_list_disable_and_reset(offerbot):
     reset = offerbot("users", "reset-password", "ops@bank.example", input="another long passphrase\n")
     listed = offerbot("users", "list")
 
-    assert added.exit_code == 0 and "added mcd@example.com (merchant, McDonald's)" in added.output
-    assert ops.exit_code == 0 and disabled.exit_code == 0 and reset.exit_code == 0
+    assert added.exit_code == 0
+    assert "added mcd@example.com (merchant, McDonald's)" in added.output
+    assert ops.exit_code == 0
+    assert disabled.exit_code == 0
+    assert reset.exit_code == 0
     assert "mcd@example.com   merchant  McDonald's  disabled" in listed.output
     assert "ops@bank.example  ops                   active" in listed.output
     for result in (added, ops, reset, listed):
-        assert GOOD not in result.output and "another long passphrase" not in result.output
+        assert GOOD not in result.output
+        assert "another long passphrase" not in result.output
 
 
 @pytest.mark.parametrize(("args", "password", "message"), [
@@ -44,7 +48,8 @@ def test_users_add_refuses_bad_details_saying_why(offerbot, args, password, mess
     """A weak password, a merchant user without its merchant or a bad email: exit 1 and the reason."""
     result = offerbot("users", "add", *args, input=password + "\n")
 
-    assert result.exit_code == 1 and message in result.output
+    assert result.exit_code == 1
+    assert message in result.output
 
 
 def test_users_sample_makes_the_sample_accounts_only_on_the_embedded_default(offerbot):
@@ -53,11 +58,14 @@ def test_users_sample_makes_the_sample_accounts_only_on_the_embedded_default(off
     second = offerbot("users", "sample")
 
     if POSTGRES_URL:
-        assert first.exit_code == 1 and "only on the embedded default" in first.output
+        assert first.exit_code == 1
+        assert "only on the embedded default" in first.output
         return
-    assert first.exit_code == 0 and second.exit_code == 0
+    assert first.exit_code == 0
+    assert second.exit_code == 0
     assert "portal: http://127.0.0.1:8000" in first.output
-    assert "ops@example.com" in first.output and "merchant@mcdonalds.example" in first.output
+    assert "ops@example.com" in first.output
+    assert "merchant@mcdonalds.example" in first.output
     assert "sees McDonald's" in first.output
     assert first.output != second.output  # new passwords each time
 
@@ -99,6 +107,7 @@ def test_the_portal_serves_and_stops_on_sigterm(project: Path, no_x_credentials,
 
     output = log.read_text()
     assert up, output
-    assert status == 200 and 'name="password"' in page
+    assert status == 200
+    assert 'name="password"' in page
     assert code == 0, output
     assert "portal stopped" in output

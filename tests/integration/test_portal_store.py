@@ -31,7 +31,8 @@ def test_a_user_is_kept_with_an_argon2id_hash_and_the_email_in_lower_case(accoun
     with engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT email, password_hash FROM web_users").one()
     assert user.email == "ops@bank.example" == stored[0]
-    assert stored[1].startswith("$argon2id$") and GOOD not in stored[1]
+    assert stored[1].startswith("$argon2id$")
+    assert GOOD not in stored[1]
 
 
 def test_a_second_account_for_an_email_and_a_weak_password_are_refused(accounts):
@@ -79,7 +80,8 @@ def test_a_password_reset_lifts_a_lockout_and_ends_sessions(accounts, clock):
 
     accounts.reset_password("ops@bank.example", "another long passphrase", by="tests")
 
-    assert old is not None and accounts.session(old.token) is None
+    assert old is not None
+    assert accounts.session(old.token) is None
     assert accounts.sign_in("ops@bank.example", "another long passphrase", address=None) is not None
 
 

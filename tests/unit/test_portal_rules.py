@@ -69,15 +69,17 @@ def test_a_merchant_viewer_sees_only_its_merchant_exactly():
     """The merchant name is compared exactly; ops see every merchant."""
     mcd = Viewer(1, "m@x.example", Role.MERCHANT, "McDonald's")
 
-    assert mcd.sees("McDonald's") and not mcd.sees("McDonalds") and not mcd.sees("Zappos.com")
+    assert mcd.sees("McDonald's")
+    assert not mcd.sees("McDonalds")
+    assert not mcd.sees("Zappos.com")
     assert Viewer(2, "o@x.example", Role.OPS).sees("Zappos.com")
 
 
 def test_sessions_end_after_15_idle_minutes_or_12_hours():
     """Idle and absolute timeouts, each at its exact boundary."""
     start = START
-    assert session_state(created_at=start, last_seen_at=start, now=start + IDLE_TIMEOUT - timedelta(seconds=1)) \
-        is SessionState.ACTIVE
+    just_before = start + IDLE_TIMEOUT - timedelta(seconds=1)
+    assert session_state(created_at=start, last_seen_at=start, now=just_before) is SessionState.ACTIVE
     assert session_state(created_at=start, last_seen_at=start, now=start + IDLE_TIMEOUT) is SessionState.IDLE
     busy = start + ABSOLUTE_TIMEOUT
     assert session_state(created_at=start, last_seen_at=busy, now=busy) is SessionState.EXPIRED
@@ -102,13 +104,16 @@ def test_the_tenth_failure_locks_for_30_minutes():
 
     assert until == START + LOCK_FOR
     assert is_locked(until, now=START + LOCK_FOR - timedelta(seconds=1))
-    assert not is_locked(until, now=START + LOCK_FOR) and not is_locked(None, now=START)
+    assert not is_locked(until, now=START + LOCK_FOR)
+    assert not is_locked(None, now=START)
 
 
 def test_csrf_tokens_match_only_when_equal_and_present():
     """A missing or empty token never matches, even an empty expectation."""
     assert tokens_match("abc", "abc")
-    assert not tokens_match("abc", "abd") and not tokens_match("abc", None) and not tokens_match("", "")
+    assert not tokens_match("abc", "abd")
+    assert not tokens_match("abc", None)
+    assert not tokens_match("", "")
 
 
 def test_a_request_may_not_reach_another_merchants_campaigns():
