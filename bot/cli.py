@@ -362,7 +362,11 @@ def users_add(obj: Context, role: str, merchant: str | None, email: str) -> None
     accounts = build_portal(app).accounts
     password = _password(email)
     user = accounts.add(email, role, merchant, password, by="cli")
-    if user.merchant and user.merchant not in {c.merchant for c in app.campaigns.load().campaigns}:
+    try:
+        known = {c.merchant for c in app.campaigns.load().campaigns}
+    except CampaignFilesInvalid:  # a broken campaign file is no reason to refuse an account
+        known = {user.merchant or ""}
+    if user.merchant and user.merchant not in known:
         click.echo(f"note: no campaign in offers/ has the merchant {user.merchant!r} yet", err=True)
     click.echo(f"added {user.email} ({user.role.value}{f', {user.merchant}' if user.merchant else ''})")
 

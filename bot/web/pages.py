@@ -25,7 +25,7 @@ from bot.adapters.exports import CREDIT_COLUMNS, REJECT_COLUMNS
 from bot.adapters.read_models import CampaignView, NotVisible, RunView
 from bot.domain.campaigns import Status
 from bot.domain.money import cents_text
-from bot.domain.portal import tokens_match
+from bot.domain.portal import SIGN_IN_REFUSED, tokens_match
 from bot.services.explain import explain
 from bot.services.reconciliation import Summary, currency_of
 from bot.services.status import read_status
@@ -65,8 +65,8 @@ def sign_in(ctx: Ctx) -> Response:
     signed = accounts.sign_in(ctx.form.get("email", ""), ctx.form.get("password", ""), address=ctx.address,
                               replaces=ctx.request.cookies.get(cookies.session))
     if signed is None:
-        return _sign_in_page(ctx, "Wrong email or password, or the account is locked or disabled. "
-                                  "After 10 failures in a row an account is locked for 30 minutes.", 401)
+        return _sign_in_page(ctx, f"{SIGN_IN_REFUSED} After 10 failures in a row an account is locked "
+                                  "for 30 minutes.", 401)
     response = RedirectResponse(_next(ctx.form.get("next", "")), status_code=303)
     cookies.set(response, cookies.session, signed.token)
     cookies.clear(response, cookies.sign_in)

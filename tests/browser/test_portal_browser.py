@@ -108,3 +108,16 @@ def test_submit_a_campaign_and_approve_it(page, live):
     sign_in(page, "mcd@example.com")
     page.goto(request_url)
     assert page.locator(".badge.approved").is_visible()
+
+
+def test_the_pages_work_with_javascript_off(browser, live):
+    """Signing in, the overview and the upload form need no script."""
+    context = browser.new_context(base_url=live.url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, "ops@bank.example")
+        assert page.locator("h1").inner_text() == "Overview"
+        page.goto("/upload")
+        assert page.locator("#file").is_visible()
+    finally:
+        context.close()

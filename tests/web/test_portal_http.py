@@ -370,6 +370,8 @@ def test_an_upload_over_the_limit_is_refused_and_nothing_is_kept(portal, monkeyp
     (HEADER.encode() + b"\nT1,378282246310005,MID-MCD-0001,Caf\xe9,12.50,USD,2026-11-21,purchase,\n",
      "is not UTF-8"),
     (b"transaction_id,card_number,amount\nT1,378282246310005,1.00\n", "merchant_id"),
+    (HEADER.encode() + b",cvv\nT1,378282246310005,MID-MCD-0001,Shop,12.50,USD,2026-11-21,purchase,,123\n",
+     "card security codes"),
 ])
 def test_a_file_refused_whole_shows_the_reason(portal, content, reason):
     """Wrong encoding or missing columns: the reason is on the page and nothing is reconciled."""
@@ -538,3 +540,34 @@ def test_sign_in_redirects_only_within_the_portal(portal):
 
     assert response.headers["location"] == "/"
     assert PORTAL_URL.startswith("http://127.0.0.1")
+
+
+def test_the_run_page_shows_progress_until_the_run_is_done(portal, monkeypatch):
+    """While the file waits or runs the page says how far it got and refreshes itself; then the result."""
+    seed_alice(portal)
+    jobs: list = []
+    monkeypatch.setattr(portal.portal.uploads, "run", jobs.append)
+    ops = signed_in(portal, "ops@bank.example")
+
+    waiting = upload(ops, day_file(tx_row("T1"), tx_row("T2", amount="9.00")))
+
+    assert "Reconciling: 0 of about 2 rows (0%)" in waiting.text
+    assert '<meta http-equiv="refresh" content="2">' in waiting.text
+    assert (portal.settings.inbox_dir / "day.csv").exists()  # in the inbox, as the bot would take it
+    jobs.pop()()
+    done = ops.get(waiting.url.path)
+    assert "Credits and clawbacks per campaign" in done.text
+    assert "http-equiv" not in done.text
+
+
+def test_a_campaign_file_can_be_uploaded_instead_of_pasted(portal):
+    """The request form takes a .toml file too, checked the same way."""
+    mcd = signed_in(portal, "mcd@example.com")
+    token = csrf_of(mcd.get("/submissions/new").text)
+
+    made = mcd.post("/submissions/new", data={"csrf": token, "text": ""},
+                    files={"file": ("breakfast.toml", MCD_REQUEST.encode(), "text/plain")})
+
+    assert made.url.path.startswith("/submissions/")
+    assert "pending" in made.text
+    assert "mcd-breakfast" in made.text
