@@ -12,12 +12,14 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # The bot on its embedded default: SQLite under data/, the local sandbox instead of X,
-# the sample campaigns in offers/ and the sample members in data/sample_members.csv.
+# the sample campaigns in offers/ and the sample members in data/sample_members.csv; the web
+# portal beside it, with sample users whose fresh passwords are printed (embedded default only).
 run: $(BIN)/.installed
 	mkdir -p data/sandbox
 	test -f data/sandbox/mentions.jsonl || cp data/sample_mentions.jsonl data/sandbox/mentions.jsonl
 	$(BIN)/offerbot sync import data/sample_members.csv
-	$(BIN)/offerbot run
+	$(BIN)/offerbot users sample
+	$(BIN)/offerbot run --portal
 
 # Lint, type-check, then the whole test suite (on SQLite).
 test: $(BIN)/.installed lint

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +17,11 @@ from sqlalchemy import Engine
 from bot.adapters.database import make_engine
 from bot.adapters.locks import instance_name, locks_for
 from bot.adapters.migrations import schema_state, upgrade
+from bot.adapters.page_templates import PageTemplates
+from bot.adapters.passwords import PasswordHasher
+from bot.adapters.portal_repository import PortalRepository
 from bot.adapters.private_files import create_private, private_file, private_folder
+from bot.adapters.read_models import ReadModels
 from bot.adapters.repository import unit_of_work_factory
 from bot.adapters.sandbox import SandboxApi
 from bot.adapters.templates import TemplateRenderer
@@ -26,9 +33,12 @@ from bot.config import KEY_VAR, Settings
 from bot.domain.cards import Fingerprinter
 from bot.errors import ConfigError, SchemaOutdated
 from bot.ports import Locks, Renderer, SocialApi, UnitOfWorkFactory
+from bot.services.accounts import Accounts
 from bot.services.campaigns import CampaignSource
 from bot.services.keys import KeyUse, check_fingerprint_keys, key_use
 from bot.services.reconciliation import ReconcileDeps
+from bot.services.submissions import CampaignDesk
+from bot.services.uploads import Runner, UploadDesk
 
 logger = logging.getLogger(__name__)
 
@@ -153,3 +163,44 @@ def _fingerprint_key(settings: Settings) -> tuple[bytes, str]:
         logger.info("sandbox: created a development card fingerprint key in %s", path)
     private_file(path)  # one made by an earlier version, or copied in with a looser mode
     return bytes.fromhex(Path(path).read_text().strip()), str(path)
+
+
+@dataclass
+class Portal:
+    """The web portal's services, built over the bot's app (same database and campaigns)."""
+
+    accounts: Accounts
+    read: ReadModels
+    campaigns: CampaignDesk
+    uploads: UploadDesk
+    pages: PageTemplates
+    locks: Locks  # its own holder name, so a portal run and the bot's inbox job exclude each other
+
+
+def build_portal(app: App, *, hasher: PasswordHasher | None = None, runner: Runner | None = None) -> Portal:
+    """Build the portal's services; tests pass a cheap ``hasher`` and a synchronous ``runner``."""
+    settings = app.settings
+    repo = PortalRepository(app.engine)
+    read = ReadModels(app.engine, repo)
+    locks = locks_for(app.engine, f"{app.instance} (portal)", app.clock,
+                      timedelta(seconds=max(3 * settings.poll_interval, 60)))
+
+    def deps() -> ReconcileDeps:
+        return dataclasses.replace(app.reconcile_deps(), locks=locks)
+
+    return Portal(
+        accounts=Accounts(repo, hasher or PasswordHasher(), app.clock),
+        read=read,
+        campaigns=CampaignDesk(settings.offers_dir, settings.source.parent, settings.tz, app.renderer, repo,
+                               app.clock, lambda: read.ownerships(app.campaigns.current().by_id),
+                               uow=app.uow),
+        uploads=UploadDesk(settings.inbox_dir, repo, deps, app.campaigns.current, app.clock,
+                           runner or start_thread, keep=settings.keep_inputs),
+        pages=PageTemplates(settings.templates_dir),
+        locks=locks,
+    )
+
+
+def start_thread(job: Callable[[], None]) -> None:
+    """Run ``job`` in a thread of its own (not a daemon: the process waits for it to finish)."""
+    threading.Thread(target=job, name="offerbot-portal-job").start()

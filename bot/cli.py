@@ -55,6 +55,7 @@ class Context:
         self.config, self.env_file = config, env_file
         self._settings: Settings | None = None
         self._app: App | None = None
+        self._closers: list[Callable[[], None]] = []
 
     def settings(self) -> Settings:
         """Return the validated settings, or exit 2 naming the key and the fix."""
@@ -75,9 +76,15 @@ class Context:
         return self._app
 
     def close(self) -> None:
-        """Release what the app holds."""
+        """Release what the app holds (after stopping what was started with it)."""
+        for stop in reversed(self._closers):
+            stop()
         if self._app is not None:
             self._app.close()
+
+    def on_close(self, stop: Callable[[], None]) -> None:
+        """Run ``stop`` when the command ends, before the app is closed."""
+        self._closers.append(stop)
 
 
 def bot_errors(func: F) -> F:
@@ -122,11 +129,18 @@ def cli(ctx: click.Context, config: Path, env_file: Path, verbose: bool, log_for
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Run each job once and exit (for cron and tests).")
+@click.option("--portal", is_flag=True,
+              help="Serve the web portal from this process too ([portal] host and port).")
 @pass_ctx
 @bot_errors
-def run(obj: Context, once: bool) -> None:
+def run(obj: Context, once: bool, portal: bool) -> None:
     """Poll mentions and send replies until stopped (SIGTERM or Ctrl-C)."""
     app = obj.app()
+    if portal and not once:
+        from bot.web.serve import serve_in_thread
+
+        server = serve_in_thread(app)
+        obj.on_close(server.stop)
     catalog = app.campaigns.load()
     private_folder(app.settings.data_dir)
     ensure_inbox(app.settings.inbox_dir)  # where ops drop the day's file, there from the start
@@ -386,6 +400,117 @@ def replies_retry(obj: Context, reply_id: int) -> None:
     what = "DM" if record.channel == "dm" else "reply"
     click.echo(f"{what} {reply_id} to member {record.member_id} ({record.template}) queued for one more "
                "attempt; a running bot sends it within a reply interval")
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default: [portal] host).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: [portal] port).")
+@pass_ctx
+@bot_errors
+def web(obj: Context, host: str | None, port: int | None) -> None:
+    """Serve the web portal (ops console and merchant requests) until stopped."""
+    from bot.web.serve import serve
+
+    serve(obj.app(), host=host, port=port)
+
+
+@cli.group()
+def users() -> None:
+    """Portal accounts: ops, and merchant users who see only their merchant's campaigns."""
+
+
+def _password(email: str) -> str:
+    """Read a password from stdin, never echoed (asked twice on a terminal)."""
+    if sys.stdin.isatty():
+        return str(click.prompt(f"Password for {email}", hide_input=True, confirmation_prompt=True, err=True))
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@users.command("add")
+@click.option("--role", type=click.Choice(["ops", "merchant"]), required=True)
+@click.option("--merchant", help="The merchant name exactly as campaign files spell it (merchant users).")
+@click.argument("email")
+@pass_ctx
+@bot_errors
+def users_add(obj: Context, role: str, merchant: str | None, email: str) -> None:
+    """Create a portal account for EMAIL; the password is read from stdin, never echoed."""
+    from bot.bootstrap import build_portal
+
+    app = obj.app()
+    accounts = build_portal(app).accounts
+    password = _password(email)
+    user = accounts.add(email, role, merchant, password, by="cli")
+    try:
+        known = {c.merchant for c in app.campaigns.load().campaigns}
+    except CampaignFilesInvalid:  # a broken campaign file is no reason to refuse an account
+        known = {user.merchant or ""}
+    if user.merchant and user.merchant not in known:
+        click.echo(f"note: no campaign in offers/ has the merchant {user.merchant!r} yet", err=True)
+    click.echo(f"added {user.email} ({user.role.value}{f', {user.merchant}' if user.merchant else ''})")
+
+
+@users.command("list")
+@pass_ctx
+@bot_errors
+def users_list(obj: Context) -> None:
+    """Show every portal account."""
+    from bot.bootstrap import build_portal
+
+    app = obj.app()
+    rows = [("EMAIL", "ROLE", "MERCHANT", "STATE")]
+    for user in build_portal(app).accounts.users():
+        locked = user.locked_until is not None and user.locked_until > app.clock()
+        state = "disabled" if user.disabled else "locked" if locked else "active"
+        rows.append((user.email, user.role.value, user.merchant or "", state))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@users.command("disable")
+@click.argument("email")
+@pass_ctx
+@bot_errors
+def users_disable(obj: Context, email: str) -> None:
+    """Disable EMAIL's account and end its sessions."""
+    from bot.bootstrap import build_portal
+
+    user = build_portal(obj.app()).accounts.set_disabled(email, True, by="cli")
+    click.echo(f"disabled {user.email}")
+
+
+@users.command("reset-password")
+@click.argument("email")
+@pass_ctx
+@bot_errors
+def users_reset_password(obj: Context, email: str) -> None:
+    """Give EMAIL a new password (stdin), lift a lockout and end its sessions."""
+    from bot.bootstrap import build_portal
+
+    accounts = build_portal(obj.app()).accounts
+    user = accounts.reset_password(email, _password(email), by="cli")
+    click.echo(f"new password set for {user.email}")
+
+
+@users.command("sample")
+@pass_ctx
+@bot_errors
+def users_sample(obj: Context) -> None:
+    """Create or reset the sample users with fresh passwords (embedded SQLite + sandbox only)."""
+    from bot.bootstrap import build_portal
+    from bot.services.accounts import SAMPLE_USERS
+
+    app = obj.app()
+    if app.engine.dialect.name != "sqlite" or not app.settings.sandbox:
+        raise click.ClickException("sample users exist only on the embedded default (SQLite and the "
+                                   "sandbox); create real accounts with `offerbot users add`")
+    accounts = build_portal(app).accounts
+    click.echo(f"portal: {app.settings.portal.url}  (sign in with one of these; sample accounts, "
+               "new passwords at every `make run`)")
+    for email, role, merchant in SAMPLE_USERS:
+        password = secrets.token_urlsafe(12)
+        accounts.put_sample(email, role, merchant, password)
+        click.echo(f"  {role:<9}{email:<30}{password}" + (f"   sees {merchant}" if merchant else ""))
 
 
 @cli.group()

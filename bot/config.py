@@ -33,6 +33,7 @@ _SCHEMA: dict[str, dict[str, Any]] = {
     "reconcile": {"inbox": "data/inbox", "exports": "data/exports", "interval": 300,
                   "batch_rows": 200_000, "keep_inputs": "redacted", "max_line_bytes": 8192,
                   "max_columns": 100},
+    "portal": {"host": "127.0.0.1", "port": 8000, "url": "", "max_upload_bytes": 200 * 1024 * 1024},
 }
 KEEP_INPUTS = ("redacted", "none")  # what the inbox keeps of a file once it is done with it
 # Bounds of [reconcile] max_line_bytes and max_columns: below them no real file fits, above
@@ -49,6 +50,27 @@ class XCredentials:
     consumer_secret: str = field(repr=False)
     access_token: str = field(repr=False)
     access_token_secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    """Where the web portal listens, the address browsers use for it, and its upload limit."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    url: str = "http://127.0.0.1:8000"  # the origin browsers see (the TLS proxy's, in production)
+    max_upload_bytes: int = 200 * 1024 * 1024
+
+    @property
+    def origin(self) -> str:
+        """Return scheme://host[:port] of ``url``, what browsers send as Origin."""
+        scheme, _, rest = self.url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}".lower()
+
+    @property
+    def secure(self) -> bool:
+        """Return False only on the localhost default (plain http on this machine)."""
+        return not re.fullmatch(r"http://(127\.0\.0\.1|localhost)(:\d+)?", self.origin)
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,7 @@ class Settings:
     x: XCredentials | None = None
     fingerprint_key: bytes | None = field(default=None, repr=False)
     previous_fingerprint_key: bytes | None = field(default=None, repr=False)
+    portal: PortalSettings = field(default_factory=lambda: PortalSettings())
 
     @property
     def sandbox(self) -> bool:
@@ -156,7 +179,24 @@ def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
         x=_x_credentials(environ),
         fingerprint_key=_fingerprint_key(environ, KEY_VAR),
         previous_fingerprint_key=_previous_key(environ),
+        portal=_portal(source, table),
     )
+
+
+def _portal(source: str, table: dict[str, dict[str, Any]]) -> PortalSettings:
+    host = _require(source, "portal", "host", table, str, 'an address to listen on, e.g. "127.0.0.1"')
+    port = _count(source, "portal", "port", table, "TCP port to listen on")
+    if port > 65535:
+        raise ConfigError(source, "[portal] port", f"{port} is not a TCP port", "use 1-65535, e.g. 8000")
+    url = table["portal"]["url"] or f"http://{host}:{port}"
+    if not isinstance(url, str) or not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+        raise ConfigError(source, "[portal] url", f"{url!r} is not an http(s) URL",
+                          'set it to the address people open, e.g. url = "https://offers.bank.example"')
+    if url.startswith("http://") and not re.match(r"http://(127\.0\.0\.1|localhost)[:/]", url + "/"):
+        raise ConfigError(source, "[portal] url", "is plain http on another host than this one",
+                          "serve the portal behind a TLS proxy and set url to its https:// address")
+    limit = _count(source, "portal", "max_upload_bytes", table, "largest upload in bytes")
+    return PortalSettings(host, port, url.rstrip("/"), limit)
 
 
 def _with_defaults(source: str, data: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -230,3 +230,49 @@ def ledger(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: FixedClo
 
     return SimpleNamespace(deps=deps, catalog=catalog, uow=uow, engine=engine, reconcile=reconcile,
                            exports=tmp_path / "exports")
+
+
+PORTAL_URL = "http://127.0.0.1:8000"  # the localhost default: plain http, no Secure cookie
+PASSWORD = "a long passphrase for tests"  # every portal test user's
+
+
+def build_test_portal(project: Path, clock: FixedClock, *, runner=None):
+    """Build the portal over a bot app in ``project``, with an ops user (ops@bank.example) and
+    merchant users of McDonald's (mcd@example.com) and Zappos.com (zap@example.com).
+
+    Returns a namespace with app, portal (the services), web (the ASGI app), settings, clock and
+    project. Uploads are reconciled at once unless another ``runner`` is given.
+    """
+    from types import SimpleNamespace
+
+    from bot.adapters.passwords import PasswordHasher
+    from bot.bootstrap import bootstrap, build_portal
+    from bot.config import load_settings, read_environment
+    from bot.web.app import create_app
+
+    settings = load_settings(project / "bot.toml", read_environment(project / ".env"))
+    app = bootstrap(settings, api=FakeSocialApi(), clock=clock)
+    app.campaigns.load()
+    services = build_portal(app, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+                            runner=runner or (lambda job: job()))
+    for email, role, merchant in (("ops@bank.example", "ops", None),
+                                  ("mcd@example.com", "merchant", "McDonald's"),
+                                  ("zap@example.com", "merchant", "Zappos.com")):
+        services.accounts.add(email, role, merchant, PASSWORD, by="tests")
+    return SimpleNamespace(app=app, portal=services, web=create_app(app, services), settings=settings,
+                           clock=clock, project=project)
+
+
+@pytest.fixture
+def portal(project: Path, no_x_credentials, clock: FixedClock):
+    """The portal of build_test_portal, plus client(): a test client sending the portal's Origin."""
+    from starlette.testclient import TestClient
+
+    built = build_test_portal(project, clock)
+
+    def client(**kwargs):
+        return TestClient(built.web, base_url=PORTAL_URL, headers={"Origin": PORTAL_URL}, **kwargs)
+
+    built.client = client
+    yield built
+    built.app.close()

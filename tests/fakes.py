@@ -195,3 +195,19 @@ def sandbox_dms(project: Path) -> list[dict[str, Any]]:
     """The direct messages a bot in ``project`` has sent in the sandbox, oldest first."""
     path = project / "data" / "sandbox" / "dms.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def csrf_of(html: str) -> str:
+    """Return the CSRF token of the first form in a portal page."""
+    import re
+
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def sign_in(client: Any, email: str, password: str) -> Any:
+    """Sign ``client`` in through the sign-in form; return the response (the page it lands on)."""
+    form = client.get("/signin")
+    return client.post("/signin", data={"email": email, "password": password, "csrf": csrf_of(form.text),
+                                        "next": "/"})

@@ -67,35 +67,55 @@ def reconcile_inbox(deps: ReconcileDeps, catalog: Catalog, inbox: Path, *,
         ensure_inbox(inbox)
     for path in files:
         try:
-            summary = reconcile_file(deps, catalog, path)
+            result = process_inbox_file(deps, catalog, path, keep=keep)
         except Busy as exc:
             logger.info("inbox: %s waits: %s", path.name, exc)
             break
-        except FileRejected as exc:
-            # Security codes must not be kept even redacted: the file goes, the reason stays.
-            sensitive = isinstance(exc, SensitiveFileRejected)
-            kept = None if sensitive else _keep(path, inbox / FAILED, keep, deps)
-            path.unlink(missing_ok=True)
-            reason = _unique(inbox / FAILED, (kept.name if kept else path.name) + ".reason.txt")
-            write_text(reason, mask_long_digit_runs(f"{exc}\n"))
-            logger.error("inbox: %s refused: %s%s", path.name, exc,
-                         "; the file was deleted" if kept is None else f"; kept redacted as {kept}")
-            results.append(InboxResult(path.name, kept, error=str(exc), reason_file=reason))
-            continue
-        kept = _keep(path, inbox / PROCESSED, keep, deps)
-        path.unlink(missing_ok=True)
-        logger.info("inbox: %s %s; %s", path.name, summary.status,
-                    f"kept redacted as {kept}" if kept else "deleted (keep_inputs = \"none\")")
-        for warning in summary.warnings:
-            logger.warning("inbox: %s: %s", path.name, warning)
-        results.append(InboxResult(path.name, kept, summary))
+        if result is not None:
+            results.append(result)
     return results
+
+
+def process_inbox_file(deps: ReconcileDeps, catalog: Catalog, path: Path, *,
+                       keep: str = KEEP_REDACTED) -> InboxResult | None:
+    """Reconcile one file of the inbox; keep a redacted copy in processed/ or, if refused whole, in
+    failed/ with the reason beside it (``keep="none"``: only the reason), and delete the file.
+
+    Raises Busy (the file stays) while another run holds the lock; None when the file was gone
+    (another instance or the portal took it meanwhile). A run that crashes leaves the file where it
+    is, and the next run resumes it.
+    """
+    inbox = path.parent
+    try:
+        summary = reconcile_file(deps, catalog, path)
+    except FileRejected as exc:
+        if not path.exists():
+            return None
+        # Security codes must not be kept even redacted: the file goes, the reason stays.
+        sensitive = isinstance(exc, SensitiveFileRejected)
+        kept = None if sensitive else _keep(path, inbox / FAILED, keep, deps)
+        path.unlink(missing_ok=True)
+        reason = _unique(inbox / FAILED, (kept.name if kept else path.name) + ".reason.txt")
+        write_text(reason, mask_long_digit_runs(f"{exc}\n"))
+        logger.error("inbox: %s refused: %s%s", path.name, exc,
+                     "; the file was deleted" if kept is None else f"; kept redacted as {kept}")
+        return InboxResult(path.name, kept, error=str(exc), reason_file=reason)
+    if not path.exists():
+        return None
+    kept = _keep(path, inbox / PROCESSED, keep, deps)
+    path.unlink(missing_ok=True)
+    logger.info("inbox: %s %s; %s", path.name, summary.status,
+                f"kept redacted as {kept}" if kept else "deleted (keep_inputs = \"none\")")
+    for warning in summary.warnings:
+        logger.warning("inbox: %s: %s", path.name, warning)
+    return InboxResult(path.name, kept, summary)
 
 
 def _keep(path: Path, folder: Path, keep: str, deps: ReconcileDeps) -> Path | None:
     """Write the redacted copy the inbox keeps of ``path`` (none with keep_inputs = "none")."""
     if keep == KEEP_NONE:
         return None
+    ensure_inbox(folder.parent)
     target = _unique(folder, path.name)
     write_redacted_copy(path, target, max_line_bytes=deps.limits.max_line_bytes)
     return target
