@@ -419,7 +419,8 @@ def test_the_replies_page_shows_failed_replies_with_their_error(portal):
     with portal.app.engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO outbox (dedupe_key, member_id, in_reply_to, template, context, status, attempts, "
-            "next_attempt_at, created_at, last_error, channel) VALUES ('k1', '1001', '5001', 'reply.j2', '{}', "
+            "next_attempt_at, created_at, last_error, channel) VALUES ('k1', '1001', '5001', 'reply.j2', "
+            "'{}', "
             "'failed', 3, '2026-11-23 12:00:00', '2026-11-23 12:00:00', '403 reply not allowed', 'reply')")
     ops = signed_in(portal, "ops@bank.example")
 
