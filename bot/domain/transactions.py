@@ -65,7 +65,8 @@ def read_header(fields: list[str]) -> Columns:
 
 
 # The fast path's view of each column: stricter than parse_row (no spaces, lower-case type,
-# amounts above zero), so every line it accepts parse_row accepts with the same values.
+# amounts above zero, no negative refunds), so every line it accepts parse_row accepts with the
+# same values; the rest go through parse_row.
 _ID = r"([^,\"\s\x00-\x20\x7f]{1,64})"  # \s: parse_row strips Unicode spaces too (NBSP...)
 _FAST = {
     "transaction_id": _ID,
@@ -178,9 +179,13 @@ def parse_row(fields: list[str], columns: Columns, line: int) -> Row | Reject:
     if _ID_RE.fullmatch(merchant_id) is None:
         return Reject(line, "merchant_id", "must be 1-64 printable characters")
     text = fields[columns.amount]
-    if AMOUNT_RE.fullmatch(text) is None:
-        return Reject(line, "amount", f"{explain_bad_amount(text)} (got {_quote(text)})")
-    amount = Decimal(text)
+    kind = fields[columns.type].strip().lower()
+    # Many card systems send refunds as negative amounts: a refund may carry either sign, and
+    # what is kept is the amount refunded (positive). A purchase must be positive.
+    body = text[1:] if kind == "refund" and text.startswith("-") else text
+    if AMOUNT_RE.fullmatch(body) is None:
+        return Reject(line, "amount", f"{explain_bad_amount(body)} (got {_quote(text)})")
+    amount = Decimal(body)
     if not amount:
         return Reject(line, "amount", "must be greater than 0")
     currency = fields[columns.currency].strip()
@@ -191,7 +196,6 @@ def parse_row(fields: list[str], columns: Columns, line: int) -> Row | Reject:
     if day is None:
         return Reject(line, "transaction_date",
                       f"must be a real date like 2026-11-23 (got {_quote(day_text)})")
-    kind = fields[columns.type].strip().lower()
     if kind not in TYPES:
         return Reject(line, "type", f"must be purchase or refund (got {_quote(kind)})")
     original = None
