@@ -359,7 +359,10 @@ def _progress_bar(name: str) -> Iterator[Progress | None]:
     with RichProgress(*RichProgress.get_default_columns(), TextColumn("{task.completed:,} rows"),
                       console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(f"reconciling {name}", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=max(total, done))
+
+        def show(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{stage} {name}", completed=done, total=max(total, done))
+        yield show
 
 
 def _csv_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:

@@ -64,7 +64,7 @@ def test_an_old_schema_is_refused_until_db_upgrade(project, no_x_credentials, mo
     engine = make_engine(f"sqlite:///{project / 'data' / 'offerbot.db'}")
     upgrade(engine, "0001")
 
-    with pytest.raises(SchemaOutdated, match=r"revision 0001; this version needs revision 0002.*db upgrade"):
+    with pytest.raises(SchemaOutdated, match=r"revision 0001; this version needs revision 0003.*db upgrade"):
         check_schema(engine)
     refused = CliRunner().invoke(cli, ["run", "--once"])
     upgraded = CliRunner().invoke(cli, ["db", "upgrade"])
@@ -72,8 +72,8 @@ def test_an_old_schema_is_refused_until_db_upgrade(project, no_x_credentials, mo
 
     assert refused.exit_code == 2
     assert "offerbot db upgrade" in refused.output
-    assert "database upgraded from revision 0001 to 0002" in upgraded.output
-    assert "database already at revision 0002" in again.output
+    assert "database upgraded from revision 0001 to 0003" in upgraded.output
+    assert "database already at revision 0003" in again.output
     check_schema(engine)
     engine.dispose()
 

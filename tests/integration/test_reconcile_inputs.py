@@ -348,14 +348,16 @@ def test_formula_looking_values_reach_the_credits_export_as_text(ledger, make_cs
     assert_rows_add_up(summary, 4)
     assert summary.rejected == 0
     lines = exported(summary.exports["credits.csv"])
+    # Decided by date, then id: the refund "-R1" sorts first, waits for its purchase "@SUM(A1)",
+    # and is applied right after it.
     assert [(r["transaction_id"], r["campaign_id"], r["amount"], r["kind"]) for r in lines] == [
-        ("F1", "amex-mcdonalds", "5.00", "credit"),
         ("'=HYPERLINK(\"http://x\")", "amex-zappos", "10.00", "credit"),
         ("'@SUM(A1)", "amex-fedex", "5.00", "credit"),
         ("'-R1", "amex-fedex", "-5.00", "clawback"),
+        ("F1", "amex-mcdonalds", "5.00", "credit"),
     ]
     fedex_credit = credit_id("credit", "amex-fedex", "@SUM(A1)")
-    assert lines[3]["reverses_credit_id"] == lines[2]["credit_id"] == fedex_credit
+    assert lines[2]["reverses_credit_id"] == lines[1]["credit_id"] == fedex_credit
     raw = Path(summary.exports["credits.csv"]).read_text(encoding="utf-8")
     assert ",-5.00,USD,8431,clawback," in raw  # a plain number, unquoted and unprefixed
     for name, text in export_texts(ledger).items():

@@ -82,29 +82,36 @@ def test_an_overlapping_file_credits_only_what_is_new(ledger, make_csv):
     assert len(credits_in_db(ledger.engine)) == 4
 
 
+@pytest.mark.parametrize(("phase", "step", "kept"), [
+    ("staging", "stage", []),
+    ("deciding", "_chunk", [("T1", "amex-mcdonalds", "credit", 500), ("T3", "amex-zappos", "credit", 1000)]),
+], ids=["killed-while-reading", "killed-while-deciding"])
 def test_a_run_that_dies_midway_and_is_rerun_gives_the_credits_of_a_clean_run(
-        ledger, make_csv, monkeypatch):
-    """Kill a run after its first committed batch; the rerun resumes and matches a clean run exactly."""
-    import bot.services.reconciliation as reconciliation
+        ledger, make_csv, monkeypatch, phase, step, kept):
+    """Kill a run after its first committed batch (reading) or chunk (deciding); the rerun resumes
+    and matches a clean run exactly."""
+    import importlib
 
-    ledger.deps.batch_rows = 4  # batches of 1, then 4 rows
+    module = importlib.import_module(f"bot.services.{phase}")
+    owner = module.Stager if phase == "staging" else module.Decider
+    ledger.deps.batch_rows = 4  # reading: batches of 1, 4 and 4 rows; deciding: chunks of 4 rows
     path = sample_day(make_csv)
-    real_apply = reconciliation._Run.apply
+    real_step = getattr(owner, step)
     calls = {"n": 0}
 
-    def dies_on_second_batch(self, batch):
+    def dies_the_second_time(self, *args):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # as good as kill -9 for what was committed
-        return real_apply(self, batch)
+        return real_step(self, *args)
 
-    monkeypatch.setattr(reconciliation._Run, "apply", dies_on_second_batch)
+    monkeypatch.setattr(owner, step, dies_the_second_time)
     with pytest.raises(KeyboardInterrupt):
         ledger.reconcile(path)
-    assert credits_in_db(ledger.engine) == [("T1", "amex-mcdonalds", "credit", 500)]
+    assert credits_in_db(ledger.engine) == kept  # credits come in time order, a chunk at a time
     assert not list(ledger.exports.glob("*.csv"))  # nothing half-written is left as an export
 
-    monkeypatch.setattr(reconciliation._Run, "apply", real_apply)
+    monkeypatch.setattr(owner, step, real_step)
     resumed = ledger.reconcile(path)
 
     assert resumed.status == "reconciled"
