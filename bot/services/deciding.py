@@ -130,9 +130,8 @@ class Decider:
             for refund, applied in take_settled():  # waiting refunds this purchase settled, right after it
                 credits.extend(v.credit for v in applied if v.credit is not None)
                 rid = refund.transaction_id
-                applied = _after_waiting(applied, summary.file)
                 if rid in kept:
-                    kept[rid] = (refund, applied)
+                    kept[rid] = (refund, _after_waiting(applied, summary.file))
                     waiting.pop(rid, None)
                 else:
                     self._settled_earlier(refund, applied, origin[rid], updates, settled)
@@ -197,6 +196,7 @@ class Decider:
     def _settled_earlier(self, refund: Txn, verdicts: list[Verdict], origin: int,
                          updates: list[tuple[Any, ...]], settled: list[str]) -> None:
         """Record a refund kept before (an earlier chunk or file) that no longer waits."""
+        verdicts = _after_waiting(verdicts, self.summary.file)
         updates.append(transaction_row(refund, verdicts, origin))
         settled.append(refund.transaction_id)
         summary = self.summary
