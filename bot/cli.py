@@ -30,7 +30,7 @@ from bot.scheduler import jobs_for, run_once, run_until_stopped
 from bot.services.campaigns import CampaignFilesInvalid, Catalog, check_campaigns, list_campaigns
 from bot.services.explain import explain as explain_credit
 from bot.services.members import IMPORT_COLUMNS, import_members, link_member, unlink_member
-from bot.services.reconciliation import Progress, currency_of, reconcile_file
+from bot.services.reconciliation import NotReconciledYet, Progress, currency_of, reconcile_file
 from bot.services.status import describe, read_status
 
 logger = logging.getLogger("bot")
@@ -239,21 +239,37 @@ def sync_remove(obj: Context, user_id: str) -> None:
               help="Use this campaign file or folder instead of offers/ (to backtest one).")
 @click.option("--assume-enrolled", is_flag=True,
               help="Backtest: count every linked member as enrolled from the campaign's start.")
+@click.option("--again", is_flag=True,
+              help="Re-decide every row of a file reconciled before (after fixing a setting) and issue "
+                   "only what was not issued then, in a credits export of its own.")
 @pass_ctx
 @bot_errors
 def reconcile(obj: Context, file: Path, dry_run: bool, campaigns_path: Path | None,
-              assume_enrolled: bool) -> None:
+              assume_enrolled: bool, again: bool) -> None:
     """Reconcile FILE, a daily transaction CSV, into statement credits (once only)."""
     if assume_enrolled and not dry_run:
         raise click.UsageError("--assume-enrolled is for backtests; add --dry-run")
+    if assume_enrolled and again:
+        raise click.UsageError("--again re-runs a file reconciled before; a backtest (--assume-enrolled) "
+                               "evaluates every row as new: use one or the other")
+    # A backtest evaluates every row of the file as if new, and writes nothing at all.
+    backtest = dry_run and not again and (assume_enrolled or campaigns_path is not None)
     app = obj.app()
-    catalog = app.campaigns.load() if campaigns_path is None else _catalog_from(app, campaigns_path)
-    with _progress_bar(file.name) as progress:
-        summary = reconcile_file(app.reconcile_deps(), catalog, file, dry_run=dry_run,
-                                 assume_enrolled=assume_enrolled, progress=progress)
+    catalog = _catalog_for(app, campaigns_path, sync=not dry_run)
+    try:
+        with _progress_bar(file.name) as progress:
+            summary = reconcile_file(app.reconcile_deps(), catalog, file, dry_run=dry_run,
+                                     assume_enrolled=assume_enrolled, backtest=backtest, again=again,
+                                     progress=progress)
+    except NotReconciledYet as exc:
+        raise click.UsageError(str(exc)) from exc
     click.echo(summary.render(currency_of(catalog)))
     if summary.status == "already reconciled":
-        click.echo("This file (same SHA-256) was reconciled before: no new credits were issued.")
+        click.echo("This file (same SHA-256) was reconciled before: no new credits were issued. "
+                   "`offerbot reconcile --again FILE` re-decides it after a setting was fixed.")
+    elif summary.run > 1:
+        click.echo(f"Run {summary.run} of this file: only what earlier runs had not issued was issued"
+                   + (" (its credits export holds those alone)." if not dry_run else "."))
     if dry_run:
         click.echo("Dry run: nothing was written.")
 
@@ -339,14 +355,22 @@ def keygen() -> None:
     click.echo(f"OFFERBOT_FINGERPRINT_KEY={secrets.token_hex(32)}")
 
 
-def _catalog_from(app: App, path: Path) -> Catalog:
-    """Read campaigns from a file or folder other than offers/ (a backtest), refusing problems."""
-    files = read_campaign_files(path, app.settings.tz)
+def _catalog_for(app: App, path: Path | None, *, sync: bool) -> Catalog:
+    """Read the campaigns of offers/ or of another file or folder (a backtest), refusing problems.
+
+    A dry run reads them without copying them into the database (it writes nothing at all).
+    """
+    if path is None and sync:
+        return app.campaigns.load()
+    settings = app.settings
+    files = (read_campaign_files(settings.offers_dir, settings.tz, display_root=settings.source.parent)
+             if path is None else read_campaign_files(path, settings.tz))
     if files.problems:
         raise CampaignFilesInvalid(files.problems)
-    with app.uow() as tx:  # the ledger's foreign keys need the campaigns to exist
-        tx.campaigns.sync(files.campaigns, app.clock())
-        tx.commit()
+    if sync:
+        with app.uow() as tx:  # the ledger's foreign keys need the campaigns to exist
+            tx.campaigns.sync(files.campaigns, app.clock())
+            tx.commit()
     return Catalog(files.campaigns)
 
 

@@ -69,6 +69,9 @@ class DecisionLedger(Protocol):
     def file_names(self, file_ids: Iterable[int]) -> dict[int, str]:
         """Return each file's name."""
 
+    def outcomes_of(self, file_id: int, transaction_ids: Sequence[str]) -> dict[str, str]:
+        """Return the outcomes kept for these transactions of one file."""
+
     def stage(self, file_id: int, txns: Sequence[Txn]) -> None:
         """Stage relevant rows of the file being reconciled."""
 

@@ -167,3 +167,12 @@ def sandbox_replies(project: Path) -> list[dict[str, Any]]:
     """The replies a bot in ``project`` has sent to the sandbox X, oldest first (none before the first)."""
     path = project / "data" / "sandbox" / "replies.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def dump_tables(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Return every row of every table, sorted: to prove a command wrote nothing at all."""
+    from sqlmodel import SQLModel
+
+    with engine.connect() as conn:
+        return {table.name: sorted((tuple(row) for row in conn.execute(table.select())), key=repr)
+                for table in SQLModel.metadata.sorted_tables}

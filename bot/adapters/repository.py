@@ -659,6 +659,15 @@ class LedgerRepository:
         day = native(self._conn)
         _TRANSACTIONS.run(self._conn, [(*r[:7], day(r[7]), *r[8:]) for r in rows])
 
+    def outcomes_of(self, file_id: int, transaction_ids: Sequence[str]) -> dict[str, str]:
+        """Return the outcomes kept for these transactions of one file."""
+        found: dict[str, str] = {}
+        for where in _key_in(self._conn, transactions_t.c.transaction_id, transaction_ids):
+            rows = self._conn.execute(select(transactions_t.c.transaction_id, transactions_t.c.outcomes)
+                                      .where(where, transactions_t.c.file_id == file_id))
+            found.update({tid: text for tid, text in rows})
+        return found
+
     def update_transactions(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Store new outcomes for kept transactions (rows as add_transactions takes them)."""
         if rows:

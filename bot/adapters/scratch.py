@@ -116,6 +116,11 @@ class OverlayLedger:
         found = self._history.file_names(wanted) if self._history is not None else {}
         return found | self._store.file_names(wanted - set(found))
 
+    def outcomes_of(self, file_id: int, transaction_ids: Sequence[str]) -> dict[str, str]:
+        """Return the outcomes kept for these transactions: by this run, else in the real ledger."""
+        found = self._history.outcomes_of(file_id, transaction_ids) if self._history is not None else {}
+        return found | self._store.outcomes_of(file_id, transaction_ids)
+
     def credited_purchases(self, purchase_ids: Sequence[str]) -> list[CreditedPurchase]:
         """Return the credits on these purchases, as this run left them."""
         history = self._history.credited_purchases(purchase_ids) if self._history is not None else []

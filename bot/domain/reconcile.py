@@ -126,10 +126,13 @@ def can_wait(day: date, today: date | None) -> bool:
     return today is None or day + timedelta(days=REFUND_MATCH_DAYS) >= today
 
 
+APPLIED = frozenset({Outcome.CLAWBACK, Outcome.REFUND_KEPT, Outcome.REFUND_ALREADY_APPLIED})
+
+
 def refund_state(verdicts: Iterable[Verdict]) -> str | None:
     """Return what a refund's verdicts leave it: applied, pending or unmatched (None: not a refund's)."""
     outcomes = {v.outcome for v in verdicts}
-    if outcomes & {Outcome.CLAWBACK, Outcome.REFUND_KEPT, Outcome.REFUND_ALREADY_APPLIED}:
+    if outcomes & APPLIED:
         return "applied"
     if Outcome.REFUND_PENDING in outcomes:
         return "pending"
@@ -203,6 +206,7 @@ class Reconciler:
     pending: dict[str, list[Txn]] = field(default_factory=dict)
     known: set[str] = field(default_factory=set)  # purchase ids decided (here or in the ledger)
     held: set[tuple[str, str]] = field(default_factory=set)  # (purchase, campaign) credited before
+    applied_before: dict[str, frozenset[str]] = field(default_factory=dict)  # refund -> campaigns
     settled: list[tuple[Txn, list[Verdict]]] = field(default_factory=list)  # waiting refunds applied
     _terms: dict[str, _Terms] = field(default_factory=dict)
 
@@ -240,6 +244,7 @@ class Reconciler:
         self.pending.clear()
         self.known.clear()
         self.held.clear()
+        self.applied_before.clear()
         self.settled.clear()
 
     def _index(self, item: CreditedPurchase) -> None:
@@ -292,6 +297,10 @@ class Reconciler:
 
     def _refund(self, txn: Txn) -> list[Verdict]:
         credited = self._original(txn)
+        done = self.applied_before.get(txn.transaction_id) if self.applied_before else None
+        if done is not None:  # --again: what an earlier run applied stays; the rest is applied now
+            before = [Verdict(c, Outcome.REFUND_ALREADY_APPLIED, "by an earlier run") for c in sorted(done)]
+            return before + [self._reverse(txn, p) for p in credited if p.credit.campaign_id not in done]
         if credited:
             return [self._reverse(txn, item) for item in credited]
         campaigns = self.campaigns_by_mid.get(txn.merchant_id, ())

@@ -18,6 +18,7 @@ from typing import Any
 from bot.adapters.exports import CsvAppender
 from bot.domain.money import cents_text
 from bot.domain.reconcile import (
+    APPLIED,
     REFUND_MATCH_DAYS,
     Credit,
     Key,
@@ -34,6 +35,15 @@ from bot.services.campaigns import Catalog
 from bot.services.reconcile_summary import Summary
 
 Progress = Callable[[str, int, int], None]  # (what is being done, done so far, expected about)
+# Staged rows per chunk: a row being decided holds several times the memory of a row being read
+# (verdicts, credits, the row kept), and a file's relevant rows are a fraction of it: an eighth
+# of [reconcile] batch_rows keeps the memory of a chunk near that of a batch read.
+CHUNK_SHARE = 8
+
+
+def chunk_rows(batch_rows: int) -> int:
+    """Return how many staged rows are decided per committed chunk."""
+    return max(batch_rows // CHUNK_SHARE, 1)
 
 
 class Decider:
@@ -44,7 +54,8 @@ class Decider:
                  clock: Callable[[], datetime], renew: Callable[[], None],
                  credits_out: CsvAppender | None, progress: Progress | None) -> None:
         self.sessions, self.file_id, self.summary, self.catalog = sessions, file_id, summary, catalog
-        self.reconciler, self.again, self.batch_rows, self.clock = reconciler, again, batch_rows, clock
+        self.reconciler, self.again, self.clock = reconciler, again, clock
+        self.chunk_rows = chunk_rows(batch_rows)
         self.renew, self.credits_out, self.progress = renew, credits_out, progress
         # Refunds dated before this have waited REFUND_MATCH_DAYS for their purchase: they expire.
         self.since = today - timedelta(days=REFUND_MATCH_DAYS)
@@ -90,17 +101,16 @@ class Decider:
     def _chunk(self, ledger: DecisionLedger, cursor: Key | None) -> tuple[Key | None, bool, list[Credit]]:
         """Decide the next chunk; return the new cursor, whether it was the last, and its credits."""
         file_id, reconciler, summary = self.file_id, self.reconciler, self.summary
-        staged = ledger.staged_after(file_id, cursor, self.batch_rows)
-        last = len(staged) < self.batch_rows
+        staged = ledger.staged_after(file_id, cursor, self.chunk_rows)
+        last = len(staged) < self.chunk_rows
         upto = None if last else decision_key(staged[-1])
         carried = ledger.pending_between(file_id, cursor, upto, self.since)
         origin = {t.transaction_id: f for t, f in carried}
-        earlier = self._prime(ledger, staged, [t for t, _ in carried], cursor, origin)
+        self._prime(ledger, staged, [t for t, _ in carried], cursor, origin)
         # Refunds of earlier files first where they tie with a row of this file (the same id sent again).
         stream = heapq.merge(((t, True) for t, _ in carried), ((t, False) for t in staged),
                              key=lambda item: decision_key(item[0]))
-        by_mid, evaluate = self.catalog.by_merchant_id, reconciler.evaluate
-        take_settled = reconciler.take_settled
+        evaluate, take_settled = reconciler.evaluate, reconciler.take_settled
         credits: list[Credit] = []
         kept: dict[str, tuple[Txn, list[Verdict]]] = {}  # this chunk's rows, in decision order
         updates: list[tuple[Any, ...]] = []  # rows kept earlier whose refund was settled now
@@ -114,13 +124,6 @@ class Decider:
                 verdicts = evaluate(txn)
                 if refund_state(verdicts) != "pending":
                     self._settled_earlier(txn, verdicts, origin[tid], updates, settled)
-            elif self.again and earlier.get(tid) == "applied":
-                verdicts = [Verdict(c.id, Outcome.REFUND_ALREADY_APPLIED, "by an earlier run")
-                            for c in by_mid.get(txn.merchant_id, ())]
-                for v in verdicts:  # its row keeps what the earlier run wrote
-                    summary.outcomes[v.outcome] += 1
-                    summary.add_unchanged(v.campaign_id)
-                continue
             else:
                 verdicts = evaluate(txn)
                 kept[tid] = (txn, verdicts)
@@ -141,7 +144,7 @@ class Decider:
         if self.again:
             for _, verdicts in kept.values():
                 for v in verdicts:
-                    if v.outcome is Outcome.ALREADY_CREDITED:
+                    if v.outcome in (Outcome.ALREADY_CREDITED, Outcome.REFUND_ALREADY_APPLIED):
                         summary.add_unchanged(v.campaign_id)
         for credit in credits:
             summary.add_credit(credit.campaign_id, credit.kind, credit.cents)
@@ -163,11 +166,8 @@ class Decider:
         return newest, last, credits
 
     def _prime(self, ledger: DecisionLedger, staged: list[Txn], carried: list[Txn], cursor: Key | None,
-               origin: dict[str, int]) -> dict[str, str | None]:
-        """Tell the reconciler what the ledger knows that this chunk's rows may need.
-
-        Returns, for --again, the refund state each of this file's refunds was left in.
-        """
+               origin: dict[str, int]) -> None:
+        """Tell the reconciler what the ledger knows that this chunk's rows may need."""
         reconciler = self.reconciler
         refunds = [t for t in staged if t.kind == "refund"] + carried
         referenced = sorted({t.original_id for t in refunds if t.original_id})
@@ -178,20 +178,19 @@ class Decider:
         if unreferenced:
             since = min(t.day for t in unreferenced) - timedelta(days=REFUND_MATCH_DAYS)
             reconciler.remember(ledger.refundable(sorted({t.member_id for t in unreferenced}), since))
-        earlier: dict[str, str | None] = {}
         if self.again:  # what earlier runs of this file issued stays, and counts once
             before = ledger.credited_purchases([t.transaction_id for t in staged if t.kind == "purchase"])
             reconciler.held = {(p.credit.transaction_id, p.credit.campaign_id) for p in before}
             reconciler.remember(before)
-            seen = ledger.seen([t.transaction_id for t in staged if t.kind == "refund"])
-            earlier = {tid: s.refund_state for tid, s in seen.items() if s.file_id == self.file_id}
+            kept = ledger.outcomes_of(self.file_id, [t.transaction_id for t in staged if t.kind == "refund"])
+            applied = {tid: applied_in(text) for tid, text in kept.items()}
+            reconciler.applied_before = {tid: done for tid, done in applied.items() if done}
         if cursor is not None and self.waiting_members:
             members = {t.member_id for t in staged if t.kind == "purchase"} & self.waiting_members
             if members:
                 passed = ledger.pending_of(sorted(members), cursor, self.since)
                 reconciler.wait(t for t, _ in passed)
                 origin.update((t.transaction_id, f) for t, f in passed)
-        return earlier
 
     def _settled_earlier(self, refund: Txn, verdicts: list[Verdict], origin: int,
                          updates: list[tuple[Any, ...]], settled: list[str]) -> None:
@@ -209,6 +208,17 @@ class Decider:
         else:
             applied = refund_state(verdicts) == "applied"
             summary.earlier_refunds["applied" if applied else "nothing to reverse"] += 1
+
+
+def applied_in(outcomes: str) -> frozenset[str]:
+    """Return the campaigns a kept refund's outcomes (``campaign=outcome (detail) | ...``) say it was
+    applied to."""
+    found = []
+    for part in outcomes.split(" | "):
+        campaign_id, _, rest = part.partition("=")
+        if rest.partition(" (")[0] in APPLIED:
+            found.append(campaign_id)
+    return frozenset(found)
 
 
 def _after_waiting(verdicts: Iterable[Verdict], file: str) -> list[Verdict]:
