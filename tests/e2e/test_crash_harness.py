@@ -22,7 +22,7 @@ from bot.adapters.repository import unit_of_work_factory
 from bot.cli import cli
 from bot.domain.enrolment import Enrolment
 from tests.conftest import HEADER, POSTGRES_URL, empty_postgres
-from tests.fakes import card_number, child_env, sandbox_replies
+from tests.fakes import card_number, child_env, sandbox_replies, wait_for
 
 pytestmark = pytest.mark.slow
 MEMBERS = 300
@@ -185,9 +185,19 @@ def _outcome_of_reconciling(project: Path) -> dict:
     return {"credits": credits, "spent": spent, "summary": counters, "export": export.read_bytes()}
 
 
+def _progress(project: Path) -> tuple[str | None, str | None, int | None]:
+    """Return how far the file's reconciliation got: its phase, last decided id and rows read."""
+    engine = _engine(project)
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT phase, decided_id, rows_done FROM transaction_files")).first()
+    engine.dispose()
+    return (found[0], found[1], found[2]) if found else (None, None, None)
+
+
 def test_reconciling_survives_kill_9_at_random_moments(project: Path):
-    """Killed 10 times mid-file, then run to the end, a reconciliation gives the credits, totals,
-    summary and export of one clean run, byte for byte."""
+    """Killed 10 times mid-file (at random moments, and in the middle of deciding in time order),
+    then run to the end, a reconciliation gives the credits, totals, summary and export of one
+    clean run, byte for byte."""
     _prepare(project)
     path = _write_day(project)
     assert _start(project, "reconcile", str(path)).wait(timeout=120) == 0
@@ -199,14 +209,29 @@ def test_reconciling_survives_kill_9_at_random_moments(project: Path):
     _write_day(project)
     rng = random.Random(7)
     kills = 0
-    for _ in range(KILLS):
+    phases = []  # the phase each killed run had got to: reading (stage) or deciding (decide)
+    for n in range(KILLS):
+        before = _progress(project)
         run = _start(project, "reconcile", str(path))
-        time.sleep(rng.uniform(0.3, 1.5))  # a random moment to kill it at
+
+        def moved(run: subprocess.Popen[bytes] = run, before: tuple = before, deciding: bool = n % 3 == 2
+                  ) -> bool:
+            now = _progress(project)
+            return run.poll() is not None or (now[0] == "decide" and now[1] != before[1] if deciding
+                                               else now != before)
+
+        if n % 3 == 0:
+            time.sleep(rng.uniform(0.3, 2.0))  # a random moment, start-up included
+        else:  # a random moment once this run has committed work of its own (or decided a chunk)
+            wait_for(moved, timeout=120)
+            time.sleep(rng.uniform(0, 0.15))
         if run.poll() is None:
             run.send_signal(signal.SIGKILL)
             kills += 1
+            phases.append(_progress(project)[0])
         run.wait(timeout=30)
     assert _start(project, "reconcile", str(path)).wait(timeout=120) == 0
 
     assert kills >= KILLS // 2
+    assert {"stage", "decide"} <= set(phases), phases
     assert _outcome_of_reconciling(project) == clean

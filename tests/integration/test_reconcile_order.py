@@ -233,3 +233,18 @@ def test_a_pending_refund_sent_again_with_its_purchase_is_applied_once(ledger, m
     with ledger.engine.connect() as conn:
         kinds = sorted(r[0] for r in conn.execute(text("SELECT kind FROM credits")))
     assert kinds == ["clawback", "credit"]
+
+
+def test_explain_shows_a_refund_waiting_for_its_purchase(ledger, make_csv):
+    """explain lists a pending refund with what it waits for, and the verdict says a refund is waiting."""
+    from bot.services.explain import explain
+
+    ledger.reconcile(make_csv("d1.csv", tx_row("T1", ALICE_CARD, "MID-MCD-0001", "12.50"),
+                              tx_row("R1", ALICE_CARD, "MID-MCD-0001", "-20.00", kind="refund", original="T7",
+                                     day="2026-11-22")))
+
+    report = explain(ledger.uow, ledger.catalog, "1001", "amex-mcdonalds")
+
+    assert [(t.transaction_id, t.outcome) for t in report.transactions] == [
+        ("T1", "credited"), ("R1", "refund pending (waiting for purchase T7)")]
+    assert report.verdict() == "credited $5.00 net; refund R1 ($20.00) waits for its purchase"
