@@ -244,6 +244,21 @@ def native(conn: Connection) -> Callable[[date | datetime], Any]:
     return to_driver
 
 
+def _day_writer(conn: Connection) -> Callable[[date], Any] | None:
+    """Return how this dialect stores a date, remembering each day converted (a batch's rows share
+    a few days); None where the driver takes dates as they are."""
+    if conn.dialect.name != "sqlite":
+        return None
+    texts: dict[date, str] = {}
+
+    def write(day: date) -> str:
+        text = texts.get(day)
+        if text is None:
+            text = texts[day] = day.isoformat()
+        return text
+    return write
+
+
 class MemberRepository:
     """Linked X accounts."""
 
@@ -656,8 +671,8 @@ class LedgerRepository:
         if replace:
             for where in _key_in(self._conn, transactions_t.c.transaction_id, [r[0] for r in rows]):
                 self._conn.execute(delete(transactions_t).where(where))
-        day = native(self._conn)
-        _TRANSACTIONS.run(self._conn, [(*r[:7], day(r[7]), *r[8:]) for r in rows])
+        day = _day_writer(self._conn)
+        _TRANSACTIONS.run(self._conn, rows if day is None else [(*r[:7], day(r[7]), *r[8:]) for r in rows])
 
     def outcomes_of(self, file_id: int, transaction_ids: Sequence[str]) -> dict[str, str]:
         """Return the outcomes kept for these transactions of one file."""
@@ -679,7 +694,7 @@ class LedgerRepository:
     def stage(self, file_id: int, txns: Sequence[Txn]) -> None:
         """Stage a batch of the file's relevant rows (each transaction id once)."""
         if txns:
-            day = native(self._conn)
+            day = _day_writer(self._conn) or (lambda d: d)
             _STAGED.run(self._conn, [(file_id, day(t.day), *t[1:6], t.currency, t.kind, t.original_id, t.line)
                                      for t in txns])
 
@@ -763,8 +778,8 @@ class LedgerRepository:
         """Record credits and clawbacks; one already recorded (a rerun) is left as it is."""
         if not credits:
             return
-        day = native(self._conn)
-        when = day(now)
+        when = native(self._conn)(now)
+        day = _day_writer(self._conn) or (lambda d: d)
         _CREDITS.run(self._conn, [
             (c.credit_id, c.transaction_id, c.campaign_id, c.member_id, c.kind, c.cents, c.currency,
              c.last4, c.basis_cents, c.merchant_id, day(c.day), c.reverses, file_id, when)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -261,6 +262,7 @@ def _phases(deps: ReconcileDeps, catalog: Catalog, found: _Input, record: FileRe
     """Stage the file (unless that was done), then decide what is staged: shared by every kind of run."""
     facts, file_id = found.facts, record.id
     enrolled_on: Mapping[str, date] | None = _EveryoneEnrolled(catalog.by_id) if everyone_enrolled else None
+    started = time.perf_counter()
     if record.phase == "stage":
         interest = Interest(catalog.ids_by_merchant_id, found.members)
         # The scanner starts now and reads while the enrolments are loaded here.
@@ -279,6 +281,9 @@ def _phases(deps: ReconcileDeps, catalog: Catalog, found: _Input, record: FileRe
         with sessions() as session:
             session.ledger.enter_phase(file_id, "decide")
             session.commit()
+        logger.info("%s: %d rows read, %d staged to decide in time order (%.1fs)", facts.path.name,
+                    summary.rows, summary.matched, time.perf_counter() - started)
+        started = time.perf_counter()
     if enrolled_on is None:
         enrolled_on = _enrolments(deps)
     used, spent = totals()
@@ -288,6 +293,8 @@ def _phases(deps: ReconcileDeps, catalog: Catalog, found: _Input, record: FileRe
                       batch_rows=deps.batch_rows, clock=deps.clock, renew=renew,
                       credits_out=exports.credits if exports is not None else None, progress=progress)
     decider.run(record.decided)
+    logger.info("%s: %d staged rows decided (%.1fs)", facts.path.name, decider.decided,
+                time.perf_counter() - started)
 
 
 def _enrolments(deps: ReconcileDeps) -> dict[str, date]:
