@@ -100,19 +100,29 @@ def reset(engine: Engine, clock: FixedClock) -> None:
         tx.commit()
 
 
-def reconcile_files(engine: Engine, folder: Path, files: list[list[str]], batch_rows: int) -> dict[str, Any]:
-    """Reconcile the files in turn into a fresh ledger; return the net credit per transaction."""
+def fresh_deps(engine: Engine, folder: Path, batch_rows: int) -> ReconcileDeps:
+    """Empty the ledger (then seed it) and return what a reconciliation needs on it."""
     from bot.domain.cards import Fingerprinter
 
     clock = FixedClock()
     reset(engine, clock)
-    deps = ReconcileDeps(unit_of_work_factory(engine), Fingerprinter(b"order-key-" + b"o" * 32), clock,
+    return ReconcileDeps(unit_of_work_factory(engine), Fingerprinter(b"order-key-" + b"o" * 32), clock,
                          folder / "exports", UTC, locks_for(engine, "order:1", clock, timedelta(minutes=5)),
                          batch_rows=batch_rows)
-    for n, rows in enumerate(files):
-        path = folder / f"day{n}-{random.random():.12f}.csv"
-        path.write_text("\n".join((HEADER, *rows)) + "\n")
-        summary = reconcile_file(deps, CATALOG, path)
+
+
+def write_file(folder: Path, rows: list[str]) -> Path:
+    """Write rows as a transaction file of a name not used before."""
+    path = folder / f"day-{random.random():.12f}.csv"
+    path.write_text("\n".join((HEADER, *rows)) + "\n")
+    return path
+
+
+def reconcile_files(engine: Engine, folder: Path, files: list[list[str]], batch_rows: int) -> dict[str, Any]:
+    """Reconcile the files in turn into a fresh ledger; return the net credit per transaction."""
+    deps = fresh_deps(engine, folder, batch_rows)
+    for rows in files:
+        summary = reconcile_file(deps, CATALOG, write_file(folder, rows))
         assert summary.status == "reconciled"
         assert summary.rejected == 0
     with engine.connect() as conn:
@@ -144,6 +154,30 @@ def test_net_credits_do_not_depend_on_row_order_nor_on_refunds_coming_first(
 
     assert reconcile_files(engine, tmp_path, [shuffled], batch_rows) == in_order
     assert reconcile_files(engine, tmp_path, refunds_first, batch_rows) == in_order
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rows=days_of_trading(), cut=st.integers(0, 20))
+def test_a_dry_run_decides_as_the_real_run_then_does_and_writes_nothing(engine, tmp_path, rows, cut):
+    """After a day that left refunds waiting and credits to reverse, a dry run of the next day counts
+    exactly what the real run of it then does, and changes no table (the dry run reads the ledger
+    through its scratch copy, in chunks)."""
+    from tests.fakes import dump_tables
+
+    deps = fresh_deps(engine, tmp_path, 3)
+    refunds, purchases = [r for r in rows if ",refund," in r], [r for r in rows if ",refund," not in r]
+    first, second = purchases[:cut % (len(purchases) + 1)] + refunds, purchases[cut % (len(purchases) + 1):]
+    reconcile_file(deps, CATALOG, write_file(tmp_path, first))
+    path = write_file(tmp_path, second)
+    before = dump_tables(engine)
+
+    dry = reconcile_file(deps, CATALOG, path, dry_run=True)
+
+    assert dump_tables(engine) == before
+    real = reconcile_file(deps, CATALOG, path)
+    assert {k: v for k, v in dry.to_dict().items() if k not in ("status", "exports")} == {
+        k: v for k, v in real.to_dict().items() if k not in ("status", "exports")}
 
 
 def test_a_refund_earlier_in_the_file_than_its_purchase_still_claws_back(ledger, make_csv):
