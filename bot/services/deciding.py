@@ -108,28 +108,33 @@ class Decider:
         origin = {t.transaction_id: f for t, f in carried}
         self._prime(ledger, staged, [t for t, _ in carried], cursor, origin)
         # Refunds of earlier files first where they tie with a row of this file (the same id sent again).
-        stream = heapq.merge(((t, True) for t, _ in carried), ((t, False) for t in staged),
-                             key=lambda item: decision_key(item[0]))
+        stream: Iterable[tuple[Txn, bool]] = (
+            heapq.merge(((t, True) for t, _ in carried), ((t, False) for t in staged),
+                        key=lambda item: decision_key(item[0])) if carried
+            else ((t, False) for t in staged))
         evaluate, take_settled = reconciler.evaluate, reconciler.take_settled
         credits: list[Credit] = []
+        add_credit = credits.append
         kept: dict[str, tuple[Txn, list[Verdict]]] = {}  # this chunk's rows, in decision order
         updates: list[tuple[Any, ...]] = []  # rows kept earlier whose refund was settled now
         waiting: dict[str, Txn] = {}
         settled: list[str] = []
-        newest = cursor
+        txn = None
         for txn, is_carried in stream:
-            newest = decision_key(txn)
             tid = txn.transaction_id
+            verdicts = evaluate(txn)
             if is_carried:  # a refund of an earlier file, at its place in time: its purchase may be here
-                verdicts = evaluate(txn)
                 if refund_state(verdicts) != "pending":
                     self._settled_earlier(txn, verdicts, origin[tid], updates, settled)
             else:
-                verdicts = evaluate(txn)
                 kept[tid] = (txn, verdicts)
                 if txn.kind == "refund" and refund_state(verdicts) == "pending":
                     waiting[tid] = txn
-            credits.extend(v.credit for v in verdicts if v.credit is not None)
+            for v in verdicts:
+                if v.credit is not None:
+                    add_credit(v.credit)
+            if not reconciler.settled:
+                continue
             for refund, applied in take_settled():  # waiting refunds this purchase settled, right after it
                 credits.extend(v.credit for v in applied if v.credit is not None)
                 rid = refund.transaction_id
@@ -138,7 +143,8 @@ class Decider:
                     waiting.pop(rid, None)
                 else:
                     self._settled_earlier(refund, applied, origin[rid], updates, settled)
-        rows = [transaction_row(t, v, file_id) for t, v in kept.values()]
+        # In id order: the table is clustered on the id, and appends are cheaper than inserts.
+        rows = sorted(transaction_row(t, v, file_id) for t, v in kept.values())
         outcomes = [v.outcome for _, verdicts in kept.values() for v in verdicts]
         summary.outcomes.update(outcomes)  # StrEnum members are their own string keys
         if self.again:
@@ -162,6 +168,7 @@ class Decider:
                            "being reconciled; run it again to resume from the last chunk")
         self.waiting_members.update(t.member_id for t in waiting.values())
         self.decided += len(staged)
+        newest = cursor if txn is None else decision_key(txn)
         ledger.save_cursor(file_id, newest, summary.to_dict())
         return newest, last, credits
 
