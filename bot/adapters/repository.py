@@ -22,6 +22,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal_column,
     or_,
     select,
     tuple_,
@@ -212,7 +213,9 @@ class _InLookup:
         where = (_any_of(key) if conn.dialect.name == "postgresql"
                  else key.in_([bindparam(f"k{i}") for i in range(self.SIZE)]))
         if self._scope is not None:
-            where = and_(where, table.c[self._scope] == bindparam("scope"))
+            # "+ 0": not an index on the scope column, whatever the planner guesses, but the one
+            # that leads with the key (SQLite would otherwise scan the whole scope for each list).
+            where = and_(where, table.c[self._scope] + literal_column("0") == bindparam("scope"))
         compiled = select(*(table.c[c] for c in self._columns)).where(where).compile(dialect=conn.dialect)
         assert self._scope is None or not compiled.positional or (compiled.positiontup or [])[-1] == "scope"
         self._compiled[conn.dialect.name] = found = (str(compiled), bool(compiled.positional))

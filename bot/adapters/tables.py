@@ -201,13 +201,12 @@ class StagedTransactionRow(SQLModel, table=True):
     """
 
     __tablename__ = "staged_transactions"
-    # Clustered on its key, which arrives mostly in order and finds repeats; read back through
-    # the index in decision order.
-    __table_args__ = (Index("ix_staged_order", "file_id", "day", "transaction_id"),
-                      {"sqlite_with_rowid": False})
+    # Clustered in decision order, which is how it is read back (a sequential read); repeats are
+    # found through the unique index, id first so that look-ups by id use it.
+    __table_args__ = (UniqueConstraint("transaction_id", "file_id"), {"sqlite_with_rowid": False})
     file_id: int = Field(foreign_key="transaction_files.id", primary_key=True)
+    day: date = Field(primary_key=True)
     transaction_id: str = Field(sa_column=Column(TXN_ID, primary_key=True))
-    day: date
     line: int
     member_id: str = Field(max_length=20)
     last4: str = Field(max_length=4)

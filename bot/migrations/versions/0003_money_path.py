@@ -26,8 +26,8 @@ TXN_ID = sa.String(length=64).with_variant(sa.String(length=64, collation="C"), 
 def upgrade() -> None:
     op.create_table('staged_transactions',
     sa.Column('file_id', sa.Integer(), nullable=False),
-    sa.Column('transaction_id', TXN_ID, nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('transaction_id', TXN_ID, nullable=False),
     sa.Column('line', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.String(length=20), nullable=False),
     sa.Column('last4', sa.String(length=4), nullable=False),
@@ -37,11 +37,10 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('original_id', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['file_id'], ['transaction_files.id'], ),
-    sa.PrimaryKeyConstraint('file_id', 'transaction_id'),
+    sa.PrimaryKeyConstraint('file_id', 'day', 'transaction_id'),
+    sa.UniqueConstraint('transaction_id', 'file_id'),
     sqlite_with_rowid=False
     )
-    with op.batch_alter_table('staged_transactions', schema=None) as batch_op:
-        batch_op.create_index('ix_staged_order', ['file_id', 'day', 'transaction_id'], unique=False)
     op.create_table('pending_refunds',
     sa.Column('transaction_id', TXN_ID, nullable=False),
     sa.Column('file_id', sa.Integer(), nullable=False),
@@ -91,6 +90,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_pending_refunds_member_id'))
         batch_op.drop_index('ix_pending_refunds_order')
     op.drop_table('pending_refunds')
-    with op.batch_alter_table('staged_transactions', schema=None) as batch_op:
-        batch_op.drop_index('ix_staged_order')
     op.drop_table('staged_transactions')
