@@ -267,9 +267,11 @@ def reconcile(obj: Context, file: Path, dry_run: bool, campaigns_path: Path | No
     if summary.status == "already reconciled":
         click.echo("This file (same SHA-256) was reconciled before: no new credits were issued. "
                    "`offerbot reconcile --again FILE` re-decides it after a setting was fixed.")
+    elif summary.run > 1 and dry_run:
+        click.echo(f"Run {summary.run} of this file would issue only what earlier runs did not.")
     elif summary.run > 1:
-        click.echo(f"Run {summary.run} of this file: only what earlier runs had not issued was issued"
-                   + (" (its credits export holds those alone)." if not dry_run else "."))
+        click.echo(f"Run {summary.run} of this file issued only what earlier runs did not; its credits "
+                   "export holds those alone.")
     if dry_run:
         click.echo("Dry run: nothing was written.")
 

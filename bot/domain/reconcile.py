@@ -37,7 +37,7 @@ class Outcome(StrEnum):
     REFUND_KEPT = "refund, credit kept"
     REFUND_UNMATCHED = "refund, nothing to reverse"
     REFUND_PENDING = "refund pending"  # waiting for its purchase to arrive
-    REFUND_ALREADY_APPLIED = "refund already applied"  # sent again in a later file
+    REFUND_ALREADY_APPLIED = "refund already applied"  # sent again, or decided again (--again)
     REFUND_EXPIRED = "refund expired"  # its purchase did not arrive within the window
 
 
@@ -129,8 +129,8 @@ def can_wait(day: date, today: date | None) -> bool:
 APPLIED = frozenset({Outcome.CLAWBACK, Outcome.REFUND_KEPT, Outcome.REFUND_ALREADY_APPLIED})
 
 
-def refund_state(verdicts: Iterable[Verdict]) -> str | None:
-    """Return what a refund's verdicts leave it: applied, pending or unmatched (None: not a refund's)."""
+def refund_state(verdicts: Iterable[Verdict]) -> str:
+    """Return what a refund's verdicts leave it: applied, pending, expired or unmatched."""
     outcomes = {v.outcome for v in verdicts}
     if outcomes & APPLIED:
         return "applied"
