@@ -123,7 +123,11 @@ def child(url: str, offers: Path, csv: Path, exports: Path) -> None:
 
 def duckdb_matching(csv: Path, root: Path, members: int, pairs: list[tuple[int, int]],
                     campaigns: list) -> tuple[float, set]:
-    """Run the purchase matching as one DuckDB query; return seconds and (txn, campaign) credits."""
+    """Run the purchase matching as one DuckDB query; return seconds and (txn, campaign) credits.
+
+    Like offerbot it decides in time order (transaction_date, then transaction_id): the first
+    purchases in time take a member's credits and a campaign's budget.
+    """
     import duckdb
 
     fingerprint = Fingerprinter(KEY).fingerprint
@@ -168,17 +172,19 @@ def duckdb_matching(csv: Path, root: Path, members: int, pairs: list[tuple[int, 
         WHERE CAST(f.transaction_date AS DATE) BETWEEN e.since AND f.redeem_by
           AND f.currency = 'USD'
     ), credited AS (
-        SELECT transaction_id, campaign_id, line, member_id,
+        SELECT transaction_id, campaign_id, line, member_id, transaction_date,
                coalesce(credit_cents, least(CAST(round(cents * percent / 100) AS BIGINT), max_cents))
                    AS credit, per_member, budget_cents
         FROM qualifying WHERE cents >= min_cents
     ), limited AS (
         SELECT * FROM credited
-        QUALIFY row_number() OVER (PARTITION BY member_id, campaign_id ORDER BY line) <= per_member
+        QUALIFY row_number() OVER (PARTITION BY member_id, campaign_id
+                                   ORDER BY transaction_date, transaction_id) <= per_member
     )
     SELECT transaction_id, campaign_id, credit, member_id FROM limited
     QUALIFY budget_cents IS NULL
-         OR sum(credit) OVER (PARTITION BY campaign_id ORDER BY line) <= budget_cents
+         OR sum(credit) OVER (PARTITION BY campaign_id ORDER BY transaction_date, transaction_id)
+            <= budget_cents
     """
     con = duckdb.connect()
     started = time.perf_counter()

@@ -34,7 +34,7 @@ from bot.services.campaigns import CampaignFilesInvalid, Catalog, list_campaigns
 from bot.services.explain import explain as explain_credit
 from bot.services.inbox import ensure_inbox
 from bot.services.members import IMPORT_COLUMNS, import_members, link_member, unlink_member
-from bot.services.reconciliation import Progress, Summary, currency_of, reconcile_file
+from bot.services.reconciliation import NotReconciledYet, Progress, Summary, currency_of, reconcile_file
 from bot.services.reply_queue import NEEDS_ATTENTION, STATUSES, list_replies, retry_reply
 from bot.services.status import describe, read_status
 
@@ -278,21 +278,39 @@ def sync_remove(obj: Context, user_id: str) -> None:
               help="Use this campaign file or folder instead of offers/ (to backtest one).")
 @click.option("--assume-enrolled", is_flag=True,
               help="Backtest: count every linked member as enrolled from the campaign's start.")
+@click.option("--again", is_flag=True,
+              help="Re-decide every row of a file reconciled before (after fixing a setting) and issue "
+                   "only what was not issued then, in a credits export of its own.")
 @pass_ctx
 @bot_errors
 def reconcile(obj: Context, file: Path, dry_run: bool, campaigns_path: Path | None,
-              assume_enrolled: bool) -> None:
+              assume_enrolled: bool, again: bool) -> None:
     """Reconcile FILE, a daily transaction CSV, into statement credits (once only)."""
     if assume_enrolled and not dry_run:
         raise click.UsageError("--assume-enrolled is for backtests; add --dry-run")
+    if assume_enrolled and again:
+        raise click.UsageError("--again re-runs a file reconciled before; a backtest (--assume-enrolled) "
+                               "evaluates every row as new: use one or the other")
+    # A backtest evaluates every row of the file as if new, and writes nothing at all.
+    backtest = dry_run and not again and (assume_enrolled or campaigns_path is not None)
     app = obj.app()
-    catalog = _loaded(app) if campaigns_path is None else _catalog_from(app, campaigns_path)
-    with _progress_bar(file.name) as progress:
-        summary = reconcile_file(app.reconcile_deps(), catalog, file, dry_run=dry_run,
-                                 assume_enrolled=assume_enrolled, progress=progress)
+    catalog = _catalog_for(app, campaigns_path, sync=not dry_run)
+    try:
+        with _progress_bar(file.name) as progress:
+            summary = reconcile_file(app.reconcile_deps(), catalog, file, dry_run=dry_run,
+                                     assume_enrolled=assume_enrolled, backtest=backtest, again=again,
+                                     progress=progress)
+    except NotReconciledYet as exc:
+        raise click.UsageError(str(exc)) from exc
     click.echo(summary.render(currency_of(catalog)))
     if summary.status == "already reconciled":
-        click.echo("This file (same SHA-256) was reconciled before: no new credits were issued.")
+        click.echo("This file (same SHA-256) was reconciled before: no new credits were issued. "
+                   "`offerbot reconcile --again FILE` re-decides it after a setting was fixed.")
+    elif summary.run > 1 and dry_run:
+        click.echo(f"Run {summary.run} of this file would issue only what earlier runs did not.")
+    elif summary.run > 1:
+        click.echo(f"Run {summary.run} of this file issued only what earlier runs did not; its credits "
+                   "export holds those alone.")
     if dry_run:
         _echo_rejects(summary)
         click.echo("Dry run: nothing was written.")
@@ -542,9 +560,9 @@ def keygen() -> None:
     click.echo(f"OFFERBOT_FINGERPRINT_KEY={secrets.token_hex(32)}")
 
 
-def _loaded(app: App) -> Catalog:
+def _loaded(app: App, catalog: Catalog | None = None) -> Catalog:
     """Return the campaigns in force; a broken campaign file is a warning, never a refusal."""
-    catalog = app.campaigns.load()
+    catalog = catalog or app.campaigns.load()
     warning = catalog.warning()
     if warning:
         click.echo(f"warning: {warning}", err=True)
@@ -563,14 +581,21 @@ def _echo_rejects(summary: Summary) -> None:
         click.echo(f"  ... and {summary.rejected - len(summary.shown_rejects):,} more")
 
 
-def _catalog_from(app: App, path: Path) -> Catalog:
-    """Read campaigns from a file or folder other than offers/ (a backtest), refusing problems."""
+def _catalog_for(app: App, path: Path | None, *, sync: bool) -> Catalog:
+    """Read the campaigns of offers/ or of another file or folder (a backtest), refusing problems
+    of that other file.
+
+    A dry run reads them without copying them into the database (it writes nothing at all).
+    """
+    if path is None:  # what loading the files puts in force (a dry run: what it would, unsaved)
+        return _loaded(app, None if sync else app.campaigns.inspect())
     files = read_campaign_files(path, app.settings.tz)
     if files.problems:
         raise CampaignFilesInvalid(files.problems)
-    with app.uow() as tx:  # the ledger's foreign keys need the campaigns to exist
-        tx.campaigns.ensure(files.campaigns, app.clock())  # never rewriting a campaign in force
-        tx.commit()
+    if sync:
+        with app.uow() as tx:  # the ledger's foreign keys need the campaigns to exist
+            tx.campaigns.ensure(files.campaigns, app.clock())  # never rewriting a campaign in force
+            tx.commit()
     return Catalog(files.campaigns)
 
 
@@ -583,7 +608,10 @@ def _progress_bar(name: str) -> Iterator[Progress | None]:
     with RichProgress(*RichProgress.get_default_columns(), TextColumn("{task.completed:,} rows"),
                       console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(f"reconciling {name}", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=max(total, done))
+
+        def show(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{stage} {name}", completed=done, total=max(total, done))
+        yield show
 
 
 def _fail(message: str) -> NoReturn:

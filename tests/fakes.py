@@ -211,3 +211,12 @@ def sign_in(client: Any, email: str, password: str) -> Any:
     form = client.get("/signin")
     return client.post("/signin", data={"email": email, "password": password, "csrf": csrf_of(form.text),
                                         "next": "/"})
+
+
+def dump_tables(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Return every row of every table, sorted: to prove a command wrote nothing at all."""
+    from sqlmodel import SQLModel
+
+    with engine.connect() as conn:
+        return {table.name: sorted((tuple(row) for row in conn.execute(table.select())), key=repr)
+                for table in SQLModel.metadata.sorted_tables}

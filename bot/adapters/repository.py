@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from sqlalchemy import (
     Column,
@@ -20,9 +20,12 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    delete,
     func,
+    literal_column,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,8 +42,10 @@ from bot.adapters.tables import (
     LeaseRow,
     MemberRow,
     OutboxRow,
+    PendingRefundRow,
     PostRow,
     RejectRow,
+    StagedTransactionRow,
     TransactionFileRow,
 )
 from bot.adapters.x_ids import remember_x_ids
@@ -49,7 +54,7 @@ from bot.domain.cards import CardRef, KeyCheck
 from bot.domain.enrolment import Enrolment
 from bot.domain.members import CardLink, LinkEnd, LinkPeriod, Member, link_period
 from bot.domain.money import to_cents
-from bot.domain.reconcile import Credit, CreditedPurchase
+from bot.domain.reconcile import Credit, CreditedPurchase, Key, Txn
 from bot.domain.replies import Delivery, OutboxItem, ReplyIntent
 from bot.domain.transactions import Reject
 from bot.ports import UnitOfWorkFactory
@@ -67,6 +72,8 @@ rejects_t: Table = RejectRow.__table__  # type: ignore[attr-defined]
 leases_t: Table = LeaseRow.__table__  # type: ignore[attr-defined]
 card_links_t: Table = CardLinkRow.__table__  # type: ignore[attr-defined]
 keys_t: Table = FingerprintKeyRow.__table__  # type: ignore[attr-defined]
+staged_t: Table = StagedTransactionRow.__table__  # type: ignore[attr-defined]
+pending_t: Table = PendingRefundRow.__table__  # type: ignore[attr-defined]
 _CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
 
 
@@ -181,24 +188,27 @@ class _InLookup:
 
     SIZE = 1000
 
-    def __init__(self, table: Table, key: str, columns: Sequence[str]) -> None:
-        self._table, self._key, self._columns = table, key, tuple(columns)
+    def __init__(self, table: Table, key: str, columns: Sequence[str], *, scope: str | None = None) -> None:
+        self._table, self._key, self._columns, self._scope = table, key, tuple(columns), scope
         self._compiled: dict[str, tuple[str, bool]] = {}
 
-    def run(self, conn: Connection, keys: Sequence[str]) -> list[tuple[Any, ...]]:
-        """Return the rows whose key is among ``keys``."""
+    def run(self, conn: Connection, keys: Sequence[str], scope: Any = None) -> list[tuple[Any, ...]]:
+        """Return the rows whose key is among ``keys`` (and whose scope column is ``scope``)."""
         if not keys:
             return []
         sql, positional = self._compiled.get(conn.dialect.name) or self._compile(conn)
         found: list[tuple[Any, ...]] = []
+        scoped = {} if self._scope is None else {"scope": scope}
         if conn.dialect.name == "postgresql":  # one array parameter: see _key_in
             for chunk in _chunks(keys, _PG_CHUNK):
-                found.extend(tuple(row) for row in conn.exec_driver_sql(sql, {"keys": list(chunk)}))
+                found.extend(tuple(row) for row in conn.exec_driver_sql(sql, {"keys": list(chunk), **scoped}))
             return found
         for start in range(0, len(keys), self.SIZE):
             chunk = list(keys[start:start + self.SIZE])
             chunk += [chunk[0]] * (self.SIZE - len(chunk))
-            params: Any = tuple(chunk) if positional else {f"k{i}": k for i, k in enumerate(chunk)}
+            # The scope's parameter is compiled last (see _compile).
+            params: Any = ((*chunk, *scoped.values()) if positional
+                           else {f"k{i}": k for i, k in enumerate(chunk)} | scoped)
             found.extend(tuple(row) for row in conn.exec_driver_sql(sql, params))
         return found
 
@@ -207,7 +217,12 @@ class _InLookup:
         key = table.c[self._key]
         where = (_any_of(key) if conn.dialect.name == "postgresql"
                  else key.in_([bindparam(f"k{i}") for i in range(self.SIZE)]))
+        if self._scope is not None:
+            # "+ 0": not an index on the scope column, whatever the planner guesses, but the one
+            # that leads with the key (SQLite would otherwise scan the whole scope for each list).
+            where = and_(where, table.c[self._scope] + literal_column("0") == bindparam("scope"))
         compiled = select(*(table.c[c] for c in self._columns)).where(where).compile(dialect=conn.dialect)
+        assert self._scope is None or not compiled.positional or (compiled.positiontup or [])[-1] == "scope"
         self._compiled[conn.dialect.name] = found = (str(compiled), bool(compiled.positional))
         return found
 
@@ -235,6 +250,21 @@ def native(conn: Connection) -> Callable[[date | datetime], Any]:
             return value.astimezone(UTC).replace(tzinfo=None)
         return value
     return to_driver
+
+
+def _day_writer(conn: Connection) -> Callable[[date], Any] | None:
+    """Return how this dialect stores a date, remembering each day converted (a batch's rows share
+    a few days); None where the driver takes dates as they are."""
+    if conn.dialect.name != "sqlite":
+        return None
+    texts: dict[date, str] = {}
+
+    def write(day: date) -> str:
+        text = texts.get(day)
+        if text is None:
+            text = texts[day] = day.isoformat()
+        return text
+    return write
 
 
 class MemberRepository:
@@ -808,6 +838,20 @@ class FileRecord:
     counters: dict[str, Any]
     started_at: datetime
     finished_at: datetime | None
+    phase: str = "stage"  # stage (reading the file) | decide (in time order) | done
+    decided: Key | None = None  # the last transaction decided in this run
+    run: int = 1  # 2 and up: `reconcile --again`
+    credits_before: int = 0  # this run's credits are the file's credits with a greater seq
+    earlier_runs: tuple[dict[str, Any], ...] = ()  # the summaries of the runs before
+
+
+class Seen(NamedTuple):
+    """Where a transaction id was kept, and (for a refund) what became of it."""
+
+    file_id: int
+    line: int
+    kind: str
+    refund_state: str | None
 
 
 class LedgerRepository:
@@ -826,43 +870,190 @@ class LedgerRepository:
         row = self._conn.execute(select(files_t).order_by(files_t.c.id.desc()).limit(1)).first()
         return None if row is None else _file_record(row)
 
-    def start_file(self, sha256: str, name: str, now: datetime) -> FileRecord:
+    def start_file(self, sha256: str, name: str, now: datetime, *, file_id: int | None = None) -> FileRecord:
         """Record a new file as running (or return the one with this SHA-256)."""
+        values: dict[str, Any] = {} if file_id is None else {"id": file_id}
         self._conn.execute(_insert(self._conn, files_t).values(
             sha256=sha256, name=name, status="running", rows_done=0, counters="{}",
-            started_at=now).on_conflict_do_nothing(index_elements=["sha256"]))
+            started_at=now, **values).on_conflict_do_nothing(index_elements=["sha256"]))
         found = self.file(sha256)
         assert found is not None
         return found
 
-    def save_progress(self, file_id: int, rows_done: int, counters: Mapping[str, Any],
-                      *, finished_at: datetime | None = None) -> None:
-        """Store how far the file got and its counters (and, at the end, that it is done)."""
-        values: dict[str, Any] = {"rows_done": rows_done, "counters": json.dumps(counters)}
-        if finished_at is not None:
-            values.update(status="reconciled", finished_at=finished_at)
-        self._conn.execute(update(files_t).where(files_t.c.id == file_id).values(**values))
+    def last_file_id(self) -> int:
+        """Return the highest file id given so far (0 for none)."""
+        return int(self._conn.execute(select(func.coalesce(func.max(files_t.c.id), 0))).scalar_one())
 
-    def seen(self, transaction_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """Return (file id, line) for each of ``transaction_ids`` already reconciled."""
-        return {tid: (fid, line) for tid, fid, line in _SEEN.run(self._conn, transaction_ids)}
+    def start_again(self, record: FileRecord, now: datetime) -> FileRecord:
+        """Open the next run of a reconciled file (`reconcile --again`), keeping the last run's summary."""
+        before = self._conn.execute(select(func.coalesce(func.max(credits_t.c.seq), 0))).scalar_one()
+        self._conn.execute(update(files_t).where(files_t.c.id == record.id).values(
+            status="running", phase="stage", rows_done=0, counters="{}", decided_day=None,
+            decided_id=None, run=record.run + 1, credits_before=int(before), started_at=now,
+            finished_at=None, earlier_runs=json.dumps([*record.earlier_runs, record.counters])))
+        found = self.file(record.sha256)
+        assert found is not None
+        return found
 
-    def add_transactions(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Keep the transactions that matter, with their outcomes.
+    def enter_phase(self, file_id: int, phase: str) -> None:
+        """Move a running file to its next phase (decide, once every row is staged)."""
+        self._conn.execute(update(files_t).where(files_t.c.id == file_id).values(phase=phase))
+
+    def save_cursor(self, file_id: int, decided: Key | None, counters: Mapping[str, Any]) -> None:
+        """Store the last transaction decided and the counters so far."""
+        day, tid = decided if decided is not None else (None, None)
+        self._conn.execute(update(files_t).where(files_t.c.id == file_id).values(
+            decided_day=day, decided_id=tid, counters=json.dumps(counters)))
+
+    def finish_file(self, file_id: int, counters: Mapping[str, Any], now: datetime) -> None:
+        """Mark the file reconciled (its new credits' notices are then due) and drop its staged rows."""
+        self._conn.execute(update(files_t).where(files_t.c.id == file_id).values(
+            status="reconciled", phase="done", counters=json.dumps(counters), finished_at=now,
+            notices_done=False))
+        others = self._conn.execute(select(staged_t.c.file_id).where(staged_t.c.file_id != file_id)
+                                    .limit(1)).first()
+        # Without a WHERE, SQLite empties the table at once instead of deleting row by row.
+        self._conn.execute(delete(staged_t) if others is None else
+                           delete(staged_t).where(staged_t.c.file_id == file_id))
+
+    def file_names(self, file_ids: Iterable[int]) -> dict[int, str]:
+        """Return the name of each of these files."""
+        wanted = sorted(set(file_ids))
+        if not wanted:
+            return {}
+        rows = self._conn.execute(select(files_t.c.id, files_t.c.name).where(files_t.c.id.in_(wanted)))
+        return {file_id: name for file_id, name in rows}
+
+    def save_progress(self, file_id: int, rows_done: int, counters: Mapping[str, Any]) -> None:
+        """Store how many of the file's rows were read, and its counters."""
+        self._conn.execute(update(files_t).where(files_t.c.id == file_id).values(
+            rows_done=rows_done, counters=json.dumps(counters)))
+
+    def seen(self, transaction_ids: Sequence[str]) -> dict[str, Seen]:
+        """Return where each of ``transaction_ids`` was kept, for those kept before."""
+        return {tid: Seen(fid, line, kind, state)
+                for tid, fid, line, kind, state in _SEEN.run(self._conn, transaction_ids)}
+
+    def add_transactions(self, rows: Sequence[tuple[Any, ...]], *, replace: bool = False) -> None:
+        """Keep the transactions that matter, with their outcomes (``replace``: over earlier ones).
 
         Each row: transaction_id, file_id, line, member_id, merchant_id, cents, currency, day,
-        kind, original_id, outcomes.
+        kind, original_id, outcomes, refund_state.
         """
+        if not rows:
+            return
+        if replace:
+            for where in _key_in(self._conn, transactions_t.c.transaction_id, [r[0] for r in rows]):
+                self._conn.execute(delete(transactions_t).where(where))
+        day = _day_writer(self._conn)
+        _TRANSACTIONS.run(self._conn, rows if day is None else [(*r[:7], day(r[7]), *r[8:]) for r in rows])
+
+    def outcomes_of(self, file_id: int, transaction_ids: Sequence[str]) -> dict[str, str]:
+        """Return the outcomes kept for these transactions of one file."""
+        found: dict[str, str] = {}
+        for where in _key_in(self._conn, transactions_t.c.transaction_id, transaction_ids):
+            rows = self._conn.execute(select(transactions_t.c.transaction_id, transactions_t.c.outcomes)
+                                      .where(where, transactions_t.c.file_id == file_id))
+            found.update({tid: text for tid, text in rows})
+        return found
+
+    def update_transactions(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Store new outcomes for kept transactions (rows as add_transactions takes them)."""
         if rows:
-            day = native(self._conn)
-            _TRANSACTIONS.run(self._conn, [(*r[:7], day(r[7]), *r[8:]) for r in rows])
+            self._conn.execute(_UPDATE_OUTCOMES, [{"tid": r[0], "outcomes": r[10], "state": r[11]}
+                                                  for r in rows])
+
+    # The file being reconciled: its relevant rows, staged to be decided in time order.
+
+    def stage(self, file_id: int, txns: Sequence[Txn]) -> None:
+        """Stage a batch of the file's relevant rows (each transaction id once)."""
+        if txns:
+            day = _day_writer(self._conn) or (lambda d: d)
+            _STAGED.run(self._conn, [(file_id, day(t.day), *t[1:6], t.currency, t.kind, t.original_id, t.line)
+                                     for t in txns])
+
+    def staged_lines(self, file_id: int, transaction_ids: Sequence[str]) -> dict[str, int]:
+        """Return the line each of ``transaction_ids`` was staged from, for those staged."""
+        return {tid: line for tid, line in _STAGED_LINES.run(self._conn, transaction_ids, file_id)}
+
+    def staged_count(self, file_id: int) -> int:
+        """Return how many rows of the file are staged."""
+        return int(self._conn.execute(select(func.count()).where(staged_t.c.file_id == file_id)).scalar_one())
+
+    def staged_after(self, file_id: int, after: Key | None, limit: int) -> list[Txn]:
+        """Return up to ``limit`` staged rows after ``after``, in decision order (day, then id)."""
+        query = _STAGED_AFTER if after is not None else _STAGED_FIRST
+        params: dict[str, Any] = {"file_id": file_id, "limit": limit}
+        if after is not None:
+            params |= {"day": native(self._conn)(after[0]), "tid": after[1]}
+        day = _day_reader()
+        return [Txn(line, tid, member, last4, mid, cents, currency, day(d), kind, original)
+                for line, tid, member, last4, mid, cents, currency, d, kind, original
+                in query.rows(self._conn, params)]
+
+    # Refunds waiting for their purchase.
+
+    def add_pending(self, refunds: Sequence[tuple[Txn, int]]) -> None:
+        """Keep refunds (with the file each came in) waiting for their purchase."""
+        if not refunds:
+            return
+        rows = [{"transaction_id": t.transaction_id, "file_id": file_id, "line": t.line,
+                 "member_id": t.member_id, "last4": t.last4, "merchant_id": t.merchant_id,
+                 "cents": t.cents, "currency": t.currency, "day": t.day, "original_id": t.original_id}
+                for t, file_id in refunds]
+        stmt = _insert(self._conn, pending_t)
+        self._conn.execute(stmt.on_conflict_do_update(
+            index_elements=["transaction_id"],
+            set_={k: stmt.excluded[k] for k in rows[0] if k != "transaction_id"}), rows)
+
+    def remove_pending(self, transaction_ids: Sequence[str]) -> None:
+        """Stop keeping these refunds as waiting (applied, expired or decided again)."""
+        for where in _key_in(self._conn, pending_t.c.transaction_id, list(transaction_ids)):
+            self._conn.execute(delete(pending_t).where(where))
+
+    def pending_members(self, since: date | None) -> set[str]:
+        """Return the members with a refund waiting (dated ``since`` or later)."""
+        query = select(pending_t.c.member_id).distinct()
+        if since is not None:
+            query = query.where(pending_t.c.day >= since)
+        return set(self._conn.execute(query).scalars())
+
+    def pending_between(self, exclude_file: int, after: Key | None, upto: Key | None,
+                        since: date | None) -> list[tuple[Txn, int]]:
+        """Return the waiting refunds of other files placed after ``after`` up to ``upto``, in order."""
+        where = [pending_t.c.file_id != exclude_file]
+        if after is not None:
+            where.append(tuple_(pending_t.c.day, pending_t.c.transaction_id) > tuple_(*after))
+        if upto is not None:
+            where.append(tuple_(pending_t.c.day, pending_t.c.transaction_id) <= tuple_(*upto))
+        return self._pending(where, since)
+
+    def pending_of(self, member_ids: Sequence[str], upto: Key, since: date | None) -> list[tuple[Txn, int]]:
+        """Return these members' waiting refunds placed up to ``upto``, in decision order."""
+        found: list[tuple[Txn, int]] = []
+        for where in _key_in(self._conn, pending_t.c.member_id, member_ids):
+            placed = tuple_(pending_t.c.day, pending_t.c.transaction_id) <= tuple_(*upto)
+            found += self._pending([where, placed], since)
+        return sorted(found, key=lambda item: (item[0].day, item[0].transaction_id))
+
+    def pending_before(self, day: date) -> list[tuple[Txn, int]]:
+        """Return the waiting refunds dated before ``day`` (past their window)."""
+        return self._pending([pending_t.c.day < day], None)
+
+    def _pending(self, where: list[ColumnElement[bool]], since: date | None) -> list[tuple[Txn, int]]:
+        if since is not None:
+            where = [*where, pending_t.c.day >= since]
+        rows = self._conn.execute(select(pending_t).where(*where)
+                                  .order_by(pending_t.c.day, pending_t.c.transaction_id))
+        return [(Txn(r.line, r.transaction_id, r.member_id, r.last4, r.merchant_id, r.cents, r.currency,
+                     r.day, "refund", r.original_id), r.file_id) for r in rows]
 
     def add_credits(self, credits: Sequence[Credit], file_id: int, now: datetime) -> None:
         """Record credits and clawbacks; one already recorded (a rerun) is left as it is."""
         if not credits:
             return
-        day = native(self._conn)
-        when = day(now)
+        when = native(self._conn)(now)
+        day = _day_writer(self._conn) or (lambda d: d)
         _CREDITS.run(self._conn, [
             (c.credit_id, c.transaction_id, c.campaign_id, c.member_id, c.kind, c.cents, c.currency,
              c.last4, c.basis_cents, c.merchant_id, day(c.day), c.reverses, file_id, when)
@@ -874,6 +1065,16 @@ class LedgerRepository:
                  "refunded": i.refunded_cents, "reversed": i.reversed_cents} for i in items]
         if rows:
             self._conn.execute(_UPDATE_REFUNDS, rows)
+
+    def copy_refund_state(self, items: Iterable[CreditedPurchase], file_id: int, now: datetime) -> None:
+        """Store whole credits with how much was refunded and clawed back (a dry run's own copy)."""
+        rows = [{**i.credit._asdict(), "refunded_cents": i.refunded_cents, "reversed_cents": i.reversed_cents,
+                 "file_id": file_id, "created_at": now} for i in items]
+        if rows:
+            stmt = _insert(self._conn, credits_t)
+            self._conn.execute(stmt.on_conflict_do_update(
+                index_elements=["transaction_id", "campaign_id", "kind"],
+                set_={k: stmt.excluded[k] for k in ("refunded_cents", "reversed_cents")}), rows)
 
     def credited_purchases(self, purchase_ids: Sequence[str]) -> list[CreditedPurchase]:
         """Return the credits given on these purchases."""
@@ -913,13 +1114,15 @@ class LedgerRepository:
         rows = self._conn.execute(select(campaigns_t.c.id, campaigns_t.c.spent_cents))
         return {campaign: int(total) for campaign, total in rows}
 
-    def export_rows(self, file_id: int) -> Iterator[tuple[str, str, str, int, str, str, str, str | None]]:
-        """Yield a file's credits for the export, streamed: id, transaction, campaign, cents,
-        currency, last4, kind, reversed credit (no dates, so nothing to convert per row)."""
+    def export_rows(self, file_id: int, after: int = 0
+                    ) -> Iterator[tuple[str, str, str, int, str, str, str, str | None]]:
+        """Yield a file's credits (those after seq ``after``) for the export, streamed: id,
+        transaction, campaign, cents, currency, last4, kind, reversed credit (no dates, so
+        nothing to convert per row)."""
         c = credits_t.c
         rows = self._conn.execute(
             select(c.credit_id, c.transaction_id, c.campaign_id, c.cents, c.currency, c.last4, c.kind,
-                   c.reverses).where(c.file_id == file_id).order_by(c.seq))
+                   c.reverses).where(c.file_id == file_id, c.seq > after).order_by(c.seq))
         for row in rows:
             yield tuple(row)
 
@@ -1001,12 +1204,18 @@ class LedgerRepository:
 
 _TRANSACTIONS = _Bulk(transactions_t, (
     "transaction_id", "file_id", "line", "member_id", "merchant_id", "cents", "currency", "day", "kind",
-    "original_id", "outcomes"))
+    "original_id", "outcomes", "refund_state"))
+_UPDATE_OUTCOMES = (update(transactions_t).where(transactions_t.c.transaction_id == bindparam("tid"))
+                    .values(outcomes=bindparam("outcomes"), refund_state=bindparam("state")))
+_STAGED = _Bulk(staged_t, ("file_id", "day", "transaction_id", "member_id", "last4", "merchant_id", "cents",
+                           "currency", "kind", "original_id", "line"))
+_STAGED_LINES = _InLookup(staged_t, "transaction_id", ("transaction_id", "line"), scope="file_id")
 _CREDITS = _Bulk(credits_t, (
     "credit_id", "transaction_id", "campaign_id", "member_id", "kind", "cents", "currency", "last4",
     "basis_cents", "merchant_id", "day", "reverses", "file_id", "created_at"),
     ignore_conflicts=["transaction_id", "campaign_id", "kind"])
-_SEEN = _InLookup(transactions_t, "transaction_id", ("transaction_id", "file_id", "line"))
+_SEEN = _InLookup(transactions_t, "transaction_id", ("transaction_id", "file_id", "line", "kind",
+                                                    "refund_state"))
 _VERSIONS = _InLookup(posts_t, "interaction_id", ("interaction_id", "post_id", "hashtags"))
 _REJECTS = _Bulk(rejects_t, ("file_id", "line", "column", "reason", "transaction_id"),
                  ignore_conflicts=["file_id", "line"])
@@ -1026,9 +1235,60 @@ def _outbox_record(r: Any) -> OutboxRecord:
                         r.created_at, r.claimed_at, r.next_attempt_at, r.sent_at, r.last_error)
 
 
+class _Query:
+    """A SELECT compiled once per dialect, its rows read as plain tuples from the driver's cursor."""
+
+    def __init__(self, statement: Any) -> None:
+        self._statement = statement
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
+        """Yield the rows for ``params`` (parameters the dialect added, such as OFFSET, as compiled)."""
+        found = self._compiled.get(conn.dialect.name)
+        if found is None:
+            compiled = self._statement.compile(dialect=conn.dialect)
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            self._compiled[conn.dialect.name] = found = (str(compiled), order, dict(compiled.params))
+        sql, order, defaults = found
+        values = defaults | dict(params)
+        cursor = conn.exec_driver_sql(sql, tuple(values[n] for n in order) if order is not None
+                                      else values).cursor
+        assert cursor is not None
+        while chunk := cursor.fetchmany(10_000):
+            yield from chunk
+
+
+def _day_reader() -> Callable[[Any], date]:
+    """Return a converter of the driver's dates (SQLite gives text), remembering each day it read."""
+    days: dict[Any, date] = {}
+
+    def read(value: Any) -> date:
+        if isinstance(value, date):
+            return value
+        found = days.get(value)
+        if found is None:
+            found = days[value] = date.fromisoformat(value)
+        return found
+    return read
+
+
+_staged_order = staged_t.c.day, staged_t.c.transaction_id
+_STAGED_COLUMNS = select(staged_t.c.line, staged_t.c.transaction_id, staged_t.c.member_id, staged_t.c.last4,
+                         staged_t.c.merchant_id, staged_t.c.cents, staged_t.c.currency, staged_t.c.day,
+                         staged_t.c.kind, staged_t.c.original_id)
+_STAGED_FIRST = _Query(_STAGED_COLUMNS.where(staged_t.c.file_id == bindparam("file_id"))
+                       .order_by(*_staged_order).limit(bindparam("limit")))
+_STAGED_AFTER = _Query(_STAGED_COLUMNS.where(
+    staged_t.c.file_id == bindparam("file_id"),
+    tuple_(*_staged_order) > tuple_(bindparam("day", type_=staged_t.c.day.type), bindparam("tid")))
+    .order_by(*_staged_order).limit(bindparam("limit")))
+
+
 def _file_record(row: Any) -> FileRecord:
+    decided = (row.decided_day, row.decided_id) if row.decided_id is not None else None
     return FileRecord(row.id, row.sha256, row.name, row.status, row.rows_done, json.loads(row.counters),
-                      row.started_at, row.finished_at)
+                      row.started_at, row.finished_at, row.phase, decided, row.run, row.credits_before,
+                      tuple(json.loads(row.earlier_runs)))
 
 
 def _credit(r: Any) -> Credit:

@@ -34,6 +34,11 @@ def _when(*, nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
+# Transaction ids in the order Python sorts them (code points) on every database: PostgreSQL's
+# default collation would sort "-R1" after "=H1", and the decision order must not depend on it.
+TXN_ID = String(64).with_variant(String(64, collation="C"), "postgresql")
+
+
 class MemberRow(SQLModel, table=True):
     """An X account and, while linked, its card's keyed fingerprint and last four digits."""
 
@@ -174,6 +179,13 @@ class TransactionFileRow(SQLModel, table=True):
     # Credit notices are queued from a reconciled file a chunk at a time, after this credit seq.
     notices_after: int = 0
     notices_done: bool = False
+    # A run stages the file's relevant rows, then decides them in time order from this cursor.
+    phase: str = Field(default="stage", max_length=10)  # stage | decide | done
+    decided_day: date | None = None
+    decided_id: str | None = Field(default=None, max_length=64)
+    run: int = 1  # 2 and up: `reconcile --again`
+    credits_before: int = 0  # this run's credits are the file's credits with a greater seq
+    earlier_runs: str = "[]"  # the summaries of the runs before this one, JSON
 
 
 class CardTransactionRow(SQLModel, table=True):
@@ -196,6 +208,7 @@ class CardTransactionRow(SQLModel, table=True):
     kind: str = Field(max_length=8)
     original_id: str | None = Field(default=None, max_length=64)
     outcomes: str = Field(max_length=1000)  # "campaign=outcome (detail) | ..."
+    refund_state: str | None = Field(default=None, max_length=10)  # applied | pending | unmatched | expired
 
 
 class CreditRow(SQLModel, table=True):
@@ -223,6 +236,46 @@ class CreditRow(SQLModel, table=True):
     reversed_cents: int = Field(sa_column=Column(Integer, nullable=False, server_default="0"))
     file_id: int = Field(foreign_key="transaction_files.id", index=True)
     created_at: datetime = _when()
+
+
+class StagedTransactionRow(SQLModel, table=True):
+    """A relevant row of the file being reconciled, waiting to be decided in time order.
+
+    Filled while the file is read, read back by (day, transaction id), emptied when it is done.
+    """
+
+    __tablename__ = "staged_transactions"
+    # Clustered in decision order, which is how it is read back (a sequential read); repeats are
+    # found through the unique index, id first so that look-ups by id use it.
+    __table_args__ = (UniqueConstraint("transaction_id", "file_id"), {"sqlite_with_rowid": False})
+    file_id: int = Field(foreign_key="transaction_files.id", primary_key=True)
+    day: date = Field(primary_key=True)
+    transaction_id: str = Field(sa_column=Column(TXN_ID, primary_key=True))
+    line: int
+    member_id: str = Field(max_length=20)
+    last4: str = Field(max_length=4)
+    merchant_id: str = Field(max_length=64)
+    cents: int
+    currency: str = Field(max_length=3)
+    kind: str = Field(max_length=8)
+    original_id: str | None = Field(default=None, max_length=64)
+
+
+class PendingRefundRow(SQLModel, table=True):
+    """A refund that found no credited purchase yet: applied when its purchase arrives, or expired."""
+
+    __tablename__ = "pending_refunds"
+    __table_args__ = (Index("ix_pending_refunds_order", "day", "transaction_id"),)
+    transaction_id: str = Field(sa_column=Column(TXN_ID, primary_key=True))
+    file_id: int = Field(foreign_key="transaction_files.id")
+    line: int
+    member_id: str = Field(max_length=20, index=True)
+    last4: str = Field(max_length=4)
+    merchant_id: str = Field(max_length=64)
+    cents: int
+    currency: str = Field(max_length=3)
+    day: date
+    original_id: str | None = Field(default=None, max_length=64)
 
 
 class RejectRow(SQLModel, table=True):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-# A plain decimal with a dot and at most two places: no signs, separators, symbols or exponents.
+# A plain decimal with a dot and at most two places: no signs, separators, symbols or exponents
+# (a refund's leading minus is taken off before this applies; see transactions.parse_row).
 # Anything else is refused rather than guessed at ("1,234.50" could be 1234.50 or 1.23450).
 MAX_WHOLE_DIGITS = 12  # up to 999,999,999,999.99
 AMOUNT_RE = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
@@ -30,7 +31,7 @@ def explain_bad_amount(text: str) -> str:
     if text.strip() != text:
         return "amount has spaces around it"
     if text.startswith("-") or (text.startswith("(") and text.endswith(")")):
-        return "amount is negative; refunds are positive amounts with type=refund"
+        return "amount is negative; purchases must be positive (refunds may carry either sign)"
     if any(ch in text for ch in "$€£¥") or text[:1].isalpha() or text[-1:].isalpha():
         if text.lower() in {"nan", "inf", "infinity"}:
             return "amount is not a number"

@@ -1,8 +1,9 @@
 """Reconciliation rules: which transactions earn a statement credit, and which refunds take one back.
 
 Everything here is in cents and pure: the service primes the Reconciler with what the database
-knows (enrolments, credits used, budget spent, earlier credits a refund may reverse) and writes
-what it decides.
+knows (enrolments, credits used, budget spent, earlier credits a refund may reverse, refunds still
+waiting for their purchase) and writes what it decides. Transactions are fed in decision order
+(``decision_key``: transaction date, then transaction id), whatever order the file had.
 """
 
 from __future__ import annotations
@@ -32,9 +33,13 @@ class Outcome(StrEnum):
     BUDGET_EXHAUSTED = "budget exhausted"
     ALREADY_RECONCILED = "already reconciled"
     RETIRED = "campaign retired"
+    ALREADY_CREDITED = "already credited"  # reconcile --again: this credit was issued before
     CLAWBACK = "clawback"
     REFUND_KEPT = "refund, credit kept"
     REFUND_UNMATCHED = "refund, nothing to reverse"
+    REFUND_PENDING = "refund pending"  # waiting for its purchase to arrive
+    REFUND_ALREADY_APPLIED = "refund already applied"  # sent again, or decided again (--again)
+    REFUND_EXPIRED = "refund expired"  # its purchase did not arrive within the window
 
 
 class Txn(NamedTuple):
@@ -53,6 +58,14 @@ class Txn(NamedTuple):
     day: date
     kind: str  # purchase | refund
     original_id: str | None = None
+
+
+Key = tuple[date, str]  # (transaction date, transaction id): the order transactions are decided in
+
+
+def decision_key(txn: Txn) -> Key:
+    """Return where a transaction is decided: by date, then id, whatever the file's row order."""
+    return (txn.day, txn.transaction_id)
 
 
 class Credit(NamedTuple):
@@ -109,6 +122,26 @@ def enrolled_in_none(enrolled: Container[str], member_id: str, campaign_ids: tup
     return not any(f"{member_id}\t{c}" in enrolled for c in campaign_ids)
 
 
+def can_wait(day: date, today: date | None) -> bool:
+    """Tell whether a refund of ``day`` may still wait for its purchase on ``today``."""
+    return today is None or day + timedelta(days=REFUND_MATCH_DAYS) >= today
+
+
+APPLIED = frozenset({Outcome.CLAWBACK, Outcome.REFUND_KEPT, Outcome.REFUND_ALREADY_APPLIED})
+
+
+def refund_state(verdicts: Iterable[Verdict]) -> str:
+    """Return what a refund's verdicts leave it: applied, pending, expired or unmatched."""
+    outcomes = {v.outcome for v in verdicts}
+    if outcomes & APPLIED:
+        return "applied"
+    if Outcome.REFUND_PENDING in outcomes:
+        return "pending"
+    if Outcome.REFUND_EXPIRED in outcomes:
+        return "expired"
+    return "unmatched"
+
+
 def credit_id(kind: str, campaign_id: str, transaction_id: str) -> str:
     """Return a credit's id, derived from what it is for: a rerun derives the same id."""
     digest = hashlib.sha256(f"{kind}|{campaign_id}|{transaction_id}".encode()).hexdigest()
@@ -154,7 +187,12 @@ class _Terms:
 
 @dataclass
 class Reconciler:
-    """Decides credits transaction by transaction, in file order, keeping the running totals."""
+    """Decides credits transaction by transaction, in decision order, keeping the running totals.
+
+    A refund that finds no credited purchase waits (``pending``) while its purchase may still
+    arrive; when that purchase is decided, the refund is applied right after its credit and
+    listed in ``settled`` for the caller to store.
+    """
 
     campaigns: Mapping[str, Campaign]  # by id
     campaigns_by_mid: Mapping[str, tuple[Campaign, ...]]
@@ -164,6 +202,13 @@ class Reconciler:
     purchases: dict[str, list[CreditedPurchase]] = field(default_factory=dict)  # by purchase id
     by_member: dict[str, list[CreditedPurchase]] = field(default_factory=dict)
     touched: dict[str, CreditedPurchase] = field(default_factory=dict)  # refunded since last forget
+    today: date | None = None  # refunds wait REFUND_MATCH_DAYS from their day for their purchase
+    # Refunds waiting for their purchase, by member, in decision order.
+    pending: dict[str, list[Txn]] = field(default_factory=dict)
+    known: set[str] = field(default_factory=set)  # purchase ids decided (here or in the ledger)
+    held: set[tuple[str, str]] = field(default_factory=set)  # (purchase, campaign) credited before
+    applied_before: dict[str, frozenset[str]] = field(default_factory=dict)  # refund -> campaigns
+    settled: list[tuple[Txn, list[Verdict]]] = field(default_factory=list)  # waiting refunds applied
     _terms: dict[str, _Terms] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -180,11 +225,28 @@ class Reconciler:
             if all(k.credit.credit_id != item.credit.credit_id for k in known):
                 self._index(item)
 
+    def wait(self, refunds: Iterable[Txn]) -> None:
+        """Make refunds known that wait for their purchase (passed already, in decision order)."""
+        for refund in refunds:
+            waiting = self.pending.setdefault(refund.member_id, [])
+            if all(w.transaction_id != refund.transaction_id for w in waiting):
+                waiting.append(refund)
+
+    def take_settled(self) -> list[tuple[Txn, list[Verdict]]]:
+        """Return the waiting refunds applied since last asked, with their verdicts."""
+        settled, self.settled = self.settled, []
+        return settled
+
     def forget(self) -> None:
-        """Drop credits kept for refunds once they are safely stored (keeps memory flat)."""
+        """Drop what was kept for this batch once it is safely stored (keeps memory flat)."""
         self.purchases.clear()
         self.by_member.clear()
         self.touched.clear()
+        self.pending.clear()
+        self.known.clear()
+        self.held.clear()
+        self.applied_before.clear()
+        self.settled.clear()
 
     def _index(self, item: CreditedPurchase) -> None:
         self.purchases.setdefault(item.credit.transaction_id, []).append(item)
@@ -194,10 +256,16 @@ class Reconciler:
         """Return one verdict per campaign the transaction's merchant belongs to."""
         if txn.kind == "refund":
             return self._refund(txn)
-        return [self._purchase(txn, c) for c in self.campaigns_by_mid.get(txn.merchant_id, ())]
+        verdicts = [self._purchase(txn, c) for c in self.campaigns_by_mid.get(txn.merchant_id, ())]
+        self.known.add(txn.transaction_id)
+        if self.pending and txn.member_id in self.pending:
+            self._settle(txn)
+        return verdicts
 
     def _purchase(self, txn: Txn, campaign: Campaign) -> Verdict:
         cid = campaign.id
+        if self.held and (txn.transaction_id, cid) in self.held:
+            return Verdict(cid, Outcome.ALREADY_CREDITED, "by an earlier run")
         since = self.enrolled_on.get(f"{txn.member_id}\t{cid}")  # enrolment_key, inline: per row
         if since is None:
             return Verdict(cid, Outcome.NOT_ENROLLED, "the member had not enrolled")
@@ -232,10 +300,49 @@ class Reconciler:
 
     def _refund(self, txn: Txn) -> list[Verdict]:
         credited = self._original(txn)
-        if not credited:
-            campaigns = self.campaigns_by_mid.get(txn.merchant_id, ())
-            return [Verdict(c.id, Outcome.REFUND_UNMATCHED, "no credited purchase found") for c in campaigns]
-        return [self._reverse(txn, item) for item in credited]
+        done = self.applied_before.get(txn.transaction_id) if self.applied_before else None
+        if done is not None:  # --again: what an earlier run applied stays; the rest is applied now
+            before = [Verdict(c, Outcome.REFUND_ALREADY_APPLIED, "by an earlier run") for c in sorted(done)]
+            return before + [self._reverse(txn, p) for p in credited if p.credit.campaign_id not in done]
+        if credited:
+            return [self._reverse(txn, item) for item in credited]
+        campaigns = self.campaigns_by_mid.get(txn.merchant_id, ())
+        named = txn.original_id
+        if (named is None or named not in self.known) and self._may_wait(txn, campaigns):
+            self.pending.setdefault(txn.member_id, []).append(txn)
+            detail = f"waiting for purchase {named}" if named else "waiting for its purchase"
+            return [Verdict(c.id, Outcome.REFUND_PENDING, detail) for c in campaigns]
+        return self._nothing_to_reverse(txn)
+
+    def _nothing_to_reverse(self, txn: Txn) -> list[Verdict]:
+        campaigns = self.campaigns_by_mid.get(txn.merchant_id, ())
+        return [Verdict(c.id, Outcome.REFUND_UNMATCHED, "no credited purchase found") for c in campaigns]
+
+    def _may_wait(self, txn: Txn, campaigns: tuple[Campaign, ...]) -> bool:
+        """Tell whether the refund's purchase could still arrive and earn a credit it would reverse."""
+        if not campaigns or not can_wait(txn.day, self.today):
+            return False
+        return not enrolled_in_none(self.enrolled_on, txn.member_id, tuple(c.id for c in campaigns))
+
+    def _settle(self, purchase: Txn) -> None:
+        """Apply the waiting refunds that name or match the purchase just decided, right after it."""
+        waiting = self.pending[purchase.member_id]
+        tid = purchase.transaction_id
+        credited = [p for p in self.purchases.get(tid, ()) if p.credit.member_id == purchase.member_id]
+        latest = purchase.day + timedelta(days=REFUND_MATCH_DAYS)
+        for refund in list(waiting):
+            if refund.original_id == tid:
+                verdicts = [self._reverse(refund, p) for p in credited] or self._nothing_to_reverse(refund)
+            elif (refund.original_id is None and credited and refund.merchant_id == purchase.merchant_id
+                  and refund.cents == purchase.cents and purchase.day <= refund.day <= latest
+                  and all(p.refunded_cents == 0 for p in credited)):
+                verdicts = [self._reverse(refund, p) for p in credited]
+            else:
+                continue
+            waiting.remove(refund)
+            self.settled.append((refund, verdicts))
+        if not waiting:
+            del self.pending[purchase.member_id]
 
     def _original(self, txn: Txn) -> list[CreditedPurchase]:
         """Return the credits on the purchase this refund undoes (by reference, else by match)."""

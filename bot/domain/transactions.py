@@ -105,7 +105,8 @@ def sensitive_name(name: str) -> bool:
 
 
 # The fast path's view of each column: stricter than parse_row (no spaces, lower-case type,
-# amounts above zero), so every line it accepts parse_row accepts with the same values.
+# amounts above zero, no negative refunds), so every line it accepts parse_row accepts with the
+# same values; the rest go through parse_row.
 _ID = r"([^,\"\s\x00-\x20\x7f]{1,64})"  # \s: parse_row strips Unicode spaces too (NBSP...)
 _FAST = {
     "transaction_id": _ID,
@@ -233,12 +234,16 @@ def parse_row(fields: list[str], columns: Columns, line: int) -> Row | Reject:
     if _ID_RE.fullmatch(merchant_id) is None:
         return Reject(line, "merchant_id", "must be 1-64 printable characters", tid)
     text = fields[columns.amount]
-    if AMOUNT_RE.fullmatch(text) is None:
-        reason = explain_bad_amount(text)
+    kind = fields[columns.type].strip().lower()
+    # Many card systems send refunds as negative amounts: a refund may carry either sign, and
+    # what is kept is the amount refunded (positive). A purchase must be positive.
+    body = text[1:] if kind == "refund" and text.startswith("-") else text
+    if AMOUNT_RE.fullmatch(body) is None:
+        reason = explain_bad_amount(body)
         # The reason says what is wrong; a value that would have to be masked adds nothing to it.
         got = "" if has_long_digit_run(text) else f" (got {_quote(text)})"
         return Reject(line, "amount", reason + got, tid)
-    amount = Decimal(text)
+    amount = Decimal(body)
     if not amount:
         return Reject(line, "amount", "must be greater than 0", tid)
     currency = fields[columns.currency].strip()
@@ -250,7 +255,6 @@ def parse_row(fields: list[str], columns: Columns, line: int) -> Row | Reject:
     if day is None:
         return Reject(line, "transaction_date",
                       f"must be a real date like 2026-11-23 (got {_quote(day_text)})", tid)
-    kind = fields[columns.type].strip().lower()
     if kind not in TYPES:
         return Reject(line, "type", f"must be purchase or refund (got {_quote(kind)})", tid)
     original = None

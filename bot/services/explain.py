@@ -9,7 +9,7 @@ from bot.domain.campaigns import Campaign
 from bot.domain.enrolment import Enrolment
 from bot.domain.members import CardLink, Member
 from bot.domain.money import format_cents
-from bot.domain.reconcile import Credit
+from bot.domain.reconcile import Credit, Outcome
 from bot.ports import UnitOfWorkFactory
 from bot.services.campaigns import Catalog
 
@@ -52,7 +52,16 @@ class Explanation:
         return f"; unlinked on {last.unlinked_at.astimezone(self.tz):%Y-%m-%d}{reason}"
 
     def verdict(self) -> str:
-        """Return the one-line answer: credited, or the first thing that stopped it."""
+        """Return the one-line answer: credited, or the first thing that stopped it (and any refund
+        still waiting for its purchase, which may take a credit back when that purchase arrives)."""
+        answer = self._answer()
+        waiting = [t for t in self.transactions if t.outcome.startswith(Outcome.REFUND_PENDING)]
+        if waiting and not answer.startswith("no credit: refund pending"):
+            answer += "; " + ", ".join(f"refund {t.transaction_id} ({t.amount}) waits for its purchase"
+                                       for t in waiting)
+        return answer
+
+    def _answer(self) -> str:
         if self.campaign is None:
             return f"no campaign has the id {self.campaign_id!r}"
         if self.member is None or (self.member.linked_at is None and not self.member.linked):

@@ -7,9 +7,12 @@ import json
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,12 +20,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, text
 
-from bot.adapters.database import make_engine
+from bot.adapters.database import READONLY, make_engine
 from bot.adapters.repository import unit_of_work_factory
 from bot.cli import cli
 from bot.domain.enrolment import Enrolment
 from tests.conftest import HEADER, POSTGRES_URL, empty_postgres
-from tests.fakes import card_number, child_env, sandbox_replies
+from tests.fakes import card_number, child_env, sandbox_replies, wait_for
 
 pytestmark = pytest.mark.slow
 MEMBERS = 300
@@ -185,9 +188,48 @@ def _outcome_of_reconciling(project: Path) -> dict:
     return {"credits": credits, "spent": spent, "summary": counters, "export": export.read_bytes()}
 
 
+def _progress(project: Path) -> tuple[str | None, str | None, int | None]:
+    """Return how far the file's reconciliation got: its phase, last decided id and rows read."""
+    engine = _engine(project)
+    # A read-only transaction (plain BEGIN on SQLite): it must not queue for the write lock the run
+    # takes for each commit, or it would only see the run once it has finished.
+    with engine.connect().execution_options(**{READONLY: True}) as conn:
+        found = conn.execute(text("SELECT phase, decided_id, rows_done FROM transaction_files")).first()
+    engine.dispose()
+    return (found[0], found[1], found[2]) if found else (None, None, None)
+
+
+PHASE = "SELECT phase FROM transaction_files"
+
+
+@contextmanager
+def _frozen(run: subprocess.Popen[bytes], project: Path) -> Iterator[str | None]:
+    """Stop the process where it is (SIGSTOP) and yield the phase it had committed; let it go on
+    (SIGCONT) afterwards unless it was killed meanwhile. Read without taking any lock: a stopped
+    writer may hold SQLite's."""
+    run.send_signal(signal.SIGSTOP)
+    try:
+        if POSTGRES_URL:
+            engine = make_engine(POSTGRES_URL)
+            with engine.connect() as conn:
+                phase = conn.exec_driver_sql(PHASE).scalar()
+            engine.dispose()
+        else:
+            uri = f"file:{project / 'data' / 'offerbot.db'}?mode=ro"
+            with sqlite3.connect(uri, uri=True, timeout=60) as conn:
+                row = conn.execute(PHASE).fetchone()
+            conn.close()
+            phase = row[0] if row else None
+        yield phase
+    finally:
+        if run.poll() is None:
+            run.send_signal(signal.SIGCONT)
+
+
 def test_reconciling_survives_kill_9_at_random_moments(project: Path):
-    """Killed 10 times mid-file, then run to the end, a reconciliation gives the credits, totals,
-    summary and export of one clean run, byte for byte."""
+    """Killed 10 times mid-file (at random moments, and in the middle of deciding in time order),
+    then run to the end, a reconciliation gives the credits, totals, summary and export of one
+    clean run, byte for byte."""
     _prepare(project)
     path = _write_day(project)
     assert _start(project, "reconcile", str(path)).wait(timeout=120) == 0
@@ -199,14 +241,37 @@ def test_reconciling_survives_kill_9_at_random_moments(project: Path):
     _write_day(project)
     rng = random.Random(7)
     kills = 0
-    for _ in range(KILLS):
+    phases = []  # the phase each killed run had got to: reading (stage) or deciding (decide)
+    for n in range(KILLS):
+        before = _progress(project)
         run = _start(project, "reconcile", str(path))
-        time.sleep(rng.uniform(0.3, 1.5))  # a random moment to kill it at
+
+        def moved(run: subprocess.Popen[bytes] = run, before: tuple = before, deciding: bool = n % 3 == 2
+                  ) -> bool:
+            now = _progress(project)
+            return run.poll() is not None or (now[0] == "decide" and now[1] != before[1] if deciding
+                                               else now != before)
+
+        if n % 3 == 0:
+            time.sleep(rng.uniform(0.3, 2.0))  # a random moment, start-up included
+        elif n % 3 == 1:  # a random moment once this run has committed work of its own
+            wait_for(moved, timeout=120)
+            time.sleep(rng.uniform(0, 0.15))
+        else:  # while it decides in time order: stopped at its next commit, then killed there
+            wait_for(moved, timeout=120)
+            with _frozen(run, project) as phase:
+                if run.poll() is None and phase == "decide":
+                    run.send_signal(signal.SIGKILL)
+                    run.wait(timeout=30)
+                    kills += 1
+                    phases.append("decide")
         if run.poll() is None:
             run.send_signal(signal.SIGKILL)
             kills += 1
+            phases.append(_progress(project)[0])
         run.wait(timeout=30)
     assert _start(project, "reconcile", str(path)).wait(timeout=120) == 0
 
     assert kills >= KILLS // 2
+    assert {"stage", "decide"} <= set(phases), phases
     assert _outcome_of_reconciling(project) == clean

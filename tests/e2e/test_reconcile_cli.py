@@ -181,3 +181,49 @@ def test_explain_exits_1_for_an_unknown_member_or_campaign(offerbot, member, cam
 
     assert result.exit_code == 1
     assert f"Error: {says}" in result.output
+
+
+def test_a_backtest_of_a_day_reconciled_before_writes_nothing_at_all(offerbot, project):
+    """Backtesting a new campaign on a day already reconciled evaluates every row as new, and every
+    table (campaigns included) is byte for byte what it was."""
+    from bot.adapters.database import make_engine
+    from tests.conftest import POSTGRES_URL
+    from tests.fakes import dump_tables
+
+    day = day_file(project)
+    assert offerbot("reconcile", str(day)).exit_code == 0
+    offer = project / "trial.toml"
+    offer.write_text((project / "offers" / "amex-zappos.toml").read_text()
+                     .replace('"amex-zappos"', '"zappos-trial"').replace("#AmexZappos", "#AmexZapTrial")
+                     .replace("min_spend = 75.00", "min_spend = 50.00"))
+    engine = make_engine(POSTGRES_URL or f"sqlite:///{project / 'data' / 'offerbot.db'}")
+    before = dump_tables(engine)
+
+    result = offerbot("reconcile", "--dry-run", "--assume-enrolled", "--campaigns", str(offer), str(day))
+
+    assert result.exit_code == 0, result.output
+    assert "zappos-trial                       1 credits         $10.00" in result.output
+    assert "already reconciled" not in result.output
+    assert dump_tables(engine) == before
+    engine.dispose()
+
+
+def test_reconcile_again_reissues_nothing_and_says_what_changed(offerbot, project):
+    """`reconcile --again` on a reconciled day says it issued only what was new (here: nothing); on a new
+    file it is a usage error saying what to run instead."""
+    day = day_file(project)
+    offerbot("reconcile", str(day))
+
+    again = offerbot("reconcile", "--again", str(day))
+
+    assert again.exit_code == 0, again.output
+    assert "run 2 (--again" in again.output
+    assert "0 new credits" in again.output
+    assert "1 unchanged" in again.output
+    assert any(p.name.endswith(".again-1.credits.csv") for p in (project / "data" / "exports").iterdir())
+    path = project / "new.csv"
+    path.write_text(day.read_text().replace("T3,", "T4,"))
+    refused = offerbot("reconcile", "--again", str(path))
+    assert refused.exit_code == 2
+    assert "new.csv was never reconciled" in refused.output
+    assert "offerbot reconcile new.csv" in refused.output

@@ -118,6 +118,37 @@ def test_campaign_rows_survive_the_campaign_versions_migration(sqlite_file, cloc
     assert tuple(row) == ("amex-zappos", 1204, 310000, 50000000, None, None, None)
 
 
+def test_the_money_path_migration_keeps_files_and_refunds_reconciled_before(sqlite_file):
+    """0003 keeps existing files: a reconciled one is done, one left running resumes by staging the rest;
+    a kept refund's state is read from its outcomes."""
+    upgrade(sqlite_file, "0002")
+    with sqlite_file.begin() as conn:
+        for n, status in ((1, "reconciled"), (2, "running")):
+            conn.exec_driver_sql(
+                "INSERT INTO transaction_files (id, sha256, name, status, rows_done, counters, started_at, "
+                f"notices_after, notices_done) VALUES ({n}, '{n:064d}', 'd{n}.csv', '{status}', 10, '{{}}', "
+                "'2026-11-23 12:00:00', 0, 0)")
+        kept = (("T1", "purchase", "a=credited"),
+                ("R1", "refund", "a=clawback (x) | b=refund, nothing to reverse (y)"),
+                ("R2", "refund", "a=refund, credit kept (z)"),
+                ("R3", "refund", "a=refund, nothing to reverse (no credited purchase found)"))
+        for tid, kind, outcomes in kept:
+            conn.exec_driver_sql(
+                "INSERT INTO card_transactions (transaction_id, file_id, line, member_id, merchant_id, "
+                "cents, currency, day, kind, original_id, outcomes) VALUES "
+                f"('{tid}', 1, 2, '1001', 'M', 100, 'USD', '2026-11-21', '{kind}', NULL, '{outcomes}')")
+
+    upgrade(sqlite_file)
+
+    with sqlite_file.connect() as conn:
+        files = conn.exec_driver_sql("SELECT id, phase, run, credits_before, earlier_runs, decided_id "
+                                     "FROM transaction_files ORDER BY id").all()
+        states = dict(conn.exec_driver_sql("SELECT transaction_id, refund_state FROM card_transactions")
+                      .all())
+    assert [tuple(f) for f in files] == [(1, "done", 1, 0, "[]", None), (2, "stage", 1, 0, "[]", None)]
+    assert states == {"T1": None, "R1": "applied", "R2": "applied", "R3": "unmatched"}
+
+
 def test_tables_made_without_migrations_are_refused(sqlite_file):
     """Tables with no migration history cannot be dated, so the bot will not guess."""
     create_schema(sqlite_file)

@@ -143,6 +143,34 @@ def test_each_bad_amount_gets_its_own_reason(ledger, make_csv):
     assert credited_ids(summary) == []
 
 
+@pytest.mark.parametrize("refund", ["-12.50", "12.50"], ids=["negative", "positive"])
+@pytest.mark.parametrize("original", ["T1", ""], ids=["by-reference", "by-match"])
+def test_a_refund_with_either_sign_claws_back_the_held_credit(ledger, make_csv, refund, original):
+    """A refund sent as -12.50 (or 12.50) with type=refund takes back the $5 credit of its purchase."""
+    path = make_csv("day.csv", tx_row("T1", ALICE_CARD, MCD, "12.50"),
+                    tx_row("R1", ALICE_CARD, MCD, refund, kind="refund", original=original, day="2026-11-22"))
+
+    summary = ledger.reconcile(path)
+
+    assert_rows_add_up(summary, 2)
+    assert summary.rejected == 0
+    assert credits_in_db(ledger.engine) == [("T1", "amex-mcdonalds", "credit", 500),
+                                            ("R1", "amex-mcdonalds", "clawback", -500)]
+
+
+def test_a_negative_purchase_is_rejected_saying_purchases_must_be_positive(ledger, make_csv):
+    """A purchase of -12.50 is rejected, and the reason says refunds may carry either sign."""
+    path = make_csv("day.csv", tx_row("T1", ALICE_CARD, MCD, "-12.50"), tx_row("T2", BOB_CARD, FDX, "25.00"))
+
+    summary = ledger.reconcile(path)
+
+    assert credited_ids(summary) == ["T2"]
+    [(line, column, reason)] = rejects_of(summary)
+    assert (line, column) == (2, "amount")
+    assert "purchases must be positive" in reason
+    assert "refunds may carry either sign" in reason
+
+
 # --- Other fields ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("fields", "column", "says"), [
@@ -320,14 +348,16 @@ def test_formula_looking_values_reach_the_credits_export_as_text(ledger, make_cs
     assert_rows_add_up(summary, 4)
     assert summary.rejected == 0
     lines = exported(summary.exports["credits.csv"])
+    # Decided by date, then id: the refund "-R1" sorts first, waits for its purchase "@SUM(A1)",
+    # and is applied right after it.
     assert [(r["transaction_id"], r["campaign_id"], r["amount"], r["kind"]) for r in lines] == [
-        ("F1", "amex-mcdonalds", "5.00", "credit"),
         ("'=HYPERLINK(\"http://x\")", "amex-zappos", "10.00", "credit"),
         ("'@SUM(A1)", "amex-fedex", "5.00", "credit"),
         ("'-R1", "amex-fedex", "-5.00", "clawback"),
+        ("F1", "amex-mcdonalds", "5.00", "credit"),
     ]
     fedex_credit = credit_id("credit", "amex-fedex", "@SUM(A1)")
-    assert lines[3]["reverses_credit_id"] == lines[2]["credit_id"] == fedex_credit
+    assert lines[2]["reverses_credit_id"] == lines[1]["credit_id"] == fedex_credit
     raw = Path(summary.exports["credits.csv"]).read_text(encoding="utf-8")
     assert ",-5.00,USD,8431,clawback," in raw  # a plain number, unquoted and unprefixed
     for name, text in export_texts(ledger).items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -82,29 +82,36 @@ def test_an_overlapping_file_credits_only_what_is_new(ledger, make_csv):
     assert len(credits_in_db(ledger.engine)) == 4
 
 
+@pytest.mark.parametrize(("phase", "step", "kept"), [
+    ("staging", "stage", []),
+    ("deciding", "_chunk", [("T1", "amex-mcdonalds", "credit", 500), ("T3", "amex-zappos", "credit", 1000)]),
+], ids=["killed-while-reading", "killed-while-deciding"])
 def test_a_run_that_dies_midway_and_is_rerun_gives_the_credits_of_a_clean_run(
-        ledger, make_csv, monkeypatch):
-    """Kill a run after its first committed batch; the rerun resumes and matches a clean run exactly."""
-    import bot.services.reconciliation as reconciliation
+        ledger, make_csv, monkeypatch, phase, step, kept):
+    """Kill a run after its first committed batch (reading) or chunk (deciding); the rerun resumes
+    and matches a clean run exactly."""
+    import importlib
 
-    ledger.deps.batch_rows = 4  # batches of 1, then 4 rows
+    module = importlib.import_module(f"bot.services.{phase}")
+    owner = module.Stager if phase == "staging" else module.Decider
+    ledger.deps.batch_rows = 32  # reading: batches of 8, then 32 rows; deciding: chunks of 4 rows
     path = sample_day(make_csv)
-    real_apply = reconciliation._Run.apply
+    real_step = getattr(owner, step)
     calls = {"n": 0}
 
-    def dies_on_second_batch(self, batch):
+    def dies_the_second_time(self, *args):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # as good as kill -9 for what was committed
-        return real_apply(self, batch)
+        return real_step(self, *args)
 
-    monkeypatch.setattr(reconciliation._Run, "apply", dies_on_second_batch)
+    monkeypatch.setattr(owner, step, dies_the_second_time)
     with pytest.raises(KeyboardInterrupt):
         ledger.reconcile(path)
-    assert credits_in_db(ledger.engine) == [("T1", "amex-mcdonalds", "credit", 500)]
+    assert credits_in_db(ledger.engine) == kept  # credits come in time order, a chunk at a time
     assert not list(ledger.exports.glob("*.csv"))  # nothing half-written is left as an export
 
-    monkeypatch.setattr(reconciliation._Run, "apply", real_apply)
+    monkeypatch.setattr(owner, step, real_step)
     resumed = ledger.reconcile(path)
 
     assert resumed.status == "reconciled"
@@ -378,3 +385,59 @@ if __name__ == "__main__":
     while not gone() and time.monotonic() < deadline:
         time.sleep(0.1)  # watching a real process
     assert gone()
+
+
+def test_a_backtest_of_a_file_reconciled_before_counts_every_row_as_new_and_writes_nothing(
+        ledger, make_csv, uow, clock):
+    """Backtesting a past file evaluates each row afresh (not "already reconciled") and leaves every table
+    exactly as it was; its counts are those of a real run on an empty ledger with everyone enrolled."""
+    from bot.domain.enrolment import Enrolment
+    from tests.fakes import dump_tables
+
+    path = sample_day(make_csv)
+    real = ledger.reconcile(path)
+    assert real.status == "reconciled"
+    before = dump_tables(ledger.engine)
+
+    backtest = ledger.reconcile(path, dry_run=True, assume_enrolled=True)
+
+    assert dump_tables(ledger.engine) == before
+    assert backtest.status == "dry run"
+    assert "already reconciled" not in backtest.outcomes
+    with ledger.engine.begin() as conn:  # now an empty ledger, everyone enrolled from the campaign's start
+        for name in ("credits", "card_transactions", "rejects", "pending_refunds", "staged_transactions",
+                     "transaction_files", "enrolments"):
+            conn.exec_driver_sql(f"DELETE FROM {name}")
+        conn.exec_driver_sql("UPDATE campaigns SET spent_cents = 0")
+    with uow() as tx:
+        tx.enrolments.add_many([Enrolment(m, c.id, f"8{m}{n}", datetime.combine(c.enrol_from, time(), UTC))
+                                for m in ("1001", "1002", "1003")
+                                for n, c in enumerate(ledger.catalog.campaigns)])
+        tx.commit()
+    fresh = ledger.reconcile(path)
+    assert {k: v for k, v in backtest.to_dict().items() if k not in ("status", "exports")} == {
+        k: v for k, v in fresh.to_dict().items() if k not in ("status", "exports")}
+
+
+def test_a_dry_run_stages_in_a_private_scratch_file_it_deletes(ledger, make_csv, monkeypatch):
+    """The scratch ledger is a file only its owner can read, in a folder of its own, gone after the run."""
+    import stat
+
+    from bot.adapters import scratch
+
+    seen = {}
+    real_close = scratch.ScratchLedger.close
+
+    def close(self):
+        folder = self._folder
+        seen["folder"] = folder
+        seen["modes"] = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (folder, *folder.iterdir())}
+        real_close(self)
+
+    monkeypatch.setattr(scratch.ScratchLedger, "close", close)
+    ledger.reconcile(sample_day(make_csv), dry_run=True)
+
+    assert seen["modes"][seen["folder"].name] == 0o700
+    assert seen["modes"]["scratch.db"] == 0o600
+    assert all(mode & 0o077 == 0 for mode in seen["modes"].values())
+    assert not seen["folder"].exists()

@@ -19,7 +19,9 @@ from bot.domain.reconcile import (
     Verdict,
     _Terms,
     credit_id,
+    decision_key,
     enrolment_key,
+    refund_state,
 )
 from tests.fakes import campaign
 
@@ -40,7 +42,7 @@ def percent_campaign(**overrides: Any) -> Campaign:
 
 def reconciler(*campaigns: Campaign, enrolled: dict[str, date] | None = None,
                used: dict[tuple[str, str], int] | None = None,
-               spent: dict[str, int] | None = None) -> Reconciler:
+               spent: dict[str, int] | None = None, today: date | None = None) -> Reconciler:
     """A Reconciler over the campaigns (default: the $5 McDonald's one), Alice enrolled in each on Nov 20."""
     campaigns = campaigns or (campaign(),)
     by_mid: dict[str, tuple[Campaign, ...]] = {}
@@ -50,7 +52,7 @@ def reconciler(*campaigns: Campaign, enrolled: dict[str, date] | None = None,
     if enrolled is None:
         enrolled = {enrolment_key(ALICE, c.id): ENROLLED for c in campaigns}
     return Reconciler({c.id: c for c in campaigns}, by_mid, enrolled,
-                      {} if used is None else used, {} if spent is None else spent)
+                      {} if used is None else used, {} if spent is None else spent, today=today)
 
 
 def purchase(tid: str = "T1", cents: int = 1200, *, day: date = DAY, member: str = ALICE, mid: str = MCD,
@@ -443,25 +445,30 @@ def test_unreferenced_refund_within_30_days_matches_by_card_merchant_and_amount(
     assert verdict.credit.reverses == credit.credit_id
 
 
+WAITS = "waiting for its purchase"
+
+
 @pytest.mark.parametrize(
-    "txn",
+    ("txn", "outcome", "detail"),
     [
-        refund("R1", 1200, day=DAY + timedelta(days=31)),
-        refund("R1", 1100),
-        refund("R1", 1200, member=BOB),
-        refund("R1", 1200, day=DAY - timedelta(days=1)),
+        (refund("R1", 1200, day=DAY + timedelta(days=31)), Outcome.REFUND_PENDING, WAITS),
+        (refund("R1", 1100), Outcome.REFUND_PENDING, WAITS),
+        (refund("R1", 1200, member=BOB), Outcome.REFUND_UNMATCHED, "no credited purchase found"),
+        (refund("R1", 1200, day=DAY - timedelta(days=1)), Outcome.REFUND_PENDING, WAITS),
     ],
     ids=["31 days later", "other amount", "other member", "before the purchase"],
 )
-def test_unreferenced_refund_that_matches_nothing_is_unmatched(txn: Txn) -> None:
-    """A refund unlike any credited purchase of the card within 30 days reverses nothing."""
+def test_unreferenced_refund_that_matches_nothing_reverses_nothing(txn: Txn, outcome: Outcome,
+                                                                  detail: str) -> None:
+    """A refund unlike any credited purchase of the card within 30 days reverses nothing: it waits
+    for its purchase, unless the member is enrolled in none of the merchant's campaigns."""
     r = reconciler(campaign(redeem_by=date(2027, 6, 30)))
     credited(r, purchase("T1", cents=1200, day=DAY))
     verdict = only(r.evaluate(txn))
-    assert (verdict.outcome, verdict.detail, verdict.credit) == (
-        Outcome.REFUND_UNMATCHED, "no credited purchase found", None)
+    assert (verdict.outcome, verdict.detail, verdict.credit) == (outcome, detail, None)
     assert r.spent == {CID: 500}
     assert r.used == {(ALICE, CID): 1}
+    assert (ALICE in r.pending) == (outcome is Outcome.REFUND_PENDING)
 
 
 def test_unreferenced_refund_reverses_the_latest_matching_purchase_first() -> None:
@@ -475,18 +482,21 @@ def test_unreferenced_refund_reverses_the_latest_matching_purchase_first() -> No
     assert second.credit is not None
     assert (first.credit.reverses, second.credit.reverses) == (late.credit_id, early.credit_id)
     third = only(r.evaluate(refund("R3", 1200, day=date(2026, 12, 1))))
-    assert third.outcome is Outcome.REFUND_UNMATCHED
+    assert third.outcome is Outcome.REFUND_PENDING  # nothing left to match: it waits
     assert r.spent == {CID: 0}
     assert r.used == {(ALICE, CID): 0}
 
 
-@pytest.mark.parametrize("original", ["T1", None], ids=["by reference", "by match"])
-def test_refund_of_an_uncredited_purchase_is_unmatched(original: str | None) -> None:
-    """A refund of a purchase that earned nothing (below the minimum) has nothing to reverse."""
+@pytest.mark.parametrize(("original", "outcome"), [("T1", Outcome.REFUND_UNMATCHED),
+                                                    (None, Outcome.REFUND_PENDING)],
+                         ids=["by reference", "by match"])
+def test_refund_of_an_uncredited_purchase_reverses_nothing(original: str | None, outcome: Outcome) -> None:
+    """A refund naming a purchase that earned nothing (below the minimum) has nothing to reverse, at once;
+    one naming none matches only credited purchases, so it waits for one that may still come."""
     r = reconciler()
     assert only(r.evaluate(purchase("T1", cents=300))).outcome is Outcome.BELOW_MINIMUM
     verdict = only(r.evaluate(refund("R1", 300, original=original)))
-    assert verdict.outcome is Outcome.REFUND_UNMATCHED
+    assert verdict.outcome is outcome
     assert r.spent == {}
 
 
@@ -510,7 +520,7 @@ def test_remembered_credits_can_be_reversed() -> None:
     stored = Credit(credit_id("credit", CID, "T1"), "T1", CID, ALICE, "credit", 500, "USD", "0005", 1200,
                     MCD, DAY, None)
     r = reconciler(used={(ALICE, CID): 1}, spent={CID: 500})
-    assert only(r.evaluate(refund("R1", original="T1"))).outcome is Outcome.REFUND_UNMATCHED
+    assert only(r.evaluate(refund("R1", original="T1"))).outcome is Outcome.REFUND_PENDING  # T1 unknown
     item = CreditedPurchase(stored)
     r.remember([item])
     r.remember([CreditedPurchase(stored)])  # remembered twice: still one credit
@@ -541,8 +551,8 @@ def test_forget_drops_the_credits_kept_for_refunds() -> None:
     r.evaluate(refund("R0", 100, original="T1"))
     assert r.touched
     r.forget()
-    assert (r.purchases, r.by_member, r.touched) == ({}, {}, {})
-    assert only(r.evaluate(refund("R1", original="T1"))).outcome is Outcome.REFUND_UNMATCHED
+    assert (r.purchases, r.by_member, r.touched, r.known, r.pending) == ({}, {}, {}, set(), {})
+    assert only(r.evaluate(refund("R1", original="T1"))).outcome is Outcome.REFUND_PENDING  # T1 unknown now
     assert r.used == {(ALICE, CID): 1}  # the running totals stay
     assert r.spent == {CID: 500}
 
@@ -601,3 +611,125 @@ def test_refund_of_a_credit_from_a_campaign_no_longer_configured_keeps_it() -> N
     verdict = only(r.evaluate(refund("R1", original="T1")))
     assert (verdict.campaign_id, verdict.outcome, verdict.credit) == ("amex-gone", Outcome.REFUND_KEPT, None)
     assert verdict.detail == "the campaign is no longer configured"
+
+
+# --- refunds that wait for their purchase -------------------------------------------------------
+
+
+def settled_of(r: Reconciler) -> list[tuple[str, list[tuple[Outcome, int | None]]]]:
+    """The waiting refunds a purchase settled: (refund id, [(outcome, clawback cents)])."""
+    return [(t.transaction_id, [(v.outcome, v.credit.cents if v.credit else None) for v in vs])
+            for t, vs in r.take_settled()]
+
+
+@pytest.mark.parametrize("original", ["T1", None], ids=["by reference", "by match"])
+def test_a_refund_before_its_purchase_waits_and_is_applied_right_after_it(original: str | None) -> None:
+    """A refund decided before its purchase waits; the purchase is credited, then the refund claws it back."""
+    r = reconciler()
+    waiting = only(r.evaluate(refund("R1", 1200, original=original)))
+    assert (waiting.outcome, waiting.credit) == (Outcome.REFUND_PENDING, None)
+    assert waiting.detail == ("waiting for purchase T1" if original else "waiting for its purchase")
+
+    credit = credited(r, purchase("T1", cents=1200, day=DAY - timedelta(days=2)))
+
+    assert settled_of(r) == [("R1", [(Outcome.CLAWBACK, -500)])]
+    assert r.pending == {}
+    assert (r.spent, r.used) == ({CID: 0}, {(ALICE, CID): 0})
+    assert r.touched[credit.credit_id].reversed_cents == 500
+
+
+def test_applying_a_waiting_refund_right_after_its_purchase_frees_the_members_slot() -> None:
+    """One credit each: a purchase whose waiting refund took its credit back leaves room for another."""
+    r = reconciler()
+    r.evaluate(refund("R1", 1200, original="T1"))
+    credited(r, purchase("T1", cents=1200))
+    assert settled_of(r) == [("R1", [(Outcome.CLAWBACK, -500)])]
+    assert credited(r, purchase("T2", cents=900)).cents == 500
+
+
+@pytest.mark.parametrize(("purchase_txn", "applies"), [
+    (purchase("T1", cents=1200, day=DAY), True),
+    (purchase("T1", cents=1200, day=DAY - timedelta(days=30)), True),
+    (purchase("T1", cents=1200, day=DAY - timedelta(days=31)), False),
+    (purchase("T1", cents=1200, day=DAY + timedelta(days=1)), False),
+    (purchase("T1", cents=1100, day=DAY), False),
+    (purchase("T1", cents=1200, day=DAY, mid="MID-MCD-0002"), False),
+], ids=["same day", "30 days before", "31 days before", "after the refund", "other amount", "other merchant"])
+def test_a_waiting_refund_without_a_reference_is_applied_to_a_matching_purchase_only(
+        purchase_txn: Txn, applies: bool) -> None:
+    """A waiting refund naming no purchase is applied to one of the same card, merchant and amount,
+    dated at most 30 days before it; any other purchase leaves it waiting."""
+    c = campaign(merchant_ids=("MID-MCD-0001", "MID-MCD-0002"), redeem_by=date(2027, 6, 30),
+                 enrol_from=date(2026, 10, 1))
+    r = reconciler(c, enrolled={enrolment_key(ALICE, CID): date(2026, 10, 1)})
+    r.evaluate(refund("R1", 1200, day=DAY))
+    assert only(r.evaluate(purchase_txn)).outcome is Outcome.CREDITED
+    assert [t for t, _ in settled_of(r)] == (["R1"] if applies else [])
+    assert (ALICE in r.pending) is not applies
+
+
+def test_a_waiting_refund_whose_named_purchase_earns_nothing_has_nothing_to_reverse() -> None:
+    """When the purchase a waiting refund names is decided and earns no credit, the refund is settled so."""
+    r = reconciler()
+    r.evaluate(refund("R1", 300, original="T1"))
+    assert only(r.evaluate(purchase("T1", cents=300))).outcome is Outcome.BELOW_MINIMUM
+    assert settled_of(r) == [("R1", [(Outcome.REFUND_UNMATCHED, None)])]
+    assert r.pending == {}
+
+
+def test_only_the_first_of_two_waiting_refunds_matches_one_purchase() -> None:
+    """Two waiting refunds of the same amount and no reference: the purchase takes back its credit once."""
+    r = reconciler()
+    r.evaluate(refund("R1", 1200))
+    r.evaluate(refund("R2", 1200))
+    credited(r, purchase("T1", cents=1200))
+    assert settled_of(r) == [("R1", [(Outcome.CLAWBACK, -500)])]
+    assert [t.transaction_id for t in r.pending[ALICE]] == ["R2"]
+
+
+def test_a_refund_waits_only_while_its_purchase_could_still_earn_a_credit() -> None:
+    """No waiting for a member enrolled in none of the merchant's campaigns, nor past the 30-day window."""
+    r = reconciler(today=DAY + timedelta(days=30))
+    assert only(r.evaluate(refund("R1", member=BOB))).outcome is Outcome.REFUND_UNMATCHED
+    assert only(r.evaluate(refund("R2", day=DAY))).outcome is Outcome.REFUND_PENDING
+    late = only(r.evaluate(refund("R3", day=DAY - timedelta(days=1))))
+    assert (late.outcome, late.detail) == (Outcome.REFUND_UNMATCHED, "no credited purchase found")
+    assert [t.transaction_id for t in r.pending[ALICE]] == ["R2"]
+
+
+def test_refunds_known_to_wait_are_settled_by_their_purchase() -> None:
+    """Waiting refunds from the ledger (wait()) are applied when their purchase is decided, each once."""
+    r = reconciler()
+    r.wait([refund("R1", 1200, original="T1")])
+    r.wait([refund("R1", 1200, original="T1")])  # told twice: still one refund
+    credited(r, purchase("T1", cents=1200))
+    assert settled_of(r) == [("R1", [(Outcome.CLAWBACK, -500)])]
+    assert settled_of(r) == []
+
+
+def test_a_purchase_credited_by_an_earlier_run_is_not_credited_or_counted_again() -> None:
+    """--again: a purchase that holds its credit already says so, and uses no more of the limit or budget."""
+    r = reconciler(campaign(per_member=2), used={(ALICE, CID): 1}, spent={CID: 500})
+    r.held = {("T1", CID)}
+    again = only(r.evaluate(purchase("T1")))
+    assert (again.outcome, again.credit) == (Outcome.ALREADY_CREDITED, None)
+    assert (r.used, r.spent) == ({(ALICE, CID): 1}, {CID: 500})
+    assert credited(r, purchase("T2")).cents == 500  # what was not issued before is issued now
+    assert r.used == {(ALICE, CID): 2}
+
+
+def test_decision_order_is_date_then_id() -> None:
+    """Transactions are decided by date, then by transaction id, whatever the file's row order."""
+    txns = [purchase("T2", day=DAY), refund("R9", day=DAY - timedelta(days=1)), purchase("T10", day=DAY),
+            purchase("-1", day=DAY)]
+    assert [t.transaction_id for t in sorted(txns, key=decision_key)] == ["R9", "-1", "T10", "T2"]
+
+
+@pytest.mark.parametrize(("outcomes", "state"), [
+    ([Outcome.CLAWBACK], "applied"), ([Outcome.REFUND_KEPT, Outcome.REFUND_UNMATCHED], "applied"),
+    ([Outcome.REFUND_PENDING, Outcome.REFUND_PENDING], "pending"), ([Outcome.REFUND_UNMATCHED], "unmatched"),
+    ([Outcome.REFUND_EXPIRED], "expired"), ([], "unmatched"),
+])
+def test_a_refunds_state_follows_its_verdicts(outcomes: list[Outcome], state: str) -> None:
+    """A refund that reversed or kept a credit is applied; one waiting is pending; else nothing to reverse."""
+    assert refund_state([Verdict(CID, o) for o in outcomes]) == state

@@ -207,6 +207,33 @@ def test_rows_at_the_edges_of_each_rule_are_accepted(values: dict[str, str], ok:
     assert row.amount == ok
 
 
+@pytest.mark.parametrize(("amount", "expected"), [("-21.00", Decimal("21.00")), ("-0.01", Decimal("0.01")),
+                                                ("21.00", Decimal("21.00")), ("-5", Decimal("5"))])
+def test_a_refund_may_carry_either_sign_and_keeps_the_amount_refunded(amount: str, expected: Decimal) -> None:
+    """A refund of -21.00 or 21.00 is the same refund: the row keeps the positive amount refunded."""
+    row = parse_row(fields(amount=amount, type="refund", original_transaction_id="T0"),
+                    read_header(STANDARD), 2)
+    assert isinstance(row, Row)
+    assert (row.kind, row.amount) == ("refund", expected)
+
+
+@pytest.mark.parametrize(("values", "reason"), [
+    ({"amount": "-21.00"}, "amount is negative; purchases must be positive (refunds may carry either "
+                           "sign) (got '-21.00')"),
+    ({"amount": "-0.00", "type": "refund"}, "must be greater than 0"),
+    ({"amount": "--5.00", "type": "refund"}, "amount is negative; purchases must be positive (refunds may "
+                                             "carry either sign) (got '--5.00')"),
+    ({"amount": "-$5.00", "type": "refund"},
+     "amount has a currency symbol or code; put the currency in its own column (got '-$5.00')"),
+    ({"amount": "-1,234.50", "type": "refund"},
+     "amount has a thousands separator or decimal comma; write 1234.50 (got '-1,234.50')"),
+], ids=["negative-purchase", "negative-zero-refund", "double-minus", "minus-symbol", "minus-separator"])
+def test_a_negative_purchase_and_badly_signed_refunds_are_rejected(values: dict[str, str],
+                                                                   reason: str) -> None:
+    """A negative purchase is rejected (purchases must be positive); a refund's minus excuses nothing else."""
+    assert parse_row(fields(**values), read_header(STANDARD), 5) == Reject(5, "amount", reason, "T1")
+
+
 REJECTIONS = [
     # (replaced values, column, reason)
     ({"transaction_id": ""}, "transaction_id", "must be 1-64 printable characters"),
@@ -228,9 +255,9 @@ REJECTIONS = [
     ({"amount": "$12"}, "amount",
      "amount has a currency symbol or code; put the currency in its own column (got '$12')"),
     ({"amount": "(12.00)"}, "amount",
-     "amount is negative; refunds are positive amounts with type=refund (got '(12.00)')"),
+     "amount is negative; purchases must be positive (refunds may carry either sign) (got '(12.00)')"),
     ({"amount": "-5.00"}, "amount",
-     "amount is negative; refunds are positive amounts with type=refund (got '-5.00')"),
+     "amount is negative; purchases must be positive (refunds may carry either sign) (got '-5.00')"),
     ({"amount": "1e3"}, "amount", "amount uses an exponent; write it out, e.g. 1000.00 (got '1e3')"),
     ({"amount": "NaN"}, "amount", "amount is not a number (got 'NaN')"),
     ({"amount": ""}, "amount", "amount is empty (got '')"),
@@ -402,6 +429,30 @@ def test_fast_path_accepts_only_lines_parse_row_accepts_with_same_values(order: 
     """Every line LineParser vouches for, parse_row accepts with identical values, in any column order."""
     line = data.draw(lines(order))
     assert_fast_path_agrees(read_header(order), line)
+
+
+@pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())
+@settings(max_examples=200, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_negative_refunds_go_to_the_slow_path_and_equal_their_positive_form(order: list[str],
+                                                                           data: st.DataObject) -> None:
+    """The fast path leaves every negative refund to parse_row, which reads it as the same refund written
+    without the minus (the same values, the same rejection)."""
+    columns = read_header(order)
+    values = [data.draw(FIELD_VALUES.get(name, _TEXT)) for name in order]
+    values[columns.type] = data.draw(st.sampled_from(["refund", "Refund", " refund"]))
+    positive = values[columns.amount].lstrip("-")
+    values[columns.amount] = "-" + positive
+    negative_line = ",".join(values)
+    values[columns.amount] = positive
+    assert LineParser(columns).fields(negative_line) is None
+    negative, plain = (parse_row(line.split(","), columns, 1) for line in (negative_line, ",".join(values)))
+    if isinstance(plain, Row):
+        assert negative == plain
+    else:
+        assert isinstance(negative, Reject)
+        assert negative.column == plain.column
 
 
 @pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())

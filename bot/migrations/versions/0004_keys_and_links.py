@@ -7,7 +7,7 @@ member whose last STOP came after their last link. Nothing is known of the key e
 fingerprints were made with: key_id stays NULL until the first start adopts the configured key.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-02 16:50:57.901762
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

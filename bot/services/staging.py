@@ -1,0 +1,116 @@
+"""Reconciliation, phase one: every row read and counted, the rows that can matter staged.
+
+Each scanned batch is committed with its rejects, its counters and the position reached, so a
+run killed here resumes at the next batch. A transaction id repeated in the file is found here
+(the first line counts); one kept by an earlier file is counted and goes no further.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date
+
+from bot.adapters.exports import CsvAppender
+from bot.domain.reconcile import Outcome, Txn, enrolled_in_none
+from bot.domain.transactions import Reject, shown_id
+from bot.ports import DecisionLedger, LedgerSessions
+from bot.services.campaigns import Catalog
+from bot.services.file_scan import ScanBatch
+from bot.services.reconcile_summary import SHOWN_REJECTS, Summary
+
+
+class Stager:
+    """Stages each scanned batch of one file and commits it with the position reached."""
+
+    def __init__(self, sessions: LedgerSessions, file_id: int, summary: Summary, catalog: Catalog,
+                 enrolled_on: Mapping[str, date], *, everyone_enrolled: bool, again: bool,
+                 renew: Callable[[], None], rejects_out: CsvAppender | None) -> None:
+        self.sessions, self.file_id, self.summary, self.catalog = sessions, file_id, summary, catalog
+        self.enrolled_on, self.everyone_enrolled, self.again = enrolled_on, everyone_enrolled, again
+        self.renew, self.rejects_out = renew, rejects_out
+
+    def stage(self, batch: ScanBatch) -> None:
+        """Count a batch, keep its rejects, stage its relevant rows; commit with the position."""
+        summary = self.summary
+        summary.rows += batch.rows
+        summary.other_merchant += batch.other_merchant
+        summary.not_linked += batch.not_linked
+        summary.matched += batch.not_enrolled
+        if batch.not_enrolled_outcomes:
+            summary.outcomes[Outcome.NOT_ENROLLED] += batch.not_enrolled_outcomes
+        txns = batch.txns
+        if not batch.filtered and not self.everyone_enrolled:
+            txns = self._enrolled_or_refunds(txns)
+        rejects = batch.rejects
+        self.renew()
+        with self.sessions() as session:
+            ledger = session.ledger
+            staged = self._sort_out(ledger, txns, rejects)
+            rejects.sort(key=lambda r: r.line)  # repeats are found last; the file lists by line
+            summary.rejected += len(rejects)
+            room = SHOWN_REJECTS - len(summary.shown_rejects)
+            if room > 0:  # batches come in file order: the file's first rejects (a dry run lists them)
+                summary.shown_rejects.extend(rejects[:room])
+            ledger.add_rejects(self.file_id, rejects)
+            ledger.stage(self.file_id, staged)
+            ledger.save_progress(self.file_id, summary.rows, summary.to_dict())
+            session.commit()
+        if self.rejects_out is not None:  # after the commit: the file holds only what the ledger does
+            self.rejects_out.append((r.line, r.column, r.transaction_id, r.reason) for r in rejects)
+
+    def _sort_out(self, ledger: DecisionLedger, txns: list[Txn], rejects: list[Reject]) -> list[Txn]:
+        """Return the rows to stage; count those an earlier file kept, reject repeats."""
+        file_id, summary = self.file_id, self.summary
+        seen = ledger.seen([t.transaction_id for t in txns])
+        waiting = {s.file_id for s in seen.values() if s.refund_state == "pending"}
+        names = ledger.file_names(waiting - {file_id}) if waiting else {}
+        firsts = ledger.staged_lines(file_id, [t.transaction_id for t in txns])
+        staged: list[Txn] = []
+        for txn in txns:
+            tid = txn.transaction_id
+            before = seen.get(tid)
+            if before is not None and before.file_id != file_id:
+                self._count_sent_again(txn, before.kind, before.refund_state, names.get(before.file_id, ""))
+                summary.matched += 1
+                continue
+            # This file's own row: --again decides it afresh; otherwise a run of an earlier
+            # version decided it, in file order, before this repeat of it.
+            first = firsts.get(tid) or (before.line if before is not None and not self.again else None)
+            if first is not None:
+                rejects.append(Reject(txn.line, "transaction_id", "duplicate transaction_id (first on "
+                                      f"line {first}); only the first counts", shown_id(tid)))
+                continue
+            firsts[tid] = txn.line
+            staged.append(txn)
+        summary.matched += len(staged)
+        return staged
+
+    def _count_sent_again(self, txn: Txn, kind: str, state: str | None, since: str) -> None:
+        """Count a transaction an earlier file kept: never decided twice, a refund never applied twice."""
+        campaigns = len(self.catalog.by_merchant_id.get(txn.merchant_id, ()))
+        summary = self.summary
+        if kind == "refund" and state == "pending":
+            summary.outcomes[Outcome.REFUND_PENDING] += campaigns
+            summary.earlier_refunds[f"sent again, pending since {since}"] += 1
+        elif kind == "refund" and state == "applied":
+            summary.outcomes[Outcome.REFUND_ALREADY_APPLIED] += campaigns
+            summary.earlier_refunds["sent again, already applied"] += 1
+        else:
+            summary.outcomes[Outcome.ALREADY_RECONCILED] += campaigns
+
+    def _enrolled_or_refunds(self, txns: list[Txn]) -> list[Txn]:
+        """Count and drop purchases by members enrolled in none of the merchant's campaigns.
+
+        They can never earn nor lose a credit, so they are not kept, nor checked for repeats.
+        """
+        enrolled_on, ids_of = self.enrolled_on, self.catalog.ids_by_merchant_id
+        outcomes, left = self.summary.outcomes, []
+        for txn in txns:
+            if txn.kind == "purchase":
+                ids = ids_of[txn.merchant_id]
+                if enrolled_in_none(enrolled_on, txn.member_id, ids):
+                    self.summary.matched += 1
+                    outcomes[Outcome.NOT_ENROLLED] += len(ids)
+                    continue
+            left.append(txn)
+        return left
