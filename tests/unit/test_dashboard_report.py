@@ -6,7 +6,15 @@ import pytest
 
 from bot.domain.dashboard.definitions import DEFINITIONS, LABELS_AND_DEFINITIONS, definitions_for
 from bot.domain.dashboard.facts import Enrolment, SettingInvalid
-from bot.domain.dashboard.report import Report, build_report, csv_rows, csv_value, display, report_data
+from bot.domain.dashboard.report import (
+    Report,
+    build_report,
+    csv_rows,
+    csv_value,
+    display,
+    report_data,
+    report_from_data,
+)
 from bot.domain.dashboard.tables import Hidden, Unit
 from tests.dashboard_fakes import crowd, day, facts, redeemed
 
@@ -119,3 +127,9 @@ def test_the_legend_says_what_the_markers_mean() -> None:
     assert "'fewer than 7'" in legend
     assert "'hidden'" in legend
     assert "fixed days" in legend
+
+
+@pytest.mark.parametrize("report", [weekly(3), weekly(0), secret_report()], ids=["hidden", "shown", "daily"])
+def test_a_report_survives_a_json_round_trip(report: Report) -> None:
+    """report_from_data reads back exactly the report report_data wrote (the stored-snapshot path)."""
+    assert report_from_data(json.loads(json.dumps(report_data(report)))) == report

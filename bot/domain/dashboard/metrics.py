@@ -451,11 +451,13 @@ def _new_returning(stories: tuple[Story, ...], by_member: dict[str, list[Purchas
         ("enrolments", Unit.MEMBERS), ("share_of_enrolments", Unit.SHARE), ("redeemers", Unit.MEMBERS),
         ("redemption_rate", Unit.SHARE), ("spend", Unit.CENTS), ("spend_per_redeemer", Unit.CENTS)))
     everyone = frozenset(s.member for s in stories)
+    spent = {s.member: sum(p.cents for p in by_member.get(s.member, ()) if p.qualifying)
+             for s in stories if s.first_qualifying}
     rows = [(kind, label(kind), [s for s in stories if s.kind == kind]) for kind in CLASSES]
     for key, text, group in [*rows, (TOTAL, "All enrolled members", list(stories))]:
         keyed = key == TOTAL
         redeemers = frozenset(s.member for s in group if s.first_qualifying)
-        spend = sum(p.cents for s in group for p in by_member.get(s.member, ()) if p.qualifying)
+        spend = sum(spent.get(s.member, 0) for s in group)
         r = b.ref
         b.row(key, text, {
             "enrolments": members_cell({s.member for s in group},

@@ -17,7 +17,7 @@ from bot.domain.dashboard.facts import DEFAULT_MIN_MEMBERS, CampaignFacts, check
 from bot.domain.dashboard.metrics import TOTAL, compute
 from bot.domain.dashboard.periods import Grain, Period
 from bot.domain.dashboard.privacy import suppress
-from bot.domain.dashboard.tables import Hidden, ShownTable, Unit, Value
+from bot.domain.dashboard.tables import Column, Hidden, ShownTable, Unit, Value
 from bot.domain.money import cents_text, format_cents
 
 # The headline cards: (measure key, the per-period table it comes from).
@@ -192,3 +192,41 @@ def report_data(report: Report) -> dict[str, Any]:
                      for key, text, values in zip(t.rows, t.row_labels, t.values, strict=True)],
         } for t in report.tables],
     }
+
+
+def _value_from(data: Any, k: int) -> Value:
+    if isinstance(data, dict):
+        return Hidden(str(data["suppressed"]).startswith("fewer"), k)
+    if data is None or isinstance(data, int | float):
+        return data
+    raise ValueError(f"not a dashboard value: {data!r}")
+
+
+def _period_from(data: dict[str, Any] | None, grain: Grain) -> Period | None:
+    if data is None:
+        return None
+    last = date.fromisoformat(data["last_day"])
+    return Period(grain, date.fromisoformat(data["first_day"]), date.fromordinal(last.toordinal() + 1))
+
+
+def report_from_data(data: dict[str, Any]) -> Report:
+    """Return the Report that ``report_data`` made ``data`` from (a stored snapshot read back)."""
+    grain, k = Grain(data["grain"]), int(data["min_members"])
+    periods = tuple(p for p in (_period_from(d, grain) for d in data["periods"]) if p is not None)
+    cards = tuple(Card(
+        c["key"], c["label"], c["definition"], Unit(c["unit"]), _value_from(c["total"], k),
+        _value_from(c["latest"], k), _value_from(c["previous"], k), _value_from(c["change"], k),
+        _value_from(c["change_share"], k), _period_from(c["latest_period"], grain),
+        _period_from(c["previous_period"], grain)) for c in data["cards"])
+    tables = []
+    for t in data["tables"]:
+        columns = tuple(Column(c["key"], c["label"], Unit(c["unit"])) for c in t["columns"])
+        tables.append(ShownTable(
+            t["name"], t["title"], tuple(r["key"] for r in t["rows"]), tuple(r["label"] for r in t["rows"]),
+            columns, tuple(tuple(_value_from(r["values"][c.key], k) for c in columns) for r in t["rows"]),
+            tuple(t["notes"])))
+    held = data["data"]
+    return Report(data["campaign_id"], data["merchant"], data["currency"],
+                  datetime.fromisoformat(data["as_of"]), date.fromisoformat(held["first_day"]),
+                  date.fromisoformat(held["last_day"]),
+                  grain, periods, k, cards, tuple(tables), data["legend"])
