@@ -17,9 +17,9 @@ from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 from sqlmodel import SQLModel
 
-from bot.adapters.database import create_schema, make_engine
 from bot.adapters.locks import LeaseLocks, locks_for
 from bot.adapters.migrations import schema_state, upgrade
+from bot.adapters.sql.engine import create_schema, make_engine
 from bot.bootstrap import check_schema
 from bot.cli import cli
 from bot.errors import Busy, SchemaOutdated

@@ -12,7 +12,7 @@ from bot.domain.cards import Fingerprinter
 from bot.domain.members import LinkPeriod
 from bot.domain.reconcile import Txn
 from bot.domain.transactions import Reject
-from bot.services.file_scan import Interest, ScanBatch, scan
+from bot.services.file_scan import Interest, ScanBatch, read_columns, scan
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, tx_row
 
 MCD, ZAP, OTHER = "MID-MCD-0001", "MID-ZAP-0001", "MID-OTHER-01"
@@ -37,7 +37,8 @@ def interest(fingerprinter: Fingerprinter) -> Interest:
 def scan_all(path: Path, interest: Interest, fingerprinter: Fingerprinter, *, skip: int = 0,
              batch_rows: int = 100, enrolments=lambda: None) -> list[ScanBatch]:
     """Scan the whole file and return its batches."""
-    return list(scan(inspect_file(path), skip, interest, fingerprinter, batch_rows, enrolments))
+    facts = inspect_file(path)
+    return list(scan(facts, read_columns(facts), skip, interest, fingerprinter, batch_rows, enrolments))
 
 
 def txns(batches: list[ScanBatch]) -> list[Txn]:
@@ -179,7 +180,8 @@ def test_batches_are_filtered_from_when_enrolments_are_known(make_csv, interest,
 def test_scan_stopped_early_closes_the_file(make_csv, interest, fingerprinter) -> None:
     """Leaving a scan after its first batch closes the file (no ResourceWarning)."""
     path = make_csv("tx.csv", *(row(f"T{n}", ALICE_CARD) for n in range(9)))
-    batches = scan(inspect_file(path), 0, interest, fingerprinter, 4)
+    facts = inspect_file(path)
+    batches = scan(facts, read_columns(facts), 0, interest, fingerprinter, 4)
     assert next(batches).rows == 1
     batches.close()
 

@@ -175,7 +175,7 @@ def test_a_spent_budget_closes_enrolment_with_its_own_reply(uow, api, clock, mem
     budgeted = campaign(id="budgeted", hashtag="#AmexBudget", budget=Decimal("100.00"))
     with uow() as tx:
         tx.campaigns.sync([budgeted], clock())
-        assert tx.ledger.add_spent({"budgeted": 9_600}) == []  # $4 left: a $5 credit cannot fit
+        assert tx.campaigns.add_spent({"budgeted": 9_600}) == []  # $4 left: a $5 credit cannot fit
         tx.commit()
     api.post(mention(1, "1001", "@offerbot #AmexBudget"))
 
