@@ -4,6 +4,8 @@ Everything here is in cents and pure: the service primes the Reconciler with wha
 knows (enrolments, credits used, budget spent, earlier credits a refund may reverse, refunds still
 waiting for their purchase) and writes what it decides. Transactions are fed in decision order
 (``decision_key``: transaction date, then transaction id), whatever order the file had.
+Over 300 lines on purpose: every money rule (credit, limit, budget, refund, clawback) in one
+place, since each depends on the running totals the others keep.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ order, a chunk at a time (services/deciding.py). Both phases commit as they go w
 reached, so a run killed at any point resumes where it stopped. A dry run takes the same path
 against a private scratch ledger (the UnitOfWorkFactory's ``scratch``) and leaves the database
 as it was. This module holds the lock, the resume and that path; the exports are written by
-services/reconcile_exports.py, and the summary is bot.domain.reconcile_summary.
+services/reconcile_exports.py, and the summary is bot.domain.reconcile_summary. About 300
+lines: the lock, the resume and the one path every kind of run takes, kept together so the order
+of their steps reads from top to bottom.
 """
 
 from __future__ import annotations
