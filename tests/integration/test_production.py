@@ -222,6 +222,18 @@ def test_a_lease_of_a_dead_process_on_this_host_is_taken_at_once(engine, clock):
     assert LeaseLocks(engine, "me:1", clock, timedelta(hours=1)).acquire("reconcile")
 
 
+def test_the_locks_tell_a_holder_that_is_gone_from_one_that_may_still_run(engine, clock):
+    """Locks.gone: a holder on this host whose process ended is gone; this process or another host is not."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    here = socket.gethostname()
+    any_locks = locks(engine, "me:1", clock)
+
+    assert any_locks.gone(f"{here}:{dead}") is True
+    assert any_locks.gone(f"{here}:{os.getpid()}") is False
+    assert any_locks.gone(f"another-host.example:{dead}") is False
+
+
 @pytest.mark.postgres_only
 def test_an_advisory_lock_is_freed_when_its_connection_goes(engine, clock):
     """On PostgreSQL the server drops a killed holder's lock with its connection."""

@@ -231,3 +231,44 @@ def test_during_a_rotation_cards_linked_with_the_previous_key_are_matched(make_c
     assert [(t.transaction_id, t.member_id) for t in batch.txns] == [("T1", "1001"), ("T2", "1002")]
     assert batch.not_linked == 1
     assert scan_all(path, Interest(interest.campaigns_of, interest.members), new)[0].not_linked == 2
+
+
+def test_a_large_file_is_scanned_by_the_scanner_given_and_a_small_one_here(make_csv, interest,
+                                                                          fingerprinter, monkeypatch) -> None:
+    """scan_batches hands a file of IN_PROCESS_BELOW bytes or more to the Scanner port, a smaller one not."""
+    import bot.services.file_scan as file_scan
+
+    asked = []
+
+    def scanner(work, *, name):
+        asked.append(name)
+        return file_scan.scan_here(work, name=name)
+
+    path = make_csv("tx.csv", row("T1", ALICE_CARD))
+    facts = inspect_file(path)
+    columns = read_columns(facts)
+    with file_scan.scan_batches(facts, columns, 0, interest, fingerprinter, 100, scanner) as batches:
+        small = txns(list(batches))
+    monkeypatch.setattr(file_scan, "IN_PROCESS_BELOW", 0)
+    with file_scan.scan_batches(facts, columns, 0, interest, fingerprinter, 100, scanner) as batches:
+        large = txns(list(batches))
+
+    assert asked == ["tx.csv"]
+    assert small == large == txns(scan_all(path, interest, fingerprinter))
+
+
+def test_the_enrolments_shared_with_a_scan_here_filter_what_it_reads_next(make_csv, interest,
+                                                                         fingerprinter) -> None:
+    """An in-process scan takes the enrolment keys it is given between batches, as the second process does."""
+    from bot.services.file_scan import scan_batches
+
+    path = make_csv("tx.csv", *(row(f"T{n}", ALICE_CARD) for n in range(8)))
+    facts = inspect_file(path)
+    never = lambda *_a, **_k: None  # noqa: E731 - a small file never reaches the scanner
+    with scan_batches(facts, read_columns(facts), 0, interest, fingerprinter, 4, never) as batches:
+        found = []
+        for batch in batches:
+            found.append((batch.rows, batch.filtered, len(batch.txns)))
+            batches.share(frozenset())  # Alice is enrolled in nothing
+
+    assert found == [(1, False, 1), (4, True, 0), (3, True, 0)]
