@@ -34,9 +34,10 @@ from bench.data import (
     write_campaigns,
     write_transactions,
 )
-from bot.adapters.database import make_engine
 from bot.adapters.locks import instance_name, locks_for
-from bot.adapters.repository import unit_of_work_factory
+from bot.adapters.scan_process import scan_in_second_process
+from bot.adapters.sql.engine import make_engine
+from bot.adapters.sql.unit_of_work import unit_of_work_factory
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import Fingerprinter
 from bot.domain.enrolment import Enrolment
@@ -103,7 +104,8 @@ def child(url: str, offers: Path, csv: Path, exports: Path) -> None:
     uow = unit_of_work_factory(engine)
     catalog = CampaignSource(offers, UTC, uow, clock).load()
     deps = ReconcileDeps(uow, Fingerprinter(KEY), clock, exports, UTC,
-                         locks_for(engine, instance_name(), clock, timedelta(minutes=5)))
+                         locks_for(engine, instance_name(), clock, timedelta(minutes=5)),
+                         scanner=scan_in_second_process)  # as bootstrap builds it
     started = time.perf_counter()
     summary = reconcile_file(deps, catalog, csv)
     seconds = time.perf_counter() - started

@@ -84,11 +84,11 @@ def read_file(path: Path) -> str:
 
     try:
         facts = inspect_file(path)
-        read_columns(facts)
+        columns = read_columns(facts)
     except FileRejected as exc:
         return f"refused: {str(exc)[:90]}"
     rows = rejected = 0
-    for batch in scan(facts, 0, Interest({}, {}), Fingerprinter(b"b" * 32), 200_000):
+    for batch in scan(facts, columns, 0, Interest({}, {}), Fingerprinter(b"b" * 32), 200_000):
         rows += batch.rows
         rejected += len(batch.rejects)
     return f"{rows:,} rows, {rejected:,} rejected"

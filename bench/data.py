@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import URL, Engine, make_url
 
-from bot.adapters.database import create_schema, make_engine
 from bot.adapters.migrations import upgrade
+from bot.adapters.sql.engine import create_schema, make_engine
 from bot.domain.cards import Fingerprinter
 from bot.ports import UnitOfWorkFactory
 from bot.services.members import import_members

@@ -14,23 +14,24 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bot.adapters.database import make_engine
 from bot.adapters.locks import instance_name, locks_for
 from bot.adapters.migrations import schema_state, upgrade
 from bot.adapters.page_templates import PageTemplates
 from bot.adapters.passwords import PasswordHasher
-from bot.adapters.portal_repository import PortalRepository
 from bot.adapters.private_files import create_private, private_file, private_folder
-from bot.adapters.read_models import ReadModels
-from bot.adapters.repository import unit_of_work_factory
 from bot.adapters.sandbox import SandboxApi
+from bot.adapters.scan_process import scan_in_second_process
+from bot.adapters.sql.engine import make_engine
+from bot.adapters.sql.portal import PortalRepository
+from bot.adapters.sql.read_models import ReadModels
+from bot.adapters.sql.unit_of_work import unit_of_work_factory
 from bot.adapters.templates import TemplateRenderer
 from bot.adapters.transaction_csv import ReadLimits
 from bot.adapters.x_api import XApi
 from bot.adapters.x_ids import remember_x_ids
 from bot.clock import Clock, utc_now
-from bot.config import KEY_VAR, Settings
-from bot.domain.cards import Fingerprinter
+from bot.config import Settings
+from bot.domain.cards import KEY_VAR, Fingerprinter
 from bot.errors import ConfigError, SchemaOutdated
 from bot.ports import Locks, Renderer, SocialApi, UnitOfWorkFactory
 from bot.services.accounts import Accounts
@@ -66,7 +67,8 @@ class App:
         return ReconcileDeps(self.uow, self.fingerprinter, self.clock, settings.exports_dir,
                              settings.tz, self.locks, settings.reconcile_batch_rows,
                              ReadLimits(settings.max_line_bytes, settings.max_columns),
-                             previous_fingerprinter=self.previous_fingerprinter)
+                             previous_fingerprinter=self.previous_fingerprinter,
+                             scanner=scan_in_second_process)
 
     def key_use(self) -> KeyUse:
         """Return how many linked members use the current and the previous fingerprint key."""

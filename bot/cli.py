@@ -18,23 +18,26 @@ from rich.console import Console
 from rich.progress import Progress as RichProgress
 from rich.progress import TextColumn
 
-from bot.adapters.database import make_engine
 from bot.adapters.member_csv import read_member_file
 from bot.adapters.migrations import schema_state, upgrade
 from bot.adapters.offer_files import read_campaign_files
 from bot.adapters.private_files import UMASK, private_folder
+from bot.adapters.sql.engine import make_engine
 from bot.bootstrap import App, bootstrap
 from bot.config import Settings, load_settings, read_environment
 from bot.domain.cards import mask_card_numbers
 from bot.domain.money import format_cents
+from bot.domain.reconcile_summary import Summary
 from bot.errors import BotError, ConfigError, SchemaOutdated
 from bot.logs import setup_logging
 from bot.scheduler import jobs_for, run_once, run_until_stopped
 from bot.services.campaigns import CampaignFilesInvalid, Catalog, list_campaigns
+from bot.services.deciding import Progress
 from bot.services.explain import explain as explain_credit
 from bot.services.inbox import ensure_inbox
 from bot.services.members import IMPORT_COLUMNS, import_members, link_member, unlink_member
-from bot.services.reconciliation import NotReconciledYet, Progress, Summary, currency_of, reconcile_file
+from bot.services.reconcile_exports import currency_of
+from bot.services.reconciliation import NotReconciledYet, reconcile_file
 from bot.services.reply_queue import NEEDS_ATTENTION, STATUSES, list_replies, retry_reply
 from bot.services.status import describe, read_status
 
@@ -379,7 +382,7 @@ def health(obj: Context) -> None:
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--status", "status", type=click.Choice(STATUSES),
+@click.option("--status", "status", type=click.Choice([str(s) for s in STATUSES]),
               help="List the replies and DMs in this state (default: failed and undeliverable).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="List at most this many, the latest first.")

@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.domain.cards import KEY_VAR, PREVIOUS_KEY_VAR
 from bot.errors import ConfigError
 
 X_KEYS = ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
-KEY_VAR = "OFFERBOT_FINGERPRINT_KEY"
-PREVIOUS_KEY_VAR = "OFFERBOT_FINGERPRINT_KEY_PREVIOUS"  # during a key rotation: the old key
 DB_VAR = "OFFERBOT_DATABASE_URL"
 _HANDLE_RE = re.compile(r"@?[A-Za-z0-9_]{1,15}")
 

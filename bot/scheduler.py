@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.adapters.locks import gone
 from bot.bootstrap import App
 from bot.clock import Clock
 from bot.errors import AuthError, BotError, RateLimited
@@ -45,7 +44,7 @@ def jobs_for(app: App) -> list[Job]:
 
     def send() -> None:
         report = send_replies(app.uow, app.api, app.renderer, app.clock, batch=settings.reply_batch,
-                              me=app.instance, gone=gone)
+                              me=app.instance, gone=app.locks.gone)
         if report.results:
             logger.info("replies: %s", report.describe())
 

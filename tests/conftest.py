@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
-from bot.adapters.database import create_schema, make_engine
 from bot.adapters.migrations import upgrade
 from bot.adapters.offer_files import read_campaign_files
-from bot.adapters.repository import unit_of_work_factory
+from bot.adapters.sql.engine import create_schema, make_engine
+from bot.adapters.sql.unit_of_work import unit_of_work_factory
 from bot.adapters.templates import TemplateRenderer
 from bot.domain.cards import Fingerprinter
 from bot.ports import UnitOfWorkFactory

@@ -14,9 +14,9 @@ import os
 import socket
 from datetime import timedelta
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine
 
-from bot.adapters.repository import _insert, leases_t
+from bot.adapters.sql.leases import LeaseRepository
 from bot.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -59,19 +59,15 @@ class LeaseLocks:
         """Take or renew the lock; False when another live instance holds it."""
         now = self._clock()
         with self._engine.begin() as conn:
-            row = conn.execute(select(leases_t).where(leases_t.c.name == name)).first()
+            leases = LeaseRepository(conn)
+            row = leases.get(name)
             if row is None:
-                conn.execute(_insert(conn, leases_t).values(
-                    name=name, holder=self._me, expires_at=now + self._ttl, acquired_at=now
-                ).on_conflict_do_nothing(index_elements=["name"]))
+                leases.create(name, self._me, now + self._ttl, now)
             elif row.holder == self._me or row.expires_at <= now or not _alive_here(row.holder):
                 # Compare and swap: only if nobody changed the row since it was read.
-                conn.execute(update(leases_t).where(
-                    leases_t.c.name == name, leases_t.c.holder == row.holder,
-                    leases_t.c.expires_at == row.expires_at,
-                ).values(holder=self._me, expires_at=now + self._ttl,
-                         acquired_at=row.acquired_at if row.holder == self._me else now))
-            held = conn.execute(select(leases_t.c.holder).where(leases_t.c.name == name)).scalar()
+                leases.swap(name, row, self._me, now + self._ttl,
+                            row.acquired_at if row.holder == self._me else now)
+            held = leases.holder(name)
         if held == self._me:
             self._held.add(name)
             return True
@@ -82,12 +78,16 @@ class LeaseLocks:
         """Give the lock up, if this instance holds it."""
         self._held.discard(name)
         with self._engine.begin() as conn:
-            conn.execute(delete(leases_t).where(leases_t.c.name == name, leases_t.c.holder == self._me))
+            LeaseRepository(conn).drop(name, self._me)
+
+    def gone(self, holder: str) -> bool:
+        """Tell whether the instance ``holder`` (host:pid) has certainly stopped (on this host only)."""
+        return gone(holder)
 
     def holder(self, name: str) -> str | None:
         """Return who holds the lock now, if anyone does."""
         with self._engine.connect() as conn:
-            row = conn.execute(select(leases_t).where(leases_t.c.name == name)).first()
+            row = LeaseRepository(conn).get(name)
         if row is None or row.expires_at <= self._clock() or not _alive_here(row.holder):
             return None
         return str(row.holder)
@@ -131,6 +131,10 @@ class AdvisoryLocks:
             conn.exec_driver_sql(_UNLOCK, {"key": _key(name)})
             conn.close()
 
+    def gone(self, holder: str) -> bool:
+        """Tell whether the instance ``holder`` (host:pid) has certainly stopped (on this host only)."""
+        return gone(holder)
+
     def holder(self, name: str) -> str | None:
         """Return who holds the lock now (as its holder last recorded), if anyone does."""
         with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -138,8 +142,8 @@ class AdvisoryLocks:
             if free:  # nobody held it: give it straight back
                 conn.exec_driver_sql(_UNLOCK, {"key": _key(name)})
                 return None
-            row = conn.execute(select(leases_t.c.holder).where(leases_t.c.name == name)).first()
-        return "another instance" if row is None else str(row.holder)
+            holder = LeaseRepository(conn).holder(name)
+        return "another instance" if holder is None else str(holder)
 
     def close(self) -> None:
         """Release every lock this instance holds."""
@@ -148,12 +152,8 @@ class AdvisoryLocks:
 
     def _record(self, name: str) -> None:
         """Write who holds the lock, for `offerbot status` (the lock itself is the server's)."""
-        now = self._clock()
         with self._engine.begin() as conn:
-            stmt = _insert(conn, leases_t).values(name=name, holder=self._me, expires_at=now,
-                                                  acquired_at=now)
-            conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={
-                "holder": self._me, "acquired_at": now, "expires_at": now}))
+            LeaseRepository(conn).put(name, self._me, self._clock())
 
 
 def _key(name: str) -> int:

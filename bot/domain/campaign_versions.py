@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from bot.domain.campaigns import Campaign, CatalogProblem, hashtag_clash, id_clash
 from bot.domain.hashtags import hashtag_key
@@ -28,6 +30,19 @@ class FileVersion:
     def id(self) -> str | None:
         """Return the id of the campaign the file is about, if it can be told."""
         return self.campaign.id if self.campaign is not None else self.names
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    """A campaign as the database knows it: its counters and the last good version kept."""
+
+    id: str
+    hashtag: str
+    source: str | None  # its file, relative to offers/
+    definition: dict[str, Any] | None  # Campaign.definition() of the last good version
+    loaded_at: datetime | None
+    enrolled: int
+    spent_cents: int
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""Hashtag campaigns: what a merchant configures, checked before any member sees it."""
+"""Hashtag campaigns: what a merchant configures, checked before any member sees it.
+
+Over 300 lines on purpose: the campaign, every check of its file's fields and its status over
+time are one rule set, read (and changed) together.
+"""
 
 from __future__ import annotations
 

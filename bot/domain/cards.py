@@ -13,6 +13,10 @@ _SEPARATORS = str.maketrans("", "", " -")
 _PAN_RUN_RE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
 # The message a key's check value is the HMAC of: names the key without revealing it.
 KEY_CHECK_LABEL = b"offerbot fingerprint key check v1"
+# The environment variables an operator gives the fingerprint keys in (named in every message
+# about a key, so services can say the fix without reading the configuration).
+KEY_VAR = "OFFERBOT_FINGERPRINT_KEY"
+PREVIOUS_KEY_VAR = "OFFERBOT_FINGERPRINT_KEY_PREVIOUS"  # during a key rotation: the old key
 # Thirteen or more digits, possibly split by spaces, dashes or NUL bytes (a UTF-16 or UTF-32
 # file read byte by byte has NULs between its characters): a card number, a mistyped one, or a
 # longer run that may hide one. What files the bot keeps, and the values it quotes, never show.

@@ -83,6 +83,26 @@ class LinkPeriod(NamedTuple):
     last_day: date | None  # None while the link is current
 
 
+class NewLink(NamedTuple):
+    """A link to make: an account, its handle, and what is kept of its card."""
+
+    user_id: str
+    handle: str
+    card: CardRef
+
+
+class CardIndex(NamedTuple):
+    """Who owns each card, as reconciliation matches them.
+
+    ``current``: member by fingerprint for the cards with one current link and no history (the
+    scanner's one-lookup fast path). ``history``: for every card with an ended link, each link's
+    days, latest first (a transaction of such a card goes to the member whose link covered its date).
+    """
+
+    current: dict[str, str]
+    history: dict[str, tuple[LinkPeriod, ...]]
+
+
 def link_period(member_id: str, linked_at: datetime, unlinked_at: datetime | None, tz: tzinfo) -> LinkPeriod:
     """Return the days a link covered, read in ``tz``."""
     last = None if unlinked_at is None else unlinked_at.astimezone(tz).date()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from bot.domain.optout import is_opt_out
 
@@ -67,3 +68,19 @@ class MentionPage:
 
     mentions: tuple[Mention, ...]
     newest_id: str | None
+
+
+class HandledPost(NamedTuple):
+    """A mention the bot has handled, as it is kept: the once-only guard of polling.
+
+    ``interaction_id`` is the original's id (the post's own unless it is an edit); ``hashtags``
+    the hashtag keys it named, space-separated.
+    """
+
+    post_id: str
+    author_id: str
+    created_at: datetime | None
+    processed_at: datetime
+    outcome: str
+    interaction_id: str | None = None
+    hashtags: str = ""

@@ -147,6 +147,91 @@ class SubmissionStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class UploadStatus(StrEnum):
+    """What became of a transaction file uploaded in the portal."""
+
+    REFUSED = "refused"
+    ALREADY_RECONCILED = "already reconciled"
+    QUEUED = "queued"
+    WAITING = "waiting"  # another run held the reconciliation lock: the inbox job takes it later
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class User:
+    """A portal account (its password hash stays inside the account service)."""
+
+    id: int
+    email: str
+    role: Role
+    merchant: str | None
+    password_hash: str
+    disabled: bool
+    failed_sign_ins: int
+    locked_until: datetime | None
+    created_at: datetime
+
+    @property
+    def viewer(self) -> Viewer:
+        """Return who this user is to the read models."""
+        return Viewer(self.id, self.email, self.role, self.merchant)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in session (keyed by the SHA-256 of its cookie value)."""
+
+    id_hash: str
+    user: User
+    csrf_token: str
+    created_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One line of the audit log."""
+
+    id: int
+    at: datetime
+    actor: str | None
+    event: str
+    detail: str
+    address: str | None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A merchant's campaign request."""
+
+    id: int
+    campaign_id: str
+    merchant: str
+    submitted_by: str
+    text: str
+    status: SubmissionStatus
+    note: str | None
+    submitted_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A transaction file uploaded through the portal."""
+
+    id: int
+    name: str
+    sha256: str | None
+    size: int
+    lines: int
+    uploaded_by: str
+    uploaded_at: datetime
+    status: UploadStatus
+    message: str
+
+
 @dataclass(frozen=True)
 class Ownership:
     """What other campaigns hold: to keep a merchant's submission off another merchant's."""

@@ -4,6 +4,8 @@ Everything here is in cents and pure: the service primes the Reconciler with wha
 knows (enrolments, credits used, budget spent, earlier credits a refund may reverse, refunds still
 waiting for their purchase) and writes what it decides. Transactions are fed in decision order
 (``decision_key``: transaction date, then transaction id), whatever order the file had.
+Over 300 lines on purpose: every money rule (credit, limit, budget, refund, clawback) in one
+place, since each depends on the running totals the others keep.
 """
 
 from __future__ import annotations
@@ -42,6 +44,25 @@ class Outcome(StrEnum):
     REFUND_EXPIRED = "refund expired"  # its purchase did not arrive within the window
 
 
+class RefundState(StrEnum):
+    """What became of a refund: applied to its purchase's credit, waiting for the purchase, or not."""
+
+    APPLIED = "applied"
+    PENDING = "pending"  # waiting for its purchase (REFUND_MATCH_DAYS at most)
+    UNMATCHED = "unmatched"  # nothing to reverse
+    EXPIRED = "expired"  # its purchase did not arrive within the window
+
+
+class CreditKind(StrEnum):
+    """A statement credit, or a clawback of one."""
+
+    CREDIT = "credit"
+    CLAWBACK = "clawback"
+
+
+CREDIT, CLAWBACK = CreditKind.CREDIT, CreditKind.CLAWBACK
+
+
 class Txn(NamedTuple):
     """A transaction of a linked member at a campaign's merchant, amounts in cents.
 
@@ -76,7 +97,7 @@ class Credit(NamedTuple):
     transaction_id: str
     campaign_id: str
     member_id: str
-    kind: str  # credit | clawback
+    kind: CreditKind
     cents: int
     currency: str
     last4: str
@@ -130,16 +151,16 @@ def can_wait(day: date, today: date | None) -> bool:
 APPLIED = frozenset({Outcome.CLAWBACK, Outcome.REFUND_KEPT, Outcome.REFUND_ALREADY_APPLIED})
 
 
-def refund_state(verdicts: Iterable[Verdict]) -> str:
+def refund_state(verdicts: Iterable[Verdict]) -> RefundState:
     """Return what a refund's verdicts leave it: applied, pending, expired or unmatched."""
     outcomes = {v.outcome for v in verdicts}
     if outcomes & APPLIED:
-        return "applied"
+        return RefundState.APPLIED
     if Outcome.REFUND_PENDING in outcomes:
-        return "pending"
+        return RefundState.PENDING
     if Outcome.REFUND_EXPIRED in outcomes:
-        return "expired"
-    return "unmatched"
+        return RefundState.EXPIRED
+    return RefundState.UNMATCHED
 
 
 def credit_id(kind: str, campaign_id: str, transaction_id: str) -> str:
@@ -210,6 +231,9 @@ class Reconciler:
     applied_before: dict[str, frozenset[str]] = field(default_factory=dict)  # refund -> campaigns
     settled: list[tuple[Txn, list[Verdict]]] = field(default_factory=list)  # waiting refunds applied
     _terms: dict[str, _Terms] = field(default_factory=dict)
+    # A backtest: every linked member counts as enrolled in every campaign from its enrol_from,
+    # whatever ``enrolled_on`` holds.
+    everyone_enrolled: bool = False
 
     def __post_init__(self) -> None:
         self._terms = {cid: _Terms.of(c) for cid, c in self.campaigns.items()}
@@ -268,7 +292,9 @@ class Reconciler:
             return Verdict(cid, Outcome.ALREADY_CREDITED, "by an earlier run")
         since = self.enrolled_on.get(f"{txn.member_id}\t{cid}")  # enrolment_key, inline: per row
         if since is None:
-            return Verdict(cid, Outcome.NOT_ENROLLED, "the member had not enrolled")
+            if not self.everyone_enrolled:
+                return Verdict(cid, Outcome.NOT_ENROLLED, "the member had not enrolled")
+            since = campaign.enrol_from
         if campaign.retired:  # earns nothing new; refunds of its credits still claw back
             return Verdict(cid, Outcome.RETIRED, "the campaign is retired")
         if txn.currency != campaign.currency:
@@ -290,8 +316,8 @@ class Reconciler:
         if terms.budget_cents is not None and spent + amount > terms.budget_cents:
             return Verdict(cid, Outcome.BUDGET_EXHAUSTED,
                            f"{(terms.budget_cents - spent) / 100:.2f} of the budget left")
-        credit = Credit(credit_id("credit", cid, txn.transaction_id), txn.transaction_id, cid,
-                        txn.member_id, "credit", amount, txn.currency, txn.last4, txn.cents,
+        credit = Credit(credit_id(CREDIT, cid, txn.transaction_id), txn.transaction_id, cid,
+                        txn.member_id, CREDIT, amount, txn.currency, txn.last4, txn.cents,
                         txn.merchant_id, txn.day)
         self.used[key] = self.used.get(key, 0) + 1
         self.spent[cid] = spent + amount
@@ -322,7 +348,8 @@ class Reconciler:
         """Tell whether the refund's purchase could still arrive and earn a credit it would reverse."""
         if not campaigns or not can_wait(txn.day, self.today):
             return False
-        return not enrolled_in_none(self.enrolled_on, txn.member_id, tuple(c.id for c in campaigns))
+        return self.everyone_enrolled or not enrolled_in_none(self.enrolled_on, txn.member_id,
+                                                              tuple(c.id for c in campaigns))
 
     def _settle(self, purchase: Txn) -> None:
         """Apply the waiting refunds that name or match the purchase just decided, right after it."""
@@ -374,8 +401,8 @@ class Reconciler:
         take = item.open_cents - deserved
         if take <= 0:
             return Verdict(cid, Outcome.REFUND_KEPT, f"{net / 100:.2f} still qualifies")
-        clawback = Credit(credit_id("clawback", cid, txn.transaction_id), txn.transaction_id, cid,
-                          credit.member_id, "clawback", -take, credit.currency, credit.last4, txn.cents,
+        clawback = Credit(credit_id(CLAWBACK, cid, txn.transaction_id), txn.transaction_id, cid,
+                          credit.member_id, CLAWBACK, -take, credit.currency, credit.last4, txn.cents,
                           credit.merchant_id, txn.day, reverses=credit.credit_id)
         item.reversed_cents += take
         self.spent[cid] = self.spent.get(cid, 0) - take

@@ -9,14 +9,15 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
 
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import find_card_numbers
 from bot.domain.edits import edit_key, news_in_edit
 from bot.domain.enrolment import Decision, Outcome
 from bot.domain.money import format_cents
-from bot.domain.reconcile import Credit
+from bot.domain.reconcile import Credit, CreditKind
 
 REPLY_TEMPLATE = "reply.j2"
 CREDIT_TEMPLATE = "credit.j2"
@@ -174,16 +175,60 @@ class OutboxItem:
     channel: str = REPLY
 
 
+class ReplyStatus(StrEnum):
+    """Where a message of the outbox stands."""
+
+    PENDING = "pending"  # due at its next attempt time
+    SENDING = "sending"  # claimed by a sender
+    SENT = "sent"
+    FAILED = "failed"
+    UNDELIVERABLE = "undeliverable"  # X refused the DM: final, never a public post instead
+    CANCELLED = "cancelled"
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What became of one attempt to send a message."""
 
-    # sent | failed | undeliverable (X refused the DM: final, never retried by itself, never a
-    # public post instead) | cancelled | pending (retry at retry_at)
-    status: str
+    # sent | failed | undeliverable (never retried by itself) | cancelled | pending (retry at retry_at)
+    status: ReplyStatus
     post_id: str | None = None
     note: str | None = None
     retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """A message of the outbox as an operator sees it (`offerbot replies`)."""
+
+    id: int
+    dedupe_key: str
+    channel: str
+    member_id: str
+    template: str
+    status: ReplyStatus
+    attempts: int
+    created_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    reason: str | None
+
+    @property
+    def when(self) -> datetime:
+        """Return the moment that matters for its status: sent, due, or last tried (or queued)."""
+        if self.status == ReplyStatus.SENT and self.sent_at is not None:
+            return self.sent_at
+        if self.status == ReplyStatus.PENDING:
+            return self.next_attempt_at
+        return self.last_attempt_at or self.created_at
+
+
+class ThreadReply(NamedTuple):
+    """A reply queued earlier in a thread: where it stands, and X's id for it once sent."""
+
+    status: ReplyStatus
+    sent_post_id: str | None
 
 
 def credit_ref(credit_id: str) -> str:
@@ -206,7 +251,7 @@ def credit_notice(credit: Credit, campaign: Campaign, enrolment_post_id: str,
         "hashtag": campaign.hashtag,
         "ref": credit_ref(credit.credit_id),
     }
-    if credit.kind == "clawback" and credit.reverses:
+    if credit.kind == CreditKind.CLAWBACK and credit.reverses:
         context["reversed_ref"] = credit_ref(credit.reverses)
         context["reversed_amount"] = (None if reversed_credit is None else
                                       format_cents(reversed_credit.cents, reversed_credit.currency))

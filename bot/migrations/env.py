@@ -7,7 +7,7 @@ from typing import Any, Literal
 from alembic import context
 from sqlmodel import SQLModel
 
-from bot.adapters import portal_tables, tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from bot.adapters.sql import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 
 
 def render_item(kind: str, obj: Any, autogen_context: Any) -> str | Literal[False]:

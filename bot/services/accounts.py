@@ -8,12 +8,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.adapters.passwords import PasswordHasher
-from bot.adapters.portal_repository import PortalRepository, Session, User
 from bot.clock import Clock
 from bot.domain.portal import (
     AccountInvalid,
+    Session,
     SessionState,
+    User,
     check_account,
     is_locked,
     lockout_after,
@@ -22,6 +22,7 @@ from bot.domain.portal import (
     session_state,
 )
 from bot.errors import BotError
+from bot.ports import PasswordHashing, PortalStore
 
 logger = logging.getLogger(__name__)
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen is written at most once a minute per session
@@ -50,7 +51,7 @@ def session_hash(token: str) -> str:
 class Accounts:
     """Users, sign-in and sessions, every change written to the audit log."""
 
-    def __init__(self, repo: PortalRepository, hasher: PasswordHasher, clock: Clock) -> None:
+    def __init__(self, repo: PortalStore, hasher: PasswordHashing, clock: Clock) -> None:
         self.repo, self._hasher, self._clock = repo, hasher, clock
 
     def add(self, email: str, role: str, merchant: str | None, password: str, *, by: str) -> User:

@@ -11,8 +11,8 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 from bot.adapters.offer_files import CampaignFile, CampaignFiles, FileProblem, display_name
-from bot.adapters.repository import CampaignRecord, SqlUnitOfWork
 from bot.domain.campaign_versions import (
+    CampaignRecord,
     FileVersion,
     StoredVersion,
     Versions,
@@ -24,7 +24,7 @@ from bot.domain.campaigns import Campaign, CampaignInvalid, campaign_from_defini
 from bot.domain.enrolment import Decision, Outcome
 from bot.domain.replies import REPLY_TEMPLATE, enrolment_reply
 from bot.errors import ReplyTooLong
-from bot.ports import Renderer
+from bot.ports import Renderer, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def own_checks(files: CampaignFiles, renderer: Renderer | None) -> list[Campaign
     return checked
 
 
-def plan_load(tx: SqlUnitOfWork, files: CampaignFiles, checked: list[CampaignFile], offers_dir: Path,
+def plan_load(tx: UnitOfWork, files: CampaignFiles, checked: list[CampaignFile], offers_dir: Path,
               root: Path | None, tz: tzinfo) -> Load:
     """Decide, against what the database holds, which version of each campaign is in force."""
     records = {r.id: r for r in tx.campaigns.records()}
@@ -82,7 +82,7 @@ def plan_load(tx: SqlUnitOfWork, files: CampaignFiles, checked: list[CampaignFil
     stored = [_stored(r, offers_dir, root, tz) for r in records.values()]
     offered = [FileVersion(f.display, f.campaign, f.names) for f in checked]
     gone = orphans(offered, stored)
-    credits = tx.campaigns.credit_counts(gone) if gone else {}
+    credits = tx.ledger.credit_counts(gone) if gone else {}
     folder = display_name(offers_dir.parent, offers_dir.name, root)
     if files.general:  # no folder to read: a misplaced folder must not switch campaigns off
         versions = keep_all(stored)

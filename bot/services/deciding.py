@@ -13,10 +13,8 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from bot.adapters.exports import CsvAppender
-from bot.domain.money import cents_text
+from bot.domain.ledger import KeptTransaction, WaitingRefund
 from bot.domain.reconcile import (
     APPLIED,
     REFUND_MATCH_DAYS,
@@ -24,15 +22,17 @@ from bot.domain.reconcile import (
     Key,
     Outcome,
     Reconciler,
+    RefundState,
     Txn,
     Verdict,
     decision_key,
     refund_state,
 )
+from bot.domain.reconcile_summary import Summary
 from bot.errors import BotError
 from bot.ports import DecisionLedger, LedgerSessions
 from bot.services.campaigns import Catalog, warn_budget_crossings
-from bot.services.reconcile_summary import Summary
+from bot.services.reconcile_exports import RunExports
 
 Progress = Callable[[str, int, int], None]  # (what is being done, done so far, expected about)
 # Staged rows per chunk: a row being decided holds several times the memory of a row being read
@@ -52,12 +52,12 @@ class Decider:
     def __init__(self, sessions: LedgerSessions, file_id: int, summary: Summary, catalog: Catalog,
                  reconciler: Reconciler, *, today: date, again: bool, batch_rows: int,
                  clock: Callable[[], datetime], renew: Callable[[], None],
-                 credits_out: CsvAppender | None, progress: Progress | None,
+                 exports: RunExports | None, progress: Progress | None,
                  warn_budgets: bool = False) -> None:
         self.sessions, self.file_id, self.summary, self.catalog = sessions, file_id, summary, catalog
         self.reconciler, self.again, self.clock = reconciler, again, clock
         self.chunk_rows = chunk_rows(batch_rows)
-        self.renew, self.credits_out, self.progress = renew, credits_out, progress
+        self.renew, self.exports, self.progress = renew, exports, progress
         self.warn_budgets = warn_budgets  # a real run tells ops when a budget crosses 80% and 100%
         # Refunds dated before this have waited REFUND_MATCH_DAYS for their purchase: they expire.
         self.since = today - timedelta(days=REFUND_MATCH_DAYS)
@@ -80,8 +80,8 @@ class Decider:
             if self.warn_budgets:
                 warn_budget_crossings(self.catalog.by_id, self.reconciler.spent, _spent_by_campaign(credits))
             self.reconciler.forget()
-            if self.credits_out is not None:  # after the commit: the file holds only what the ledger does
-                self.credits_out.append(_export_row(c) for c in credits)
+            if self.exports is not None:  # after the commit: the file holds only what the ledger does
+                self.exports.add_credits(credits)
             if self.progress is not None:
                 self.progress("deciding", self.decided, max(self.total, self.decided))
             if last:
@@ -109,18 +109,18 @@ class Decider:
         last = len(staged) < self.chunk_rows
         upto = None if last else decision_key(staged[-1])
         carried = ledger.pending_between(file_id, cursor, upto, self.since)
-        origin = {t.transaction_id: f for t, f in carried}
-        self._prime(ledger, staged, [t for t, _ in carried], cursor, origin)
+        origin = {w.txn.transaction_id: w.file_id for w in carried}
+        self._prime(ledger, staged, [w.txn for w in carried], cursor, origin)
         # Refunds of earlier files first where they tie with a row of this file (the same id sent again).
         stream: Iterable[tuple[Txn, bool]] = (
-            heapq.merge(((t, True) for t, _ in carried), ((t, False) for t in staged),
+            heapq.merge(((w.txn, True) for w in carried), ((t, False) for t in staged),
                         key=lambda item: decision_key(item[0])) if carried
             else ((t, False) for t in staged))
         evaluate, take_settled = reconciler.evaluate, reconciler.take_settled
         credits: list[Credit] = []
         add_credit = credits.append
         kept: dict[str, tuple[Txn, list[Verdict]]] = {}  # this chunk's rows, in decision order
-        updates: list[tuple[Any, ...]] = []  # rows kept earlier whose refund was settled now
+        updates: list[KeptTransaction] = []  # rows kept earlier whose refund was settled now
         waiting: dict[str, Txn] = {}
         settled: list[str] = []
         txn = None
@@ -128,11 +128,11 @@ class Decider:
             tid = txn.transaction_id
             verdicts = evaluate(txn)
             if is_carried:  # a refund of an earlier file, at its place in time: its purchase may be here
-                if refund_state(verdicts) != "pending":
+                if refund_state(verdicts) != RefundState.PENDING:
                     self._settled_earlier(txn, verdicts, origin[tid], updates, settled)
             else:
                 kept[tid] = (txn, verdicts)
-                if txn.kind == "refund" and refund_state(verdicts) == "pending":
+                if txn.kind == "refund" and refund_state(verdicts) == RefundState.PENDING:
                     waiting[tid] = txn
             for v in verdicts:
                 if v.credit is not None:
@@ -164,7 +164,7 @@ class Decider:
         ledger.update_transactions(updates)
         ledger.add_credits(credits, file_id, self.clock())
         ledger.update_refunds(reconciler.touched.values())
-        ledger.add_pending([(t, file_id) for t in waiting.values()])
+        ledger.add_pending([WaitingRefund(t, file_id) for t in waiting.values()])
         ledger.remove_pending(settled)
         refused = ledger.add_spent(_spent_by_campaign(credits))
         if refused:  # the chunk rolls back with the transaction; nothing past a budget is kept
@@ -200,11 +200,11 @@ class Decider:
             members = {t.member_id for t in staged if t.kind == "purchase"} & self.waiting_members
             if members:
                 passed = ledger.pending_of(sorted(members), cursor, self.since)
-                reconciler.wait(t for t, _ in passed)
-                origin.update((t.transaction_id, f) for t, f in passed)
+                reconciler.wait(w.txn for w in passed)
+                origin.update((w.txn.transaction_id, w.file_id) for w in passed)
 
     def _settled_earlier(self, refund: Txn, verdicts: list[Verdict], origin: int,
-                         updates: list[tuple[Any, ...]], settled: list[str]) -> None:
+                         updates: list[KeptTransaction], settled: list[str]) -> None:
         """Record a refund kept before (an earlier chunk or file) that no longer waits."""
         verdicts = _after_waiting(verdicts, self.summary.file)
         updates.append(transaction_row(refund, verdicts, origin))
@@ -217,7 +217,7 @@ class Decider:
                 del outcomes[Outcome.REFUND_PENDING]
             outcomes.update(v.outcome for v in verdicts)
         else:
-            applied = refund_state(verdicts) == "applied"
+            applied = refund_state(verdicts) == RefundState.APPLIED
             summary.earlier_refunds["applied" if applied else "nothing to reverse"] += 1
 
 
@@ -238,30 +238,18 @@ def _after_waiting(verdicts: Iterable[Verdict], file: str) -> list[Verdict]:
                        else f"once its purchase came in {file}") for v in verdicts]
 
 
-def transaction_row(txn: Txn, verdicts: list[Verdict], file_id: int) -> tuple[Any, ...]:
+def transaction_row(txn: Txn, verdicts: list[Verdict], file_id: int) -> KeptTransaction:
     """Return the kept row of a transaction: its fields, outcomes and (a refund's) state."""
     outcomes = (_verdict_text(verdicts[0]) if len(verdicts) == 1  # the usual case, without the join
                 else " | ".join(map(_verdict_text, verdicts)))
     state = refund_state(verdicts) if txn.kind == "refund" else None
-    return (txn.transaction_id, file_id, txn.line, txn.member_id, txn.merchant_id, txn.cents,
-            txn.currency, txn.day, txn.kind, txn.original_id, outcomes[:1000], state)
+    return KeptTransaction(txn.transaction_id, file_id, txn.line, txn.member_id, txn.merchant_id, txn.cents,
+                           txn.currency, txn.day, txn.kind, txn.original_id, outcomes[:1000], state)
 
 
 def _verdict_text(v: Verdict) -> str:
     """Return ``campaign=outcome (detail)``, the form `offerbot explain` reads back."""
     return f"{v.campaign_id}={v.outcome} ({v.detail})" if v.detail else f"{v.campaign_id}={v.outcome}"
-
-
-def _export_row(c: Credit) -> tuple[str, str, str, str, str, str, str, str | None]:
-    return export_row(c.credit_id, c.transaction_id, c.campaign_id, c.cents, c.currency, c.last4, c.kind,
-                      c.reverses)
-
-
-def export_row(credit_id: str, transaction_id: str, campaign_id: str, cents: int, currency: str,
-               last4: str, kind: str, reverses: str | None
-               ) -> tuple[str, str, str, str, str, str, str, str | None]:
-    """Return a credits export line (CREDIT_COLUMNS), the amount as a plain decimal."""
-    return credit_id, transaction_id, campaign_id, cents_text(cents), currency, last4, kind, reverses
 
 
 def _spent_by_campaign(credits: list[Credit]) -> dict[str, int]:

@@ -96,9 +96,9 @@ def explain(uow: UnitOfWorkFactory, catalog: Catalog, member_id: str, campaign_i
     seen = []
     prefix = f"{campaign_id}="
     for row in kept:
-        for part in row["outcomes"].split(" | "):
+        for part in row.outcomes.split(" | "):
             if part.startswith(prefix):
-                amount = format_cents(row["cents"], row["currency"])
-                seen.append(SeenTransaction(str(row["day"]), row["transaction_id"], row["kind"], amount,
+                amount = format_cents(row.cents, row.currency)
+                seen.append(SeenTransaction(str(row.day), row.transaction_id, row.kind, amount,
                                             part.removeprefix(prefix)))
     return Explanation(member_id, campaign_id, member, campaign, enrolment, seen, credits, links, tz)

@@ -1,24 +1,18 @@
 """Scanning a transaction file: every row checked, relevant rows fingerprinted and batched.
 
-A large file is scanned in a second process while this one decides and writes the batches
-before it, so both cores work. The scanner imports no database code and keeps no state beyond
-the batch in hand; it sees card numbers only on the way to their fingerprint.
+The batching (``scan``) is pure: it imports no database code and keeps no state beyond the batch
+in hand; it sees card numbers only on the way to their fingerprint. A large file is scanned by
+the Scanner port (bot.adapters.scan_process: in a second process, while this one decides and
+writes the batches before it, so both cores work); a small one right here, as it is read.
 """
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
-import os
-import pickle
-import queue
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
-from multiprocessing.connection import Connection
-from typing import Any
+from functools import partial
+from typing import Generic, TypeVar
 
 from bot.adapters.transaction_csv import FileFacts, Unreadable, read_header, read_rows
 from bot.domain.cards import Fingerprinter
@@ -26,10 +20,11 @@ from bot.domain.members import LinkPeriod, owner_on
 from bot.domain.reconcile import Txn, enrolled_in_none
 from bot.domain.transactions import Columns, HeaderInvalid, LineParser, Reject, SensitiveColumn, parse_row
 from bot.domain.transactions import read_header as parse_header
-from bot.errors import BotError, FileRejected, SensitiveFileRejected
+from bot.errors import FileRejected, SensitiveFileRejected
+from bot.ports import Batches, Scanner
 
 IN_PROCESS_BELOW = 4 << 20  # bytes: a smaller file is not worth starting a process for
-AHEAD = 3  # batches the scanner may have ready before the parent takes them
+T = TypeVar("T")
 
 
 @dataclass
@@ -93,16 +88,16 @@ def read_columns(facts: FileFacts) -> Columns:
         raise FileRejected(f"{facts.path.name}: line 1: {exc}") from exc
 
 
-def scan(facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerprinter,
+def scan(facts: FileFacts, columns: Columns, skip: int, interest: Interest, fingerprinter: Fingerprinter,
          batch_rows: int, enrolments: Callable[[], frozenset[str] | None] = lambda: None
          ) -> Iterator[ScanBatch]:
-    """Yield batches of data rows (after skipping ``skip``), in file order.
+    """Yield batches of data rows (after skipping ``skip``), in file order; ``columns`` is the
+    file's header as read_columns read it (once per run).
 
     The first batch is a quarter of ``batch_rows``, so the caller has work while the next one is
     read. Between batches ``enrolments`` is asked for the enrolment keys (member<TAB>campaign);
     once it has given them, later batches come filtered.
     """
-    columns = parse_header(read_header(facts))
     rows = read_rows(facts, skip=skip)
     parser = LineParser(columns)
     fast, day_of = parser.fields, parser.day
@@ -167,154 +162,37 @@ def _cents(amount: str) -> int:
     return int(whole) * 100 + int((fraction + "00")[:2])
 
 
-class BackgroundScan:
-    """Batches of a file, scanned in a second process from the moment this is created.
+class InProcessScan(Generic[T]):
+    """A scan run right here as its batches are taken (the Scanner for small files)."""
 
-    Use it as a context manager: leaving the block stops the process, whatever happened.
-    """
-
-    def __init__(self, facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerprinter,
-                 batch_rows: int) -> None:
-        self._name = facts.path.name
-        context: Any = multiprocessing.get_context(_start_method())
-        self._receive, send = context.Pipe(duplex=False)
-        hear, self._tell = context.Pipe(duplex=False)
-        self._worker = context.Process(target=_scan_worker, daemon=True, name="offerbot-scan",
-                                       args=(send, hear, facts, skip, interest, fingerprinter, batch_rows))
-        self._sharing: threading.Thread | None = None
-        self._worker.start()
-        send.close()
-        hear.close()
-
-    def share(self, enrolled: frozenset[str]) -> None:
-        """Give the scanner the enrolment keys; it filters the batches it reads from then on.
-
-        Sent from a thread: the scanner takes the keys only between batches, and the pipe holds
-        far less than the keys, so sending here would stall this process meanwhile.
-        """
-        data = pickle.dumps(enrolled, pickle.HIGHEST_PROTOCOL)
-
-        def send() -> None:
-            with suppress(OSError):  # the scanner finished first: its batches come unfiltered
-                self._tell.send_bytes(data)
-
-        self._sharing = threading.Thread(target=send, name="offerbot-scan-share", daemon=True)
-        self._sharing.start()
-
-    def __enter__(self) -> BackgroundScan:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._receive.close()
-        if self._worker.is_alive():
-            self._worker.kill()  # finished or not, nothing it still holds is wanted
-        self._worker.join()
-        if self._sharing is not None:
-            self._sharing.join()  # the scanner is gone, so the send has ended
-        self._tell.close()
-
-    def __iter__(self) -> Iterator[ScanBatch]:
-        while True:
-            try:
-                # Our own child process on a private pipe: pickle is safe here.
-                kind, payload = pickle.loads(self._receive.recv_bytes())  # noqa: S301
-            except EOFError as exc:
-                raise BotError(f"{self._name}: the file scanner stopped unexpectedly") from exc
-            if kind == "batch":
-                yield payload
-            elif kind == "done":
-                return
-            else:
-                raise BotError(f"{self._name}: the file scanner failed: {payload}")
-
-
-class _InProcessScan:
-    """The same interface for small files, scanned right here as they are read."""
-
-    def __init__(self, facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerprinter,
-                 batch_rows: int) -> None:
+    def __init__(self, work: Callable[[Callable[[], frozenset[str] | None]], Iterator[T]]) -> None:
         self._enrolled: frozenset[str] | None = None
-        self._batches = scan(facts, skip, interest, fingerprinter, batch_rows, lambda: self._enrolled)
+        self._batches = work(lambda: self._enrolled)
 
     def share(self, enrolled: frozenset[str]) -> None:
         """Filter the batches read from now on by these enrolment keys."""
         self._enrolled = enrolled
 
-    def __enter__(self) -> _InProcessScan:
+    def __enter__(self) -> InProcessScan[T]:
         return self
 
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def __iter__(self) -> Iterator[ScanBatch]:
+    def __iter__(self) -> Iterator[T]:
         return self._batches
 
 
-def scan_batches(facts: FileFacts, skip: int, interest: Interest, fingerprinter: Fingerprinter,
-                 batch_rows: int) -> BackgroundScan | _InProcessScan:
-    """Start scanning: in this process for small files, in a second process for large ones."""
+def scan_here(work: Callable[[Callable[[], frozenset[str] | None]], Iterator[T]], *,
+              name: str) -> InProcessScan[T]:
+    """Run ``work`` in this process (a Scanner: what reconciliation uses unless given another)."""
+    return InProcessScan(work)
+
+
+def scan_batches(facts: FileFacts, columns: Columns, skip: int, interest: Interest,
+                 fingerprinter: Fingerprinter, batch_rows: int, scanner: Scanner) -> Batches[ScanBatch]:
+    """Start scanning: in this process for small files, with ``scanner`` for large ones."""
+    work = partial(scan, facts, columns, skip, interest, fingerprinter, batch_rows)
     if facts.size < IN_PROCESS_BELOW:
-        return _InProcessScan(facts, skip, interest, fingerprinter, batch_rows)
-    return BackgroundScan(facts, skip, interest, fingerprinter, batch_rows)
-
-
-def _start_method() -> str:
-    """Fork when this process has one thread: the scanner inherits its state at no cost.
-
-    With threads running (the scheduler) forking is unsafe, so a fresh process is started and
-    the state pickled to it instead.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return "fork"
-    return "forkserver" if "forkserver" in methods else "spawn"
-
-
-def _scan_worker(send: Connection, hear: Connection, facts: FileFacts, skip: int, interest: Interest,
-                 fingerprinter: Fingerprinter, batch_rows: int) -> None:
-    """Run ``scan``, handing each pickled batch to a sender thread (AHEAD at most in hand).
-
-    The scanner pickles; the thread only writes bytes, which releases the GIL, so reading
-    goes on while the parent is busy with earlier batches. If the parent dies (kill -9), the
-    scanner stops too rather than wait for it forever.
-    """
-    gc.set_threshold(50_000, 20, 100)  # see reconciliation: few collections over a large heap
-    outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD)
-    parent, stop = os.getppid(), threading.Event()
-
-    def sender() -> None:
-        try:
-            while (data := outbox.get()) is not None:
-                send.send_bytes(data)
-        except OSError:  # the pipe broke: the parent has gone
-            stop.set()
-
-    def hand_over(data: bytes | None) -> bool:
-        """Queue data for the sender; False once there is no one left to send it to."""
-        while not stop.is_set() and os.getppid() == parent:
-            try:
-                outbox.put(data, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def enrolments() -> frozenset[str] | None:
-        if not hear.poll():
-            return None
-        found: frozenset[str] = pickle.loads(hear.recv_bytes())  # noqa: S301 - from our parent
-        return found
-
-    thread = threading.Thread(target=sender, name="offerbot-scan-send", daemon=True)
-    thread.start()
-    try:
-        for batch in scan(facts, skip, interest, fingerprinter, batch_rows, enrolments):
-            if not hand_over(pickle.dumps(("batch", batch), pickle.HIGHEST_PROTOCOL)):
-                return
-        hand_over(pickle.dumps(("done", None)))
-    except Exception as exc:  # reported to the parent, which raises it
-        hand_over(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
-    finally:
-        if hand_over(None):
-            thread.join()
-        send.close()
+        return scan_here(work, name=facts.path.name)
+    return scanner(work, name=facts.path.name)

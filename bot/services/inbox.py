@@ -17,9 +17,10 @@ from bot.adapters.exports import write_text
 from bot.adapters.kept_inputs import write_redacted_copy
 from bot.adapters.private_files import private_folder
 from bot.domain.cards import mask_long_digit_runs
+from bot.domain.reconcile_summary import Summary
 from bot.errors import Busy, FileRejected, SensitiveFileRejected
 from bot.services.campaigns import Catalog
-from bot.services.reconciliation import ReconcileDeps, Summary, reconcile_file
+from bot.services.reconciliation import ReconcileDeps, reconcile_file
 
 logger = logging.getLogger(__name__)
 SETTLE = timedelta(seconds=30)  # a file changed more recently may still be being copied in

@@ -8,16 +8,14 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from bot.adapters.repository import SqlUnitOfWork
 from bot.clock import Clock
 from bot.domain.cards import mask_card_numbers
 from bot.domain.enrolment import Enrolment, Outcome, decide, summarise
 from bot.domain.members import LinkEnd
-from bot.domain.mentions import Command, Mention, MentionPage
+from bot.domain.mentions import Command, HandledPost, Mention, MentionPage
 from bot.domain.replies import ReplyIntent, enrolment_reply, opt_out_reply
-from bot.ports import SocialApi, UnitOfWorkFactory
+from bot.ports import SocialApi, UnitOfWork, UnitOfWorkFactory
 from bot.services.campaigns import Catalog
 
 logger = logging.getLogger(__name__)
@@ -94,7 +92,7 @@ def _newer(post_id: str, than: str | None) -> bool:
     return than is None or int(post_id) > int(than)
 
 
-def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, now: datetime,
+def _handle_posts(tx: UnitOfWork, mentions: list[Mention], catalog: Catalog, now: datetime,
                   bot_user_id: str, report: PollReport) -> None:
     report.posts += len(mentions)
     unique = {m.post_id: m for m in mentions}
@@ -116,7 +114,7 @@ def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, 
     enrolments: list[Enrolment] = []
     unlimited: Counter[str] = Counter()  # enrolments in campaigns with no quantity to reserve
     replies: list[ReplyIntent] = []
-    posts: list[dict[str, Any]] = []
+    posts: list[HandledPost] = []
     for mention in fresh:
         command = mention.command()
         outcome = command.value
@@ -161,10 +159,9 @@ def _handle_posts(tx: SqlUnitOfWork, mentions: list[Mention], catalog: Catalog, 
         if earlier is not None:
             outcome = f"edit of {mention.interaction}: {outcome}"[:500]
         versions.setdefault(mention.interaction, {})[mention.post_id] = mention.hashtags
-        posts.append({"post_id": mention.post_id, "interaction_id": mention.interaction,
-                      "hashtags": mask_card_numbers(" ".join(mention.hashtags)),
-                      "author_id": mention.author_id, "created_at": mention.created_at,
-                      "processed_at": now, "outcome": outcome})
+        posts.append(HandledPost(mention.post_id, mention.author_id, mention.created_at, now, outcome,
+                                 interaction_id=mention.interaction,
+                                 hashtags=mask_card_numbers(" ".join(mention.hashtags))))
 
     tx.enrolments.add_many(enrolments)
     tx.campaigns.add_enrolled(unlimited)
@@ -183,7 +180,7 @@ def _handled(mention: Mention, versions: Mapping[str, Mapping[str, object]]) -> 
     return any(int(post_id) >= int(mention.post_id) for post_id in versions.get(mention.interaction, ()))
 
 
-def _stop(tx: SqlUnitOfWork, mention: Mention, linked: set[str], now: datetime,
+def _stop(tx: UnitOfWork, mention: Mention, linked: set[str], now: datetime,
           report: PollReport) -> str:
     """Honour STOP: unlink the author and cancel their unsent replies."""
     # Recorded even when not linked: only the member's renewed consent may link them again.

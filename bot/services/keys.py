@@ -7,8 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.clock import Clock
-from bot.config import KEY_VAR, PREVIOUS_KEY_VAR
-from bot.domain.cards import KeyCheck
+from bot.domain.cards import KEY_VAR, PREVIOUS_KEY_VAR, KeyCheck
 from bot.errors import ConfigError
 from bot.ports import UnitOfWorkFactory
 

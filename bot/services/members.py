@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from bot.clock import Clock
 from bot.domain.cards import CardNumberInvalid, CardRef, Fingerprinter, normalise_card_number
-from bot.domain.members import MemberInvalid, normalise_handle, normalise_user_id
+from bot.domain.members import MemberInvalid, NewLink, normalise_handle, normalise_user_id
 from bot.errors import MemberError
 from bot.ports import UnitOfWorkFactory
 
@@ -159,7 +159,8 @@ def _link_batch(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clo
     with uow() as tx:
         owners = tx.members.card_owners([fp for r in batch for fp in (r.card.fingerprint, r.previous) if fp])
         current = tx.members.get_many(r.user_id for r in batch)
-        links, in_place = [], []
+        links: list[NewLink] = []
+        in_place: list[NewLink] = []
         for r in batch:
             member = current.get(r.user_id)
             if member is not None and member.opted_out_at is not None and not renewed_consent:
@@ -176,12 +177,12 @@ def _link_batch(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clo
                 if member.handle == r.handle:
                     report.unchanged += 1
                 else:
-                    in_place.append((r.user_id, r.handle, r.card))
+                    in_place.append(NewLink(r.user_id, r.handle, r.card))
             elif held is not None and r.previous is not None and held.fingerprint == r.previous:
-                in_place.append((r.user_id, r.handle, r.card))  # the same card: moved to the new key
+                in_place.append(NewLink(r.user_id, r.handle, r.card))  # the same card: moved to the new key
                 report.rekeyed += 1
             else:
-                links.append((r.user_id, r.handle, r.card))
+                links.append(NewLink(r.user_id, r.handle, r.card))
         now = clock()
         tx.members.link_many(links, now, key=fingerprinter.check)
         tx.members.relink_in_place(in_place, now, key=fingerprinter.check)

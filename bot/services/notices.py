@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from bot.clock import Clock
+from bot.domain.reconcile import CreditKind
 from bot.domain.replies import credit_notice
 from bot.ports import UnitOfWorkFactory
 from bot.services.campaigns import Catalog
@@ -31,7 +32,7 @@ def queue_credit_notices(uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock,
         found = tx.ledger.credits_after(file_id, after, limit)
         posts = tx.enrolments.posts_of((c.member_id, c.campaign_id) for _, c in found)
         # A clawback's notice says how much of which credit it reverses.
-        reversed_credits = tx.ledger.reversed_credits([c for _, c in found if c.kind == "clawback"])
+        reversed_credits = tx.ledger.reversed_credits([c for _, c in found if c.kind == CreditKind.CLAWBACK])
         intents = []
         for _, credit in found:
             campaign = catalog.by_id.get(credit.campaign_id)

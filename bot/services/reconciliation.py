@@ -3,8 +3,12 @@
 A run has two phases over one file record. It reads the whole file, counting every row and
 staging the rows that can matter (services/staging.py); then it decides the staged rows in time
 order, a chunk at a time (services/deciding.py). Both phases commit as they go with the position
-reached, so a run killed at any point resumes where it stopped. A dry run does the same against
-a private scratch ledger (adapters/scratch.py) and leaves the database as it was.
+reached, so a run killed at any point resumes where it stopped. A dry run takes the same path
+against a private scratch ledger (the UnitOfWorkFactory's ``scratch``) and leaves the database
+as it was. This module holds the lock, the resume and that path; the exports are written by
+services/reconcile_exports.py, and the summary is bot.domain.reconcile_summary. About 300
+lines: the lock, the resume and the one path every kind of run takes, kept together so the order
+of their steps reads from top to bottom.
 """
 
 from __future__ import annotations
@@ -18,38 +22,32 @@ from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from pathlib import Path
 
-from bot.adapters.exports import (
-    CREDIT_COLUMNS,
-    CREDIT_OUTSIDE,
-    REJECT_COLUMNS,
-    REJECT_OUTSIDE,
-    CsvAppender,
-    write_csv,
-    write_json,
-    write_text,
-)
-from bot.adapters.repository import FileRecord
-from bot.adapters.scratch import ScratchLedger
 from bot.adapters.transaction_csv import FileFacts, Inspection, ReadLimits
 from bot.clock import Clock
-from bot.domain.campaigns import Campaign
 from bot.domain.cards import Fingerprinter
+from bot.domain.ledger import FilePhase, FileRecord, FileStatus
 from bot.domain.members import LinkPeriod
 from bot.domain.reconcile import Reconciler
+from bot.domain.reconcile_summary import NO_DATA_ROWS, RunStatus, Summary
+from bot.domain.transactions import Columns
 from bot.errors import BotError, Busy
-from bot.ports import LedgerSessions, Locks, UnitOfWorkFactory
+from bot.ports import LedgerSessions, Locks, Scanner, UnitOfWorkFactory
 from bot.services.campaigns import Catalog
-from bot.services.deciding import Decider, Progress, export_row
-from bot.services.file_scan import Interest, read_columns, scan_batches
-from bot.services.reconcile_summary import NO_DATA_ROWS, Summary
+from bot.services.deciding import Decider, Progress
+from bot.services.file_scan import Interest, read_columns, scan_batches, scan_here
+from bot.services.reconcile_exports import (
+    RunExports,
+    export_paths,
+    exports_missing,
+    write_exports,
+    write_summary,
+)
 from bot.services.staging import Stager
-
-__all__ = ["BATCH_ROWS", "LOCK", "NotReconciledYet", "Progress", "ReconcileDeps", "Summary", "currency_of",
-           "reconcile_file"]
 
 logger = logging.getLogger(__name__)
 LOCK = "reconcile"
 BATCH_ROWS = 200_000  # rows per transaction, unless [reconcile] batch_rows says otherwise
+Totals = tuple[dict[tuple[str, str], int], dict[str, int]]  # credits held, cents spent
 
 
 class NotReconciledYet(BotError):
@@ -69,22 +67,8 @@ class ReconcileDeps:
     batch_rows: int = BATCH_ROWS
     limits: ReadLimits = field(default_factory=ReadLimits)  # what one row and the header may hold
     previous_fingerprinter: Fingerprinter | None = None  # during a key rotation: the old key too
-
-
-class _EveryoneEnrolled(Mapping[str, date]):
-    """For backtests: every linked member counts as enrolled in every campaign from its start."""
-
-    def __init__(self, campaigns: Mapping[str, Campaign]) -> None:
-        self._all = {cid: c.enrol_from for cid, c in campaigns.items()}
-
-    def __getitem__(self, key: str) -> date:
-        return self._all[key.partition("\t")[2]]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
+    # Where a large file is scanned: here unless told (bootstrap gives a second process).
+    scanner: Scanner = scan_here
 
 
 def reconcile_file(deps: ReconcileDeps, catalog: Catalog, path: Path, *, dry_run: bool = False,
@@ -111,7 +95,8 @@ def reconcile_file(deps: ReconcileDeps, catalog: Catalog, path: Path, *, dry_run
     try:
         with _few_collections():
             if dry_run:
-                return _dry_run(deps, catalog, path, backtest, assume_enrolled, again, progress)
+                return _dry_run(deps, catalog, path, backtest=backtest, everyone_enrolled=assume_enrolled,
+                                again=again, progress=progress)
             return _real_run(deps, catalog, path, again, progress)
     finally:
         if not dry_run:
@@ -144,6 +129,19 @@ class _Input:
     last_file_id: int
 
 
+@dataclass
+class _Run:
+    """Where one kind of run writes what it decides, and what it starts from: the one thing a
+    real run, a dry run and a backtest do differently on the path they share (``_decide``)."""
+
+    sessions: LedgerSessions  # the unit of work, or the scratch ledger
+    totals: Callable[[], Totals]  # credits held and budgets spent before this file
+    renew: Callable[[], None] = lambda: None  # keeps the lock (a real run), raising once it is lost
+    exports: RunExports | None = None  # a clean real run writes its exports as it goes
+    everyone_enrolled: bool = False  # a backtest: every linked member counts as enrolled
+    warn_budgets: bool = False  # a real run tells ops when a budget crosses 80% and 100%
+
+
 def _read(deps: ReconcileDeps, path: Path) -> _Input:
     inspection = Inspection(path, deps.limits)  # hashing in a thread while the card index loads
     with deps.uow(readonly=True) as tx:
@@ -153,17 +151,22 @@ def _read(deps: ReconcileDeps, path: Path) -> _Input:
         return _Input(facts, members, history, tx.ledger.file(facts.sha256), tx.ledger.last_file_id())
 
 
+def _ledger_totals(deps: ReconcileDeps) -> Totals:
+    with deps.uow(readonly=True) as tx:
+        return tx.ledger.credits_held(), tx.campaigns.spent_totals()
+
+
 def _real_run(deps: ReconcileDeps, catalog: Catalog, path: Path, again: bool,
               progress: Progress | None) -> Summary:
     found = _read(deps, path)
     record = found.record
-    if record is not None and record.status == "running" and record.run > 1:
+    if record is not None and record.status == FileStatus.RUNNING and record.run > 1:
         again = True  # a --again run killed earlier: it resumes as what it was
     elif again:
         record = _open_again(deps, record, path.name)
-    elif record is not None and record.status == "reconciled":
+    elif record is not None and record.status == FileStatus.RECONCILED:
         return _already_reconciled(deps, record, catalog, path)
-    read_columns(found.facts)  # refuse a bad header before anything is written
+    columns = read_columns(found.facts)  # refuse a bad header before anything is written
     if record is None:
         with deps.uow() as tx:
             record = tx.ledger.start_file(found.facts.sha256, path.name, deps.clock())
@@ -171,10 +174,8 @@ def _real_run(deps: ReconcileDeps, catalog: Catalog, path: Path, again: bool,
     resume = bool(record.counters)
     summary = (Summary.from_dict(record.counters) if resume
                else Summary(path.name, found.facts.sha256, run=record.run))
-    summary.status = "running"
-    paths = _export_paths(deps, summary)
-    # A clean run writes its exports as it goes; a resumed one rebuilds them at the end.
-    exports = None if resume else _Exports(paths)
+    summary.status = RunStatus.RUNNING
+    paths = export_paths(deps.exports_dir, summary)
     if resume:
         logger.info("%s: resuming (%s) after row %d", path.name, record.phase, summary.rows)
 
@@ -182,23 +183,21 @@ def _real_run(deps: ReconcileDeps, catalog: Catalog, path: Path, again: bool,
         if not deps.locks.acquire(LOCK):  # renews the lease; a lost lock stops the run here
             raise Busy("this run lost the reconciliation lock; run it again to resume")
 
-    def totals() -> tuple[dict[tuple[str, str], int], dict[str, int]]:
-        with deps.uow(readonly=True) as tx:
-            return tx.ledger.credits_held(), tx.ledger.spent()
-
+    # A clean run writes its exports as it goes; a resumed one rebuilds them at the end.
+    run = _Run(deps.uow, lambda: _ledger_totals(deps), renew, None if resume else RunExports(paths),
+               warn_budgets=True)
     try:
-        _phases(deps, catalog, found, record, summary, deps.uow, again=again, everyone_enrolled=False,
-                totals=totals, renew=renew, exports=exports, progress=progress, real=True)
-        return _finish(deps, record, summary, catalog, paths, exports)
+        _decide(deps, catalog, found, columns, record, summary, run, again=again, progress=progress)
+        return _finish(deps, record, summary, catalog, paths, run.exports)
     except BaseException:
-        if exports is not None:
-            exports.abandon()  # a rerun resumes, and rebuilds the exports from the ledger
+        if run.exports is not None:
+            run.exports.abandon()  # a rerun resumes, and rebuilds the exports from the ledger
         raise
 
 
 def _reconciled_before(record: FileRecord | None, name: str) -> FileRecord:
     """Return the record of a file reconciled to the end, or refuse --again on it."""
-    if record is None or record.status != "reconciled":
+    if record is None or record.status != FileStatus.RECONCILED:
         raise NotReconciledYet(
             f"{name} was never reconciled{' to the end' if record is not None else ''}, so there is "
             f"nothing to do again; run `offerbot reconcile {name}` (without --again)")
@@ -217,75 +216,68 @@ def _open_again(deps: ReconcileDeps, record: FileRecord | None, name: str) -> Fi
 
 def _already_reconciled(deps: ReconcileDeps, record: FileRecord, catalog: Catalog, path: Path) -> Summary:
     summary = Summary.from_dict(record.counters)
-    if not all(Path(p).exists() for p in summary.exports.values()):
-        _write_exports(deps, record, summary, catalog)  # the run died before writing them
-    summary.status = "already reconciled"
+    if exports_missing(summary):
+        write_exports(deps.uow, record, summary, catalog)  # the run died before writing them
+    summary.status = RunStatus.ALREADY_RECONCILED
     logger.info("%s was reconciled on %s (same SHA-256): no new credits", path.name, record.finished_at)
     return summary
 
 
-def _dry_run(deps: ReconcileDeps, catalog: Catalog, path: Path, backtest: bool, assume_enrolled: bool,
+def _dry_run(deps: ReconcileDeps, catalog: Catalog, path: Path, *, backtest: bool, everyone_enrolled: bool,
              again: bool, progress: Progress | None) -> Summary:
     """Decide the file as a real run would, into a scratch ledger; a backtest sees no ledger at all."""
     found = _read(deps, path)
     record = None if backtest else found.record
     if again:
         record = _reconciled_before(record, path.name)
-    elif record is not None and record.status == "reconciled":
+    elif record is not None and record.status == FileStatus.RECONCILED:
         summary = Summary.from_dict(record.counters)
-        summary.status = "already reconciled"
+        summary.status = RunStatus.ALREADY_RECONCILED
         return summary
-    read_columns(found.facts)
+    columns = read_columns(found.facts)
     # The scratch file record takes the real one's id for --again (this file's own rows are
     # then recognised as such), else one no real file has.
     file_id = record.id if again and record is not None else found.last_file_id + 1
-    run = record.run + 1 if again and record is not None else 1
-    with ScratchLedger(None if backtest else deps.uow, deps.clock()) as scratch:
+    number = record.run + 1 if again and record is not None else 1
+    with deps.uow.scratch(deps.clock(), over_ledger=not backtest) as scratch:
         with scratch.own() as tx:
             own = tx.ledger.start_file(found.facts.sha256, path.name, deps.clock(), file_id=file_id)
             tx.commit()
-        summary = Summary(path.name, found.facts.sha256, status="dry run", run=run)
-
-        def totals() -> tuple[dict[tuple[str, str], int], dict[str, int]]:
-            if backtest:  # every row as if new: nothing used, nothing spent
-                return {}, {}
-            with deps.uow(readonly=True) as tx:
-                return tx.ledger.credits_held(), tx.ledger.spent()
-
-        _phases(deps, catalog, found, own, summary, scratch.session, again=again,
-                everyone_enrolled=assume_enrolled, totals=totals, renew=lambda: None, exports=None,
-                progress=progress, real=False)
-    summary.status = "dry run"
+        summary = Summary(path.name, found.facts.sha256, status=RunStatus.DRY_RUN, run=number)
+        # A backtest evaluates every row as if new: nothing used, nothing spent.
+        run = _Run(scratch.session, (lambda: ({}, {})) if backtest else (lambda: _ledger_totals(deps)),
+                   everyone_enrolled=everyone_enrolled)
+        _decide(deps, catalog, found, columns, own, summary, run, again=again, progress=progress)
+    summary.status = RunStatus.DRY_RUN
     return summary
 
 
-def _phases(deps: ReconcileDeps, catalog: Catalog, found: _Input, record: FileRecord, summary: Summary,
-            sessions: LedgerSessions, *, again: bool, everyone_enrolled: bool,
-            totals: Callable[[], tuple[dict[tuple[str, str], int], dict[str, int]]],
-            renew: Callable[[], None], exports: _Exports | None, progress: Progress | None,
-            real: bool) -> None:
-    """Stage the file (unless that was done), then decide what is staged: shared by every kind of run."""
+def _decide(deps: ReconcileDeps, catalog: Catalog, found: _Input, columns: Columns, record: FileRecord,
+            summary: Summary, run: _Run, *, again: bool, progress: Progress | None) -> None:
+    """Stage the file (unless that was done), then decide what is staged: every kind of run's path."""
     facts, file_id = found.facts, record.id
-    enrolled_on: Mapping[str, date] | None = _EveryoneEnrolled(catalog.by_id) if everyone_enrolled else None
+    # A backtest needs no enrolments: everyone counts as enrolled.
+    enrolled_on: Mapping[str, date] | None = {} if run.everyone_enrolled else None
     started = time.perf_counter()
-    if record.phase == "stage":
+    if record.phase == FilePhase.STAGE:
         interest = Interest(catalog.ids_by_merchant_id, found.members, found.history,
                             deps.previous_fingerprinter)
         # The scanner starts now and reads while the enrolments are loaded here.
-        with scan_batches(facts, record.rows_done, interest, deps.fingerprinter, deps.batch_rows) as batches:
+        with scan_batches(facts, columns, record.rows_done, interest, deps.fingerprinter, deps.batch_rows,
+                          deps.scanner) as batches:
             if enrolled_on is None:
                 enrolled_on = _enrolments(deps)
                 batches.share(frozenset(enrolled_on))
-            stager = Stager(sessions, file_id, summary, catalog, enrolled_on,
-                            everyone_enrolled=everyone_enrolled, again=again, renew=renew,
-                            rejects_out=exports.rejects if exports is not None else None)
+            stager = Stager(run.sessions, file_id, summary, catalog, enrolled_on,
+                            everyone_enrolled=run.everyone_enrolled, again=again, renew=run.renew,
+                            exports=run.exports)
             expected = max(facts.lines - 1, 1)  # quoted newlines make it an estimate
             for batch in batches:
                 stager.stage(batch)
                 if progress is not None:
                     progress("reading", summary.rows, max(expected, summary.rows))
-        with sessions() as session:
-            session.ledger.enter_phase(file_id, "decide")
+        with run.sessions() as session:
+            session.ledger.enter_phase(file_id, FilePhase.DECIDE)
             session.commit()
         logger.info("%s: %d rows read, %d staged to decide in time order (%.1fs)", facts.path.name,
                     summary.rows, summary.matched, time.perf_counter() - started)
@@ -295,13 +287,13 @@ def _phases(deps: ReconcileDeps, catalog: Catalog, found: _Input, record: FileRe
         started = time.perf_counter()
     if enrolled_on is None:
         enrolled_on = _enrolments(deps)
-    used, spent = totals()
+    used, spent = run.totals()
     today = deps.clock().astimezone(deps.tz).date()
-    reconciler = Reconciler(catalog.by_id, catalog.by_merchant_id, enrolled_on, used, spent, today=today)
-    decider = Decider(sessions, file_id, summary, catalog, reconciler, today=today, again=again,
-                      batch_rows=deps.batch_rows, clock=deps.clock, renew=renew,
-                      credits_out=exports.credits if exports is not None else None, progress=progress,
-                      warn_budgets=real)
+    reconciler = Reconciler(catalog.by_id, catalog.by_merchant_id, enrolled_on, used, spent, today=today,
+                            everyone_enrolled=run.everyone_enrolled)
+    decider = Decider(run.sessions, file_id, summary, catalog, reconciler, today=today, again=again,
+                      batch_rows=deps.batch_rows, clock=deps.clock, renew=run.renew, exports=run.exports,
+                      progress=progress, warn_budgets=run.warn_budgets)
     decider.run(record.decided)
     logger.info("%s: %d staged rows decided (%.1fs)", facts.path.name, decider.decided,
                 time.perf_counter() - started)
@@ -312,70 +304,19 @@ def _enrolments(deps: ReconcileDeps) -> dict[str, date]:
         return tx.enrolments.days_by_key(deps.tz)
 
 
-class _Exports:
-    """A clean run's credits and rejects files, filled after each commit, put in place at the end."""
-
-    def __init__(self, paths: Mapping[str, str]) -> None:
-        self.credits = CsvAppender(Path(paths["credits.csv"]), CREDIT_COLUMNS, CREDIT_OUTSIDE)
-        self.rejects = CsvAppender(Path(paths["rejects.csv"]), REJECT_COLUMNS, REJECT_OUTSIDE)
-
-    def finish(self) -> None:
-        """Put both files in place."""
-        self.credits.finish()
-        self.rejects.finish()
-
-    def abandon(self) -> None:
-        """Drop what was written (the run failed)."""
-        self.credits.abandon()
-        self.rejects.abandon()
-
-
-def _export_paths(deps: ReconcileDeps, summary: Summary) -> dict[str, str]:
-    """Return where a run's exports go: NAME.SHA8[.again-N].KIND."""
-    again = f".again-{summary.run - 1}" if summary.run > 1 else ""
-    stem = f"{Path(summary.file).stem}.{summary.sha256[:8]}{again}"
-    return {kind: str(deps.exports_dir / f"{stem}.{kind}") for kind in
-            ("credits.csv", "rejects.csv", "summary.txt", "summary.json")}
-
-
 def _finish(deps: ReconcileDeps, record: FileRecord, summary: Summary, catalog: Catalog,
-            paths: dict[str, str], exports: _Exports | None) -> Summary:
+            paths: dict[str, str], exports: RunExports | None) -> Summary:
     """Mark the file reconciled, then put its exports in place (or rebuild them from the ledger)."""
-    summary.status = "reconciled"
+    summary.status = RunStatus.RECONCILED
     summary.exports = paths
     with deps.uow() as tx:
         tx.ledger.finish_file(record.id, summary.to_dict(), deps.clock())
         tx.commit()
     if exports is not None:
         exports.finish()
-        _write_summary(summary, catalog)
+        write_summary(summary, catalog)
     else:
-        _write_exports(deps, record, summary, catalog)
+        write_exports(deps.uow, record, summary, catalog)
     logger.info("reconciled %s: %d rows, %d rejected, %d credits", summary.file, summary.rows,
                 summary.rejected, sum(t["credits"] for t in summary.campaigns.values()))
     return summary
-
-
-def _write_exports(deps: ReconcileDeps, record: FileRecord, summary: Summary, catalog: Catalog) -> None:
-    """Write the run's credits export, the rejects and the summary from what the ledger holds."""
-    exports = summary.exports
-    for kind in ("credits.csv", "rejects.csv"):  # what a killed run's appenders left behind
-        path = Path(exports[kind])
-        path.with_name(f".{path.name}.partial").unlink(missing_ok=True)
-    with deps.uow(readonly=True) as tx:  # rows stream from the database into the files
-        write_csv(Path(exports["credits.csv"]), CREDIT_COLUMNS,
-                  (export_row(*row) for row in tx.ledger.export_rows(record.id, record.credits_before)))
-        write_csv(Path(exports["rejects.csv"]), REJECT_COLUMNS,
-                  ((r.line, r.column, r.transaction_id, r.reason)
-                   for r in tx.ledger.rejects_of_file(record.id)))
-    _write_summary(summary, catalog)
-
-
-def _write_summary(summary: Summary, catalog: Catalog) -> None:
-    write_text(Path(summary.exports["summary.txt"]), summary.render(currency_of(catalog)) + "\n")
-    write_json(Path(summary.exports["summary.json"]), summary.to_dict())
-
-
-def currency_of(catalog: Catalog) -> Callable[[str], str]:
-    """Return a campaign id -> currency lookup for ``Summary.render`` (USD for unknown ids)."""
-    return lambda campaign_id: getattr(catalog.by_id.get(campaign_id), "currency", "USD")

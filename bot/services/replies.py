@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.domain.members import Member
-from bot.domain.replies import DM, OPT_OUT_TEMPLATE, Delivery, OutboxItem
+from bot.domain.replies import DM, OPT_OUT_TEMPLATE, Delivery, OutboxItem, ReplyStatus, ThreadReply
 from bot.errors import (
     AuthError,
     DmNotAllowed,
@@ -78,7 +78,7 @@ def send_replies(uow: UnitOfWorkFactory, api: SocialApi, renderer: Renderer, clo
             _postpone(uow, items[position:], clock() + LEASE, str(exc), clock)
             raise
         _save(uow, item, delivery, clock)
-        report.results[delivery.status if delivery.status != "pending" else "retrying"] += 1
+        report.results[delivery.status if delivery.status != ReplyStatus.PENDING else "retrying"] += 1
     return report
 
 
@@ -89,7 +89,7 @@ def _attempt(uow: UnitOfWorkFactory, item: OutboxItem, member: Member | None, ap
         # In the order queued: a member reads of a credit before its reversal.
         with uow(readonly=True) as tx:
             if tx.outbox.earlier_dm_unsent(item.member_id, item.id):
-                return Delivery("pending", note="waiting for the DM before it to this member",
+                return Delivery(ReplyStatus.PENDING, note="waiting for the DM before it to this member",
                                 retry_at=clock() + timedelta(minutes=1))
         return _deliver(item, member, lambda text: _direct_message(api, item, text), renderer, clock)
     # Asked per reply, after the one before it was recorded: a batch may hold a thread.
@@ -112,7 +112,7 @@ def _direct_message(api: SocialApi, item: OutboxItem, text: str) -> str:
     return api.direct_message(item.member_id, text)
 
 
-def _target(item: OutboxItem, earlier: list[tuple[str, str | None]], clock: Clock) -> str | Delivery:
+def _target(item: OutboxItem, earlier: list[ThreadReply], clock: Clock) -> str | Delivery:
     """Return the post a reply goes under, or what to do instead.
 
     Replies of one thread form a chain under the member's post: each goes under the latest
@@ -122,14 +122,14 @@ def _target(item: OutboxItem, earlier: list[tuple[str, str | None]], clock: Cloc
     did not give (called a duplicate): no safe place is left for it.
     """
     for status, post_id in earlier:  # latest first
-        if status in ("pending", "sending"):
-            return Delivery("pending", note="waiting for the reply before it in its thread",
+        if status in (ReplyStatus.PENDING, ReplyStatus.SENDING):
+            return Delivery(ReplyStatus.PENDING, note="waiting for the reply before it in its thread",
                             retry_at=clock() + timedelta(minutes=1))
-        if status == "sent":
+        if status == ReplyStatus.SENT:
             if post_id:
                 return post_id
-            return Delivery("cancelled", note="the reply before it went out but X gave no id for "
-                                              "it; a second reply to the member's post is not allowed")
+            return Delivery(ReplyStatus.CANCELLED, note="the reply before it went out but X gave no id "
+                            "for it; a second reply to the member's post is not allowed")
     return item.in_reply_to
 
 
@@ -138,32 +138,32 @@ def _deliver(item: OutboxItem, member: Member | None, send: Callable[[str], str]
     """Try to send one message with ``send`` (text -> X's id) and say what became of it."""
     # An opt-out's confirmation is the one message a member who is no longer linked may get.
     if (member is None or not member.linked) and item.template != OPT_OUT_TEMPLATE:
-        return Delivery("cancelled", note="member is no longer linked")
+        return Delivery(ReplyStatus.CANCELLED, note="member is no longer linked")
     try:
         text = renderer.render(item.template, item.context)
     except ReplyTooLong as exc:
         logger.error("reply %s not sent: %s", item.dedupe_key, exc)
-        return Delivery("failed", note=str(exc))
+        return Delivery(ReplyStatus.FAILED, note=str(exc))
     try:
-        return Delivery("sent", post_id=send(text))
+        return Delivery(ReplyStatus.SENT, post_id=send(text))
     except DuplicateContent as exc:
         # X has this exact text already: an earlier attempt got through before a crash.
-        return Delivery("sent", note=str(exc))
+        return Delivery(ReplyStatus.SENT, note=str(exc))
     except DmNotAllowed as exc:
         # Final: the member does not take DMs from the bot. Never a public post instead, which
         # would tell everyone about their purchases; `offerbot replies retry` may try again.
         logger.warning("DM %s undeliverable: %s", item.dedupe_key, exc)
-        return Delivery("undeliverable", note=str(exc))
+        return Delivery(ReplyStatus.UNDELIVERABLE, note=str(exc))
     except TransientApiError as exc:
         if item.attempts >= MAX_ATTEMPTS:
             logger.error("reply %s failed %d times, giving up: %s", item.dedupe_key, item.attempts, exc)
-            return Delivery("failed", note=str(exc))
-        return Delivery("pending", note=str(exc), retry_at=clock() + retry_delay(item.attempts))
+            return Delivery(ReplyStatus.FAILED, note=str(exc))
+        return Delivery(ReplyStatus.PENDING, note=str(exc), retry_at=clock() + retry_delay(item.attempts))
     except (RateLimited, AuthError):
         raise
     except PermanentApiError as exc:
         logger.error("reply %s refused by X: %s", item.dedupe_key, exc)
-        return Delivery("failed", note=str(exc))
+        return Delivery(ReplyStatus.FAILED, note=str(exc))
 
 
 def _save(uow: UnitOfWorkFactory, item: OutboxItem, delivery: Delivery, clock: Clock) -> None:
@@ -176,5 +176,5 @@ def _postpone(uow: UnitOfWorkFactory, items: Sequence[OutboxItem], until: dateti
               clock: Clock) -> None:
     with uow() as tx:
         for item in items:
-            tx.outbox.record(item.id, Delivery("pending", note=why, retry_at=until), clock())
+            tx.outbox.record(item.id, Delivery(ReplyStatus.PENDING, note=why, retry_at=until), clock())
         tx.commit()

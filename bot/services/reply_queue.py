@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.adapters.repository import OutboxRecord
 from bot.clock import Clock
-from bot.domain.replies import OPT_OUT_TEMPLATE
+from bot.domain.replies import OPT_OUT_TEMPLATE, OutboxRecord, ReplyStatus
 from bot.errors import NotRetryable
 from bot.ports import UnitOfWorkFactory
 from bot.services.replies import MAX_ATTEMPTS
 
-STATUSES = ("failed", "undeliverable", "pending", "sending", "sent", "cancelled")
-NEEDS_ATTENTION = ("failed", "undeliverable")  # what `offerbot replies` lists by default
+STATUSES = (ReplyStatus.FAILED, ReplyStatus.UNDELIVERABLE, ReplyStatus.PENDING, ReplyStatus.SENDING,
+            ReplyStatus.SENT, ReplyStatus.CANCELLED)
+NEEDS_ATTENTION = (ReplyStatus.FAILED, ReplyStatus.UNDELIVERABLE)  # what `offerbot replies` lists by default
 RETRYABLE = NEEDS_ATTENTION
 
 

@@ -10,24 +10,29 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import date
 
-from bot.adapters.exports import CsvAppender
-from bot.domain.reconcile import Outcome, Txn, enrolled_in_none
+from bot.domain.ledger import Seen
+from bot.domain.reconcile import Outcome, RefundState, Txn, enrolled_in_none
+from bot.domain.reconcile_summary import SHOWN_REJECTS, Summary
 from bot.domain.transactions import Reject, shown_id
 from bot.ports import DecisionLedger, LedgerSessions
 from bot.services.campaigns import Catalog
 from bot.services.file_scan import ScanBatch
-from bot.services.reconcile_summary import SHOWN_REJECTS, Summary
+from bot.services.reconcile_exports import RunExports
 
 
 class Stager:
-    """Stages each scanned batch of one file and commits it with the position reached."""
+    """Stages each scanned batch of one file and commits it with the position reached.
+
+    ``everyone_enrolled`` (a backtest): every linked member counts as enrolled, so no purchase
+    is dropped for want of an enrolment.
+    """
 
     def __init__(self, sessions: LedgerSessions, file_id: int, summary: Summary, catalog: Catalog,
                  enrolled_on: Mapping[str, date], *, everyone_enrolled: bool, again: bool,
-                 renew: Callable[[], None], rejects_out: CsvAppender | None) -> None:
+                 renew: Callable[[], None], exports: RunExports | None) -> None:
         self.sessions, self.file_id, self.summary, self.catalog = sessions, file_id, summary, catalog
         self.enrolled_on, self.everyone_enrolled, self.again = enrolled_on, everyone_enrolled, again
-        self.renew, self.rejects_out = renew, rejects_out
+        self.renew, self.exports = renew, exports
 
     def stage(self, batch: ScanBatch) -> None:
         """Count a batch, keep its rejects, stage its relevant rows; commit with the position."""
@@ -35,17 +40,18 @@ class Stager:
         summary.rows += batch.rows
         summary.other_merchant += batch.other_merchant
         summary.not_linked += batch.not_linked
-        summary.matched += batch.not_enrolled
-        if batch.not_enrolled_outcomes:
-            summary.outcomes[Outcome.NOT_ENROLLED] += batch.not_enrolled_outcomes
-        txns = batch.txns
+        # Dropped by the scanner once it knew the enrolments, or here before that.
+        txns, dropped, dropped_outcomes = batch.txns, batch.not_enrolled, batch.not_enrolled_outcomes
         if not batch.filtered and not self.everyone_enrolled:
-            txns = self._enrolled_or_refunds(txns)
+            txns, rows, outcomes = self._drop_not_enrolled(txns)
+            dropped, dropped_outcomes = dropped + rows, dropped_outcomes + outcomes
+        summary.count_not_enrolled(dropped, dropped_outcomes)
         rejects = batch.rejects
         self.renew()
         with self.sessions() as session:
             ledger = session.ledger
-            staged = self._sort_out(ledger, txns, rejects)
+            staged, sent_again = self._sort_out(ledger, txns, rejects)
+            summary.count_matched(sent_again + len(staged))
             rejects.sort(key=lambda r: r.line)  # repeats are found last; the file lists by line
             summary.rejected += len(rejects)
             room = SHOWN_REJECTS - len(summary.shown_rejects)
@@ -55,23 +61,25 @@ class Stager:
             ledger.stage(self.file_id, staged)
             ledger.save_progress(self.file_id, summary.rows, summary.to_dict())
             session.commit()
-        if self.rejects_out is not None:  # after the commit: the file holds only what the ledger does
-            self.rejects_out.append((r.line, r.column, r.transaction_id, r.reason) for r in rejects)
+        if self.exports is not None:  # after the commit: the file holds only what the ledger does
+            self.exports.add_rejects(rejects)
 
-    def _sort_out(self, ledger: DecisionLedger, txns: list[Txn], rejects: list[Reject]) -> list[Txn]:
-        """Return the rows to stage; count those an earlier file kept, reject repeats."""
-        file_id, summary = self.file_id, self.summary
+    def _sort_out(self, ledger: DecisionLedger, txns: list[Txn],
+                  rejects: list[Reject]) -> tuple[list[Txn], int]:
+        """Return the rows to stage, and how many an earlier file kept (counted); reject repeats."""
+        file_id = self.file_id
         seen = ledger.seen([t.transaction_id for t in txns])
-        waiting = {s.file_id for s in seen.values() if s.refund_state == "pending"}
+        waiting = {s.file_id for s in seen.values() if s.refund_state == RefundState.PENDING}
         names = ledger.file_names(waiting - {file_id}) if waiting else {}
         firsts = ledger.staged_lines(file_id, [t.transaction_id for t in txns])
         staged: list[Txn] = []
+        sent_again = 0
         for txn in txns:
             tid = txn.transaction_id
             before = seen.get(tid)
             if before is not None and before.file_id != file_id:
-                self._count_sent_again(txn, before.kind, before.refund_state, names.get(before.file_id, ""))
-                summary.matched += 1
+                self._count_sent_again(txn, before, names.get(before.file_id, ""))
+                sent_again += 1
                 continue
             # This file's own row: --again decides it afresh; otherwise a run of an earlier
             # version decided it, in file order, before this repeat of it.
@@ -82,35 +90,36 @@ class Stager:
                 continue
             firsts[tid] = txn.line
             staged.append(txn)
-        summary.matched += len(staged)
-        return staged
+        return staged, sent_again
 
-    def _count_sent_again(self, txn: Txn, kind: str, state: str | None, since: str) -> None:
+    def _count_sent_again(self, txn: Txn, before: Seen, since: str) -> None:
         """Count a transaction an earlier file kept: never decided twice, a refund never applied twice."""
         campaigns = len(self.catalog.by_merchant_id.get(txn.merchant_id, ()))
         summary = self.summary
-        if kind == "refund" and state == "pending":
+        if before.kind == "refund" and before.refund_state == RefundState.PENDING:
             summary.outcomes[Outcome.REFUND_PENDING] += campaigns
             summary.earlier_refunds[f"sent again, pending since {since}"] += 1
-        elif kind == "refund" and state == "applied":
+        elif before.kind == "refund" and before.refund_state == RefundState.APPLIED:
             summary.outcomes[Outcome.REFUND_ALREADY_APPLIED] += campaigns
             summary.earlier_refunds["sent again, already applied"] += 1
         else:
             summary.outcomes[Outcome.ALREADY_RECONCILED] += campaigns
 
-    def _enrolled_or_refunds(self, txns: list[Txn]) -> list[Txn]:
-        """Count and drop purchases by members enrolled in none of the merchant's campaigns.
+    def _drop_not_enrolled(self, txns: list[Txn]) -> tuple[list[Txn], int, int]:
+        """Drop purchases by members enrolled in none of the merchant's campaigns; return the rest,
+        and how many were dropped (rows, and outcomes: one per campaign).
 
         They can never earn nor lose a credit, so they are not kept, nor checked for repeats.
         """
         enrolled_on, ids_of = self.enrolled_on, self.catalog.ids_by_merchant_id
-        outcomes, left = self.summary.outcomes, []
+        left: list[Txn] = []
+        rows = outcomes = 0
         for txn in txns:
             if txn.kind == "purchase":
                 ids = ids_of[txn.merchant_id]
                 if enrolled_in_none(enrolled_on, txn.member_id, ids):
-                    self.summary.matched += 1
-                    outcomes[Outcome.NOT_ENROLLED] += len(ids)
+                    rows += 1
+                    outcomes += len(ids)
                     continue
             left.append(txn)
-        return left
+        return left, rows, outcomes

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.adapters.repository import FileRecord
 from bot.domain.campaigns import Status as CampaignStatus
+from bot.domain.ledger import FileRecord
 from bot.domain.money import format_cents
 from bot.ports import Locks, UnitOfWorkFactory
 from bot.services.campaigns import CampaignLine, Catalog, budget_alerts

@@ -13,13 +13,12 @@ from pathlib import Path
 
 from bot.adapters.exports import write_text
 from bot.adapters.offer_files import CampaignFiles, FileProblem, read_campaign_files
-from bot.adapters.portal_repository import PortalRepository, Submission
 from bot.clock import Clock
 from bot.domain.campaigns import Campaign, check_catalog
 from bot.domain.cards import find_card_numbers
-from bot.domain.portal import Ownership, SubmissionStatus, Viewer, submission_problems
+from bot.domain.portal import Ownership, Submission, SubmissionStatus, Viewer, submission_problems
 from bot.errors import BotError
-from bot.ports import Renderer, UnitOfWorkFactory
+from bot.ports import PortalStore, Renderer, UnitOfWorkFactory
 from bot.services.campaigns import CampaignSource
 
 MAX_TEXT = 64 * 1024  # characters: a campaign file is a screenful, not a document
@@ -50,7 +49,7 @@ class CampaignDesk:
     display_root: Path
     tz: tzinfo
     renderer: Renderer
-    repo: PortalRepository
+    repo: PortalStore
     clock: Clock
     ownerships: Callable[[], list[Ownership]]  # every campaign known, of every merchant
     uow: UnitOfWorkFactory  # what `campaigns check` compares the files with (accounting done)
@@ -109,7 +108,7 @@ class CampaignDesk:
             return checked
         target = self.offers_dir / f"{checked.campaign.id}.toml"
         text = submission.text if submission.text.endswith("\n") else submission.text + "\n"
-        done = self.repo.decide_submission(submission.id, SubmissionStatus.APPROVED.value, note or None,
+        done = self.repo.decide_submission(submission.id, SubmissionStatus.APPROVED, note or None,
                                            viewer.email, self.clock(), then=lambda: write_text(target, text))
         if not done:
             raise SubmissionError(f"request {submission.id} was decided meanwhile")
@@ -123,7 +122,7 @@ class CampaignDesk:
         self._decider(viewer, submission)
         if not note.strip():
             raise SubmissionError("say why in the note, so the merchant can fix the request")
-        if not self.repo.decide_submission(submission.id, SubmissionStatus.REJECTED.value, note.strip()[:500],
+        if not self.repo.decide_submission(submission.id, SubmissionStatus.REJECTED, note.strip()[:500],
                                            viewer.email, self.clock()):
             raise SubmissionError(f"request {submission.id} was decided meanwhile")
         self.repo.audit(self.clock(), "campaign rejected", actor=viewer.email,

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.adapters.portal_repository import PortalRepository
 from bot.adapters.transaction_csv import inspect_file
 from bot.clock import Clock
-from bot.domain.portal import Viewer
+from bot.domain.ledger import FileStatus
+from bot.domain.portal import UploadStatus, Viewer
 from bot.errors import Busy, FileRejected
+from bot.ports import PortalStore
 from bot.services.campaigns import Catalog
 from bot.services.file_scan import read_columns
 from bot.services.inbox import KEEP_REDACTED, process_inbox_file
@@ -29,7 +30,7 @@ class Received:
     """What became of an upload at once: refused, known already, or queued for reconciliation."""
 
     upload_id: int
-    status: str  # refused | already reconciled | queued
+    status: UploadStatus  # refused | already reconciled | queued
     message: str
     sha256: str | None = None
     name: str = ""
@@ -46,7 +47,7 @@ class UploadDesk:
     """Takes an uploaded file (already on disk in the inbox, hidden) the rest of the way."""
 
     inbox: Path
-    repo: PortalRepository
+    repo: PortalStore
     deps: Callable[[], ReconcileDeps]
     catalog: Callable[[], Catalog]
     clock: Clock
@@ -63,17 +64,18 @@ class UploadDesk:
         except FileRejected as exc:
             temp.unlink(missing_ok=True)
             message = str(exc).replace(temp.name, name)
-            return self._record(viewer, name, size, 0, None, "refused", message)
+            return self._record(viewer, name, size, 0, None, UploadStatus.REFUSED, message)
         with deps.uow(readonly=True) as tx:
             record = tx.ledger.file(facts.sha256)
-        if record is not None and record.status == "reconciled":
+        if record is not None and record.status == FileStatus.RECONCILED:
             temp.unlink(missing_ok=True)
             when = f"{record.finished_at:%Y-%m-%d %H:%M} UTC" if record.finished_at else "earlier"
-            return self._record(viewer, name, size, facts.lines, facts.sha256, "already reconciled",
+            return self._record(viewer, name, size, facts.lines, facts.sha256,
+                                UploadStatus.ALREADY_RECONCILED,
                                 f"{name} has the SHA-256 of {record.name}, reconciled on {when}: "
                                 "nothing new was credited")
         path = self._into_inbox(temp, name)
-        received = self._record(viewer, path.name, size, facts.lines, facts.sha256, "queued",
+        received = self._record(viewer, path.name, size, facts.lines, facts.sha256, UploadStatus.QUEUED,
                                 "waiting for its turn to be reconciled")
         self.run(lambda: self._process(received.upload_id, path))
         return received
@@ -96,23 +98,23 @@ class UploadDesk:
         try:
             result = process_inbox_file(self.deps(), self.catalog(), path, keep=self.keep)
         except Busy as exc:
-            self.repo.set_upload(upload_id, "waiting", f"{exc}; the bot's inbox job takes the file "
-                                 "from data/inbox when the other run has finished")
+            self.repo.set_upload(upload_id, UploadStatus.WAITING, f"{exc}; the bot's inbox job takes the "
+                                 "file from data/inbox when the other run has finished")
             return
         except Exception as exc:  # the run page shows it; a rerun resumes from the last batch
             logger.exception("upload %d: reconciling %s failed", upload_id, path.name)
-            self.repo.set_upload(upload_id, "failed", f"{type(exc).__name__}: {exc}")
+            self.repo.set_upload(upload_id, UploadStatus.FAILED, f"{type(exc).__name__}: {exc}")
             return
         if result is None:
-            self.repo.set_upload(upload_id, "done", "another instance reconciled the file")
+            self.repo.set_upload(upload_id, UploadStatus.DONE, "another instance reconciled the file")
         elif result.error:
-            self.repo.set_upload(upload_id, "refused", result.error)
+            self.repo.set_upload(upload_id, UploadStatus.REFUSED, result.error)
         else:
             assert result.summary is not None
-            self.repo.set_upload(upload_id, "done", result.summary.status)
+            self.repo.set_upload(upload_id, UploadStatus.DONE, result.summary.status)
 
-    def _record(self, viewer: Viewer, name: str, size: int, lines: int, sha256: str | None, status: str,
-                message: str) -> Received:
+    def _record(self, viewer: Viewer, name: str, size: int, lines: int, sha256: str | None,
+                status: UploadStatus, message: str) -> Received:
         now = self.clock()
         upload_id = self.repo.add_upload(name, viewer.email, now, size=size, lines=lines,
                                          sha256=sha256, status=status, message=message)

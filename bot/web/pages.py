@@ -22,12 +22,13 @@ from starlette.responses import (
 )
 
 from bot.adapters.exports import CREDIT_COLUMNS, REJECT_COLUMNS
-from bot.adapters.read_models import CampaignView, NotVisible, RunView
+from bot.adapters.sql.read_models import CampaignView, NotVisible, RunView
 from bot.domain.campaigns import Status
 from bot.domain.money import cents_text
 from bot.domain.portal import SIGN_IN_REFUSED, tokens_match
+from bot.domain.reconcile_summary import Summary
 from bot.services.explain import explain
-from bot.services.reconciliation import Summary, currency_of
+from bot.services.reconcile_exports import currency_of
 from bot.services.status import read_status
 from bot.services.submissions import SubmissionError
 from bot.web.registry import Ctx, new_token, route
@@ -304,7 +305,7 @@ def members(ctx: Ctx) -> Response:
     catalog = app.campaigns.current()
     trails = {}
     for member in found:
-        ids = sorted({e[0] for e in member.enrolments} | {c["campaign_id"] for c in member.credits})
+        ids = sorted({e.campaign_id for e in member.enrolments} | {c.campaign_id for c in member.credits})
         trails[member.user_id] = [explain(app.uow, catalog, member.user_id, cid) for cid in ids]
     return ctx.page("members.html", title="Members", query=query, found=found, trails=trails)
 

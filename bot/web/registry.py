@@ -20,10 +20,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot.adapters.portal_repository import Session
-from bot.adapters.read_models import NotVisible
+from bot.adapters.sql.read_models import NotVisible
 from bot.bootstrap import App, Portal
-from bot.domain.portal import Role, Viewer, tokens_match
+from bot.domain.portal import Role, Session, Viewer, tokens_match
 from bot.web.security import Cookies, same_origin
 
 Access = Literal["public", "signed-in", "ops", "merchant"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.adapters.database import make_engine
+from bot.adapters.sql.engine import make_engine
 from bot.config import load_settings, read_environment
 from tests.fakes import ALICE_CARD, BOB_CARD, sandbox_replies
 

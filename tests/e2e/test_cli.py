@@ -103,8 +103,8 @@ def test_sync_import_refuses_a_file_without_the_columns(offerbot, project):
 
 def linked_members(project) -> int:
     """How many members have a card on file in the project's database."""
-    from bot.adapters.database import make_engine
-    from bot.adapters.repository import unit_of_work_factory
+    from bot.adapters.sql.engine import make_engine
+    from bot.adapters.sql.unit_of_work import unit_of_work_factory
     from tests.conftest import POSTGRES_URL
 
     engine = make_engine(POSTGRES_URL or f"sqlite:///{project / 'data' / 'offerbot.db'}")
@@ -274,8 +274,8 @@ def test_replies_lists_what_did_not_go_out_and_retry_sends_one_again(offerbot, p
     retrying anything else, or for an unlinked member, exits 1 saying why."""
     import os
 
-    from bot.adapters.database import make_engine
-    from bot.adapters.repository import unit_of_work_factory
+    from bot.adapters.sql.engine import make_engine
+    from bot.adapters.sql.unit_of_work import unit_of_work_factory
     from bot.clock import utc_now
     from bot.domain.replies import DM, Delivery, ReplyIntent
 

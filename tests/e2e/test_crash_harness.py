@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, text
 
-from bot.adapters.database import READONLY, make_engine
-from bot.adapters.repository import unit_of_work_factory
+from bot.adapters.sql.engine import READONLY, make_engine
+from bot.adapters.sql.unit_of_work import unit_of_work_factory
 from bot.cli import cli
 from bot.domain.enrolment import Enrolment
 from tests.conftest import HEADER, POSTGRES_URL, empty_postgres

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.adapters.database import make_engine
+from bot.adapters.sql.engine import make_engine
 from bot.domain.cards import key_check
 from tests.conftest import POSTGRES_URL
 from tests.fakes import ALICE_CARD, BOB_CARD

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect, text
 
-from bot.adapters.database import make_engine
+from bot.adapters.sql.engine import make_engine
 from bot.cli import cli
 from bot.domain.cards import find_card_numbers
 from tests.conftest import POSTGRES_URL

@@ -186,7 +186,7 @@ def test_explain_exits_1_for_an_unknown_member_or_campaign(offerbot, member, cam
 def test_a_backtest_of_a_day_reconciled_before_writes_nothing_at_all(offerbot, project):
     """Backtesting a new campaign on a day already reconciled evaluates every row as new, and every
     table (campaigns included) is byte for byte what it was."""
-    from bot.adapters.database import make_engine
+    from bot.adapters.sql.engine import make_engine
     from tests.conftest import POSTGRES_URL
     from tests.fakes import dump_tables
 

@@ -247,7 +247,7 @@ def test_status_lists_campaigns_at_80_percent_of_budget_or_more(source, offers, 
     rewrite(offers / "mcd.toml", 'currency = "USD"', 'currency = "USD"\nbudget = 100.00')
     source.load()
     with uow() as tx:
-        tx.ledger.add_spent({"amex-zappos": 85_000, "amex-mcdonalds": 9_600})
+        tx.campaigns.add_spent({"amex-zappos": 85_000, "amex-mcdonalds": 9_600})
         tx.commit()
     from bot.adapters.locks import locks_for
 
@@ -267,7 +267,7 @@ def test_reconciliation_warns_when_a_committed_batch_crosses_80_percent_and_100(
     spending it warns once more."""
     when = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     with ledger.uow() as tx:
-        tx.ledger.add_spent({"amex-fedex": 19_999_500})  # $199,995.00 of $250,000.00
+        tx.campaigns.add_spent({"amex-fedex": 19_999_500})  # $199,995.00 of $250,000.00
         tx.enrolments.add_many([Enrolment("1003", "amex-fedex", "5004", when),
                                 Enrolment("1001", "amex-fedex", "5005", when)])
         tx.commit()
@@ -278,7 +278,7 @@ def test_reconciliation_warns_when_a_committed_batch_crosses_80_percent_and_100(
                               tx_row("F2", CAROL_CARD, "MID-FDX-0001", "25.00")))
     first = [r.getMessage() for r in caplog.records]
     with ledger.uow() as tx:
-        tx.ledger.add_spent({"amex-fedex": 4_998_600})  # now $249,991.00: one more $5 credit fits
+        tx.campaigns.add_spent({"amex-fedex": 4_998_600})  # now $249,991.00: one more $5 credit fits
         tx.commit()
     caplog.clear()
     ledger.reconcile(make_csv("second.csv", tx_row("F3", ALICE_CARD, "MID-FDX-0001", "25.00")))

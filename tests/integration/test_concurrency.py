@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from bot.adapters.database import create_schema, make_engine
 from bot.adapters.locks import locks_for
-from bot.adapters.repository import unit_of_work_factory
+from bot.adapters.sql.engine import create_schema, make_engine
+from bot.adapters.sql.unit_of_work import unit_of_work_factory
 from bot.domain.cards import Fingerprinter
 from bot.domain.enrolment import Enrolment
 from bot.errors import Busy

@@ -9,9 +9,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from bot.adapters.database import make_engine
 from bot.adapters.exports import write_text
 from bot.adapters.private_files import private_folder
+from bot.adapters.sql.engine import make_engine
 from bot.bootstrap import bootstrap
 from bot.cli import cli
 from bot.config import load_settings

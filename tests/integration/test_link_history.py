@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from bot.adapters.database import make_engine
 from bot.adapters.locks import locks_for
-from bot.adapters.repository import unit_of_work_factory
+from bot.adapters.sql.engine import make_engine
+from bot.adapters.sql.unit_of_work import unit_of_work_factory
 from bot.domain.cards import CardRef
-from bot.domain.members import LinkEnd
+from bot.domain.members import LinkEnd, NewLink
 from bot.services.campaigns import Catalog
 from bot.services.explain import explain
 from bot.services.file_scan import Interest
@@ -287,7 +287,7 @@ def test_the_card_index_matches_the_rule_over_the_whole_history(engine, events, 
                 owner = tx.members.card_owners([CARDS[card].fingerprint]).get(CARDS[card].fingerprint)
                 if owner not in (None, member) or holder.get(member, ("",))[0] == card:
                     continue  # refused (another member's card) or unchanged
-                tx.members.link_many([(member, f"m{member}", CARDS[card])], now)
+                tx.members.link_many([NewLink(member, f"m{member}", CARDS[card])], now)
                 if member in holder:
                     _, index = holder[member]
                     links[index] = (*links[index][:3], start)

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from bot.adapters.database import make_engine
 from bot.adapters.migrations import upgrade
 from bot.adapters.passwords import PasswordHasher
-from bot.adapters.portal_repository import PortalRepository
-from bot.adapters.read_models import NotVisible, ReadModels
+from bot.adapters.sql.engine import make_engine
+from bot.adapters.sql.portal import PortalRepository
+from bot.adapters.sql.read_models import NotVisible, ReadModels
 from bot.services.accounts import AccountError, Accounts, session_hash
 from tests.conftest import POSTGRES_URL
 

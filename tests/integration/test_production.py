@@ -17,9 +17,9 @@ from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 from sqlmodel import SQLModel
 
-from bot.adapters.database import create_schema, make_engine
 from bot.adapters.locks import LeaseLocks, locks_for
 from bot.adapters.migrations import schema_state, upgrade
+from bot.adapters.sql.engine import create_schema, make_engine
 from bot.bootstrap import check_schema
 from bot.cli import cli
 from bot.errors import Busy, SchemaOutdated
@@ -220,6 +220,18 @@ def test_a_lease_of_a_dead_process_on_this_host_is_taken_at_once(engine, clock):
     assert gone.acquire("reconcile")
 
     assert LeaseLocks(engine, "me:1", clock, timedelta(hours=1)).acquire("reconcile")
+
+
+def test_the_locks_tell_a_holder_that_is_gone_from_one_that_may_still_run(engine, clock):
+    """Locks.gone: a holder on this host whose process ended is gone; this process or another host is not."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    here = socket.gethostname()
+    any_locks = locks(engine, "me:1", clock)
+
+    assert any_locks.gone(f"{here}:{dead}") is True
+    assert any_locks.gone(f"{here}:{os.getpid()}") is False
+    assert any_locks.gone(f"another-host.example:{dead}") is False
 
 
 @pytest.mark.postgres_only

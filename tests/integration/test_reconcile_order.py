@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
 from bot.adapters.locks import locks_for
-from bot.adapters.repository import unit_of_work_factory
+from bot.adapters.sql.unit_of_work import unit_of_work_factory
 from bot.domain.enrolment import Enrolment
 from bot.services.campaigns import Catalog
 from bot.services.members import link_member

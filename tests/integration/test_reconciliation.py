@@ -159,12 +159,17 @@ def test_a_backtest_counts_every_linked_member_as_enrolled(ledger, make_csv):
 
 def test_the_background_scanner_gives_the_same_result(ledger, make_csv, monkeypatch):
     """Scanning in a second process (large files) decides exactly as scanning in-process."""
+    import dataclasses
+
     import bot.services.file_scan as file_scan
+    from bot.adapters.scan_process import scan_in_second_process
+    from bot.services.reconciliation import reconcile_file
 
     monkeypatch.setattr(file_scan, "IN_PROCESS_BELOW", 0)
     path = sample_day(make_csv)
 
-    summary = ledger.reconcile(path)
+    summary = reconcile_file(dataclasses.replace(ledger.deps, scanner=scan_in_second_process), ledger.catalog,
+                             path)
 
     assert summary.outcomes["credited"] == 3
     assert credits_in_db(ledger.engine)[-1] == ("T8", "amex-zappos", "clawback", -1000)
@@ -364,10 +369,14 @@ from pathlib import Path
 from datetime import UTC
 from bot.adapters.transaction_csv import inspect_file
 from bot.domain.cards import Fingerprinter
-from bot.services.file_scan import BackgroundScan, Interest
+from functools import partial
+from bot.adapters.scan_process import BackgroundScan
+from bot.services.file_scan import Interest, read_columns, scan
 if __name__ == "__main__":
-    scan = BackgroundScan(inspect_file(Path({str(big)!r})), 0, Interest({{"MID-MCD-0001": ("m",)}}, {{}}),
-                          Fingerprinter(b"k" * 32), 1000)
+    facts = inspect_file(Path({str(big)!r}))
+    work = partial(scan, facts, read_columns(facts), 0, Interest({{"MID-MCD-0001": ("m",)}}, {{}}),
+                   Fingerprinter(b"k" * 32), 1000)
+    scan = BackgroundScan(work, name="big.csv")
     print(scan._worker.pid, flush=True)
     time.sleep(60)  # never reads a batch: the scanner blocks with its queue full
 """
@@ -423,7 +432,7 @@ def test_a_dry_run_stages_in_a_private_scratch_file_it_deletes(ledger, make_csv,
     """The scratch ledger is a file only its owner can read, in a folder of its own, gone after the run."""
     import stat
 
-    from bot.adapters import scratch
+    from bot.adapters.sql import scratch
 
     seen = {}
     real_close = scratch.ScratchLedger.close

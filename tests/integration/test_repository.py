@@ -8,10 +8,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, text
 
-from bot.adapters.database import make_engine
-from bot.adapters.tables import CursorRow
+from bot.adapters.sql.engine import make_engine
+from bot.adapters.sql.tables import CursorRow
 from bot.domain.cards import CardRef
 from bot.domain.enrolment import Enrolment
+from bot.domain.members import NewLink
+from bot.domain.mentions import HandledPost
 from bot.domain.reconcile import Credit
 from bot.domain.replies import ReplyIntent
 from bot.domain.transactions import Reject
@@ -89,8 +91,8 @@ def test_credit_counts_count_credits_per_campaign(uow, clock):
         tx.commit()
 
     with uow(readonly=True) as tx:
-        assert tx.campaigns.credit_counts(["amex-mcdonalds", "amex-other"]) == {"amex-mcdonalds": 2}
-        assert tx.campaigns.credit_counts([]) == {}
+        assert tx.ledger.credit_counts(["amex-mcdonalds", "amex-other"]) == {"amex-mcdonalds": 2}
+        assert tx.ledger.credit_counts([]) == {}
 
 
 def test_datetimes_come_back_aware_in_utc(engine, uow, clock):
@@ -191,10 +193,9 @@ def test_look_ups_of_many_keys_find_each_one(uow, clock):
     when = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
     with uow() as tx:
         tx.campaigns.sync([campaign()], clock())
-        tx.members.link_many([(uid, f"h{uid}", CardRef(f"fp{uid}", uid[-4:])) for uid in ids], clock())
+        tx.members.link_many([NewLink(uid, f"h{uid}", CardRef(f"fp{uid}", uid[-4:])) for uid in ids], clock())
         tx.enrolments.add_many([Enrolment(uid, "amex-mcdonalds", f"9{uid}", when) for uid in ids])
-        tx.posts.add_many([{"post_id": f"9{uid}", "author_id": uid, "processed_at": when,
-                            "outcome": "enrolled", "created_at": None if int(uid) % 2 else when}
+        tx.posts.add_many([HandledPost(f"9{uid}", uid, None if int(uid) % 2 else when, when, "enrolled")
                            for uid in ids])
         tx.commit()
 

@@ -43,19 +43,20 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import Engine, text
 
-from bot.adapters.database import create_schema, make_engine
 from bot.adapters.locks import locks_for
-from bot.adapters.repository import SqlUnitOfWork, unit_of_work_factory
+from bot.adapters.sql.engine import create_schema, make_engine
+from bot.adapters.sql.unit_of_work import SqlUnitOfWork, unit_of_work_factory
 from bot.adapters.templates import TemplateRenderer
 from bot.domain.cards import Fingerprinter
 from bot.domain.mentions import Mention, MentionPage
+from bot.domain.reconcile_summary import Summary
 from bot.errors import MemberError, TransientApiError
 from bot.ports import UnitOfWorkFactory
 from bot.services.campaigns import Catalog
 from bot.services.intake import poll_mentions
 from bot.services.members import link_member, unlink_member
 from bot.services.notices import queue_credit_notices
-from bot.services.reconciliation import ReconcileDeps, Summary, reconcile_file
+from bot.services.reconciliation import ReconcileDeps, reconcile_file
 from bot.services.replies import send_replies
 from tests.conftest import HEADER, REPO
 from tests.fakes import BOT_ID, FakeSocialApi, FixedClock, campaign, card_number, exported, mention, tx_row

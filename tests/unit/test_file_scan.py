@@ -12,7 +12,7 @@ from bot.domain.cards import Fingerprinter
 from bot.domain.members import LinkPeriod
 from bot.domain.reconcile import Txn
 from bot.domain.transactions import Reject
-from bot.services.file_scan import Interest, ScanBatch, scan
+from bot.services.file_scan import Interest, ScanBatch, read_columns, scan
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, tx_row
 
 MCD, ZAP, OTHER = "MID-MCD-0001", "MID-ZAP-0001", "MID-OTHER-01"
@@ -37,7 +37,8 @@ def interest(fingerprinter: Fingerprinter) -> Interest:
 def scan_all(path: Path, interest: Interest, fingerprinter: Fingerprinter, *, skip: int = 0,
              batch_rows: int = 100, enrolments=lambda: None) -> list[ScanBatch]:
     """Scan the whole file and return its batches."""
-    return list(scan(inspect_file(path), skip, interest, fingerprinter, batch_rows, enrolments))
+    facts = inspect_file(path)
+    return list(scan(facts, read_columns(facts), skip, interest, fingerprinter, batch_rows, enrolments))
 
 
 def txns(batches: list[ScanBatch]) -> list[Txn]:
@@ -179,7 +180,8 @@ def test_batches_are_filtered_from_when_enrolments_are_known(make_csv, interest,
 def test_scan_stopped_early_closes_the_file(make_csv, interest, fingerprinter) -> None:
     """Leaving a scan after its first batch closes the file (no ResourceWarning)."""
     path = make_csv("tx.csv", *(row(f"T{n}", ALICE_CARD) for n in range(9)))
-    batches = scan(inspect_file(path), 0, interest, fingerprinter, 4)
+    facts = inspect_file(path)
+    batches = scan(facts, read_columns(facts), 0, interest, fingerprinter, 4)
     assert next(batches).rows == 1
     batches.close()
 
@@ -229,3 +231,44 @@ def test_during_a_rotation_cards_linked_with_the_previous_key_are_matched(make_c
     assert [(t.transaction_id, t.member_id) for t in batch.txns] == [("T1", "1001"), ("T2", "1002")]
     assert batch.not_linked == 1
     assert scan_all(path, Interest(interest.campaigns_of, interest.members), new)[0].not_linked == 2
+
+
+def test_a_large_file_is_scanned_by_the_scanner_given_and_a_small_one_here(make_csv, interest,
+                                                                          fingerprinter, monkeypatch) -> None:
+    """scan_batches hands a file of IN_PROCESS_BELOW bytes or more to the Scanner port, a smaller one not."""
+    import bot.services.file_scan as file_scan
+
+    asked = []
+
+    def scanner(work, *, name):
+        asked.append(name)
+        return file_scan.scan_here(work, name=name)
+
+    path = make_csv("tx.csv", row("T1", ALICE_CARD))
+    facts = inspect_file(path)
+    columns = read_columns(facts)
+    with file_scan.scan_batches(facts, columns, 0, interest, fingerprinter, 100, scanner) as batches:
+        small = txns(list(batches))
+    monkeypatch.setattr(file_scan, "IN_PROCESS_BELOW", 0)
+    with file_scan.scan_batches(facts, columns, 0, interest, fingerprinter, 100, scanner) as batches:
+        large = txns(list(batches))
+
+    assert asked == ["tx.csv"]
+    assert small == large == txns(scan_all(path, interest, fingerprinter))
+
+
+def test_the_enrolments_shared_with_a_scan_here_filter_what_it_reads_next(make_csv, interest,
+                                                                         fingerprinter) -> None:
+    """An in-process scan takes the enrolment keys it is given between batches, as the second process does."""
+    from bot.services.file_scan import scan_batches
+
+    path = make_csv("tx.csv", *(row(f"T{n}", ALICE_CARD) for n in range(8)))
+    facts = inspect_file(path)
+    never = lambda *_a, **_k: None  # noqa: E731 - a small file never reaches the scanner
+    with scan_batches(facts, read_columns(facts), 0, interest, fingerprinter, 4, never) as batches:
+        found = []
+        for batch in batches:
+            found.append((batch.rows, batch.filtered, len(batch.txns)))
+            batches.share(frozenset())  # Alice is enrolled in nothing
+
+    assert found == [(1, False, 1), (4, True, 0), (3, True, 0)]

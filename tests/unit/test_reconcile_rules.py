@@ -733,3 +733,33 @@ def test_decision_order_is_date_then_id() -> None:
 def test_a_refunds_state_follows_its_verdicts(outcomes: list[Outcome], state: str) -> None:
     """A refund that reversed or kept a credit is applied; one waiting is pending; else nothing to reverse."""
     assert refund_state([Verdict(CID, o) for o in outcomes]) == state
+
+
+# --- backtests ----------------------------------------------------------------------------------
+
+
+def test_a_backtest_counts_every_member_as_enrolled_from_the_campaigns_start() -> None:
+    """With everyone_enrolled, a member with no enrolment is credited, and judged from enrol_from."""
+    c = campaign()
+    r = Reconciler({c.id: c}, {MCD: (c,)}, {}, {}, {}, everyone_enrolled=True)
+
+    assert only(r.evaluate(purchase("T1", member=BOB))).outcome is Outcome.CREDITED
+    early = only(r.evaluate(purchase("T0", member=ALICE, day=c.enrol_from - timedelta(days=1))))
+    assert (early.outcome, early.detail) == (Outcome.OUTSIDE_WINDOW, f"before enrolment on {c.enrol_from}")
+
+
+def test_a_backtests_refund_may_wait_for_its_purchase_whoever_made_it() -> None:
+    """With everyone_enrolled, a refund before its purchase waits as it would for an enrolled member."""
+    c = campaign()
+    r = Reconciler({c.id: c}, {MCD: (c,)}, {}, {}, {}, today=DAY, everyone_enrolled=True)
+
+    assert only(r.evaluate(refund("R1", member=BOB))).outcome is Outcome.REFUND_PENDING
+
+
+def test_without_the_flag_an_empty_enrolment_map_enrols_nobody() -> None:
+    """A backtest is a flag, not a map: with neither flag nor enrolments, nobody is enrolled."""
+    c = campaign()
+    r = Reconciler({c.id: c}, {MCD: (c,)}, {}, {}, {}, today=DAY)
+
+    assert only(r.evaluate(purchase("T1"))).outcome is Outcome.NOT_ENROLLED
+    assert only(r.evaluate(refund("R1"))).outcome is Outcome.REFUND_UNMATCHED

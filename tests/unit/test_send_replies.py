@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
 
 from bot.domain.replies import ReplyIntent
 from bot.errors import (
@@ -17,7 +16,7 @@ from bot.errors import (
     TransientApiError,
 )
 from bot.services.replies import LEASE, MAX_ATTEMPTS, send_replies
-from tests.fakes import FakeSocialApi, reply_context
+from tests.fakes import FakeSocialApi, FakeStore, reply_context
 
 ENROLLED = reply_context(enrolled=[{"hashtag": "#AmexMcDonalds", "merchant": "McDonald's",
                                     "reward": "$5 back", "redeem_by": "Jan 31, 2027"}])
@@ -31,10 +30,9 @@ def queue(uow, clock, *, post_id: str, member: str = "1001", thread: str | None 
         tx.commit()
 
 
-def rows(engine) -> list[tuple]:
-    with engine.connect() as conn:
-        return conn.execute(text(
-            "SELECT dedupe_key, status, attempts, sent_post_id, last_error FROM outbox ORDER BY id")).all()
+def rows(store: FakeStore) -> list[tuple]:
+    """The outbox as (dedupe key, status, attempts, sent post id, last error), in the order queued."""
+    return [(r.dedupe_key, r.status, r.attempts, r.sent_post_id, r.last_error) for r in store.outbox_rows()]
 
 
 @pytest.fixture
@@ -45,7 +43,7 @@ def send(uow, renderer, clock, members):
     return run
 
 
-def test_a_due_reply_is_posted_in_reply_to_its_post_and_marked_sent(uow, engine, clock, send, api):
+def test_a_due_reply_is_posted_in_reply_to_its_post_and_marked_sent(uow, store, clock, send, api):
     """The reply goes to the member's post and the row records X's id for it."""
     queue(uow, clock, post_id="11")
 
@@ -54,7 +52,7 @@ def test_a_due_reply_is_posted_in_reply_to_its_post_and_marked_sent(uow, engine,
     [(text_, to, post_id)] = api.replies
     assert to == "11"
     assert "You're enrolled in #AmexMcDonalds" in text_
-    assert rows(engine) == [("post:11", "sent", 1, post_id, None)]
+    assert rows(store) == [("post:11", "sent", 1, post_id, None)]
     assert report.results == {"sent": 1}
 
 
@@ -69,7 +67,7 @@ def test_the_same_intent_queued_twice_is_sent_once(uow, clock, send, api):
     assert len(api.replies) == 1
 
 
-def test_duplicate_content_counts_as_sent_and_is_not_retried(uow, engine, clock, send, api):
+def test_duplicate_content_counts_as_sent_and_is_not_retried(uow, store, clock, send, api):
     """X's 403 'duplicate content' means the reply is already there: sent, never retried."""
     queue(uow, clock, post_id="11")
     api.reply_errors.append(DuplicateContent("403 duplicate content"))
@@ -78,12 +76,12 @@ def test_duplicate_content_counts_as_sent_and_is_not_retried(uow, engine, clock,
     clock.advance(hours=2)
     send(api)
 
-    [(_, status, attempts, post_id, note)] = rows(engine)
+    [(_, status, attempts, post_id, note)] = rows(store)
     assert (status, attempts, post_id) == ("sent", 1, None)
     assert "duplicate" in note
 
 
-def test_a_rate_limit_puts_the_rest_of_the_batch_back_until_the_reset(uow, engine, clock, send, api):
+def test_a_rate_limit_puts_the_rest_of_the_batch_back_until_the_reset(uow, store, clock, send, api):
     """On 429 no more replies are tried; they are due again at X's reset time."""
     for post_id in ("11", "12", "13"):
         queue(uow, clock, post_id=post_id, member={"11": "1001", "12": "1002", "13": "1003"}[post_id])
@@ -93,7 +91,7 @@ def test_a_rate_limit_puts_the_rest_of_the_batch_back_until_the_reset(uow, engin
     send(api)
 
     assert api.replies == []
-    assert {status for _, status, *_ in rows(engine)} == {"pending"}
+    assert {status for _, status, *_ in rows(store)} == {"pending"}
     clock.advance(minutes=14)
     assert send(api).results == {}
     clock.advance(minutes=2)
@@ -111,7 +109,7 @@ def test_a_server_error_is_retried_later_with_backoff(uow, clock, send, api):
     assert send(api).results == {"sent": 1}
 
 
-def test_a_reply_that_keeps_failing_is_given_up_after_max_attempts(uow, engine, clock, send, api):
+def test_a_reply_that_keeps_failing_is_given_up_after_max_attempts(uow, store, clock, send, api):
     """After MAX_ATTEMPTS transient failures the row is failed with the reason, not retried forever."""
     queue(uow, clock, post_id="11")
     api.reply_errors.extend(TransientApiError("503") for _ in range(MAX_ATTEMPTS))
@@ -120,25 +118,25 @@ def test_a_reply_that_keeps_failing_is_given_up_after_max_attempts(uow, engine, 
         send(api)
         clock.advance(hours=2)
 
-    [(_, status, attempts, _, note)] = rows(engine)
+    [(_, status, attempts, _, note)] = rows(store)
     assert (status, attempts) == ("failed", MAX_ATTEMPTS)
     assert "503" in note
 
 
 @pytest.mark.parametrize("error", [ReplyNotAllowed("403 not allowed"), PermanentApiError("400 bad")])
-def test_a_refused_reply_is_failed_with_the_reason(uow, engine, clock, send, api, error):
+def test_a_refused_reply_is_failed_with_the_reason(uow, store, clock, send, api, error):
     """A permanent refusal fails that reply only; it is not retried."""
     queue(uow, clock, post_id="11")
     api.reply_errors.append(error)
 
     send(api)
 
-    [(_, status, _, _, note)] = rows(engine)
+    [(_, status, _, _, note)] = rows(store)
     assert status == "failed"
     assert note == str(error)
 
 
-def test_bad_credentials_stop_the_batch_and_raise(uow, engine, clock, send, api):
+def test_bad_credentials_stop_the_batch_and_raise(uow, store, clock, send, api):
     """An auth failure is raised for the job to log, and the replies wait instead of failing."""
     queue(uow, clock, post_id="11")
     queue(uow, clock, post_id="12", member="1002")
@@ -147,10 +145,10 @@ def test_bad_credentials_stop_the_batch_and_raise(uow, engine, clock, send, api)
     with pytest.raises(AuthError):
         send(api)
 
-    assert [status for _, status, *_ in rows(engine)] == ["pending", "pending"]
+    assert [status for _, status, *_ in rows(store)] == ["pending", "pending"]
 
 
-def test_a_reply_to_a_member_who_unlinked_is_cancelled(uow, engine, clock, send, api):
+def test_a_reply_to_a_member_who_unlinked_is_cancelled(uow, store, clock, send, api):
     """If the member unlinked after the reply was queued, it is cancelled, not sent."""
     queue(uow, clock, post_id="11")
     with uow() as tx:
@@ -160,10 +158,10 @@ def test_a_reply_to_a_member_who_unlinked_is_cancelled(uow, engine, clock, send,
     send(api)
 
     assert api.replies == []
-    assert rows(engine)[0][1] == "cancelled"
+    assert rows(store)[0][1] == "cancelled"
 
 
-def test_a_reply_over_280_weighted_characters_goes_out_shortened(uow, engine, clock, send, api):
+def test_a_reply_over_280_weighted_characters_goes_out_shortened(uow, store, clock, send, api):
     """Issue 11: a reply too long for X names fewer campaigns and is sent (it was failed before)."""
     long_name = [{"hashtag": f"#AmexAVeryLongCampaignHashtag{i}", "merchant": "M" * 60,
                   "reward": "$5 back", "redeem_by": "x"} for i in range(12)]
@@ -173,10 +171,10 @@ def test_a_reply_over_280_weighted_characters_goes_out_shortened(uow, engine, cl
 
     [(text_, _, _)] = api.replies
     assert "more. Pay with your synced card." in text_
-    assert rows(engine)[0][1] == "sent"
+    assert rows(store)[0][1] == "sent"
 
 
-def test_a_reply_that_cannot_be_made_to_fit_is_failed_not_sent(uow, engine, clock, send, api):
+def test_a_reply_that_cannot_be_made_to_fit_is_failed_not_sent(uow, store, clock, send, api):
     """A text with nothing left to shorten (a 300-character merchant) is failed with the template's name."""
     intent = ReplyIntent("credit:c1", "1001", "11", "credit.j2",
                          {"kind": "credit", "amount": "$5.00", "merchant": "M" * 300,
@@ -188,7 +186,7 @@ def test_a_reply_that_cannot_be_made_to_fit_is_failed_not_sent(uow, engine, cloc
     send(api)
 
     assert api.replies == []
-    [(_, status, _, _, note)] = rows(engine)
+    [(_, status, _, _, note)] = rows(store)
     assert status == "failed"
     assert "credit.j2" in note
 
@@ -206,7 +204,7 @@ def test_a_reply_claimed_by_a_sender_that_died_is_sent_again_after_the_lease(uow
     assert send(api).results == {"sent": 1}
 
 
-def test_a_crash_after_x_accepted_the_reply_does_not_post_it_twice(uow, engine, clock, renderer, send, api):
+def test_a_crash_after_x_accepted_the_reply_does_not_post_it_twice(uow, store, clock, renderer, send, api):
     """If X took the post but the process died before recording it, the resend hits duplicate content."""
     queue(uow, clock, post_id="11")
     with uow() as tx:
@@ -218,7 +216,7 @@ def test_a_crash_after_x_accepted_the_reply_does_not_post_it_twice(uow, engine, 
     send(api)
 
     assert len(api.replies) == 1
-    assert rows(engine)[0][1] == "sent"
+    assert rows(store)[0][1] == "sent"
 
 
 def test_a_credit_notice_goes_under_the_bots_own_confirmation(uow, clock, send, api):
@@ -254,7 +252,7 @@ def test_notices_without_a_confirmation_chain_under_the_first_one(uow, clock, se
     assert (first_to, second_to) == ("11", first_id)
 
 
-def test_the_opt_out_confirmation_is_the_one_message_an_unlinked_member_gets(uow, engine, clock, send, api):
+def test_the_opt_out_confirmation_is_the_one_message_an_unlinked_member_gets(uow, store, clock, send, api):
     """After STOP, its confirmation goes out to the (now unlinked) member; their other replies do not."""
     from bot.domain.replies import opt_out_reply
 
@@ -269,7 +267,7 @@ def test_the_opt_out_confirmation_is_the_one_message_an_unlinked_member_gets(uow
     [(text_, to, _)] = api.replies
     assert to == "12"
     assert text_.startswith("You're unsubscribed: your X account is no longer linked to your card")
-    assert [status for _, status, *_ in rows(engine)] == ["cancelled", "sent"]
+    assert [status for _, status, *_ in rows(store)] == ["cancelled", "sent"]
 
 
 # --- direct messages --------------------------------------------------------------------------
@@ -287,7 +285,7 @@ def queue_dm(uow, clock, *, credit: str = "c1", member: str = "1001") -> None:
         tx.commit()
 
 
-def test_a_notice_goes_to_the_member_by_direct_message_never_as_a_reply(uow, engine, clock, send, api):
+def test_a_notice_goes_to_the_member_by_direct_message_never_as_a_reply(uow, store, clock, send, api):
     """A DM in the outbox is sent with direct_message to the member; nothing is posted publicly."""
     queue_dm(uow, clock)
 
@@ -296,11 +294,11 @@ def test_a_notice_goes_to_the_member_by_direct_message_never_as_a_reply(uow, eng
     [(text_, member, event_id)] = api.dms
     assert (member, api.replies) == ("1001", [])
     assert text_.startswith("Good news: your $5.00 statement credit from McDonald's")
-    assert rows(engine) == [("credit:c1", "sent", 1, event_id, None)]
+    assert rows(store) == [("credit:c1", "sent", 1, event_id, None)]
 
 
 def test_a_dm_x_refuses_is_undeliverable_with_the_reason_and_never_a_public_post(
-        uow, engine, clock, send, api):
+        uow, store, clock, send, api):
     """DmNotAllowed makes the notice undeliverable (final): not retried, and no reply is posted instead."""
     from bot.errors import DmNotAllowed
 
@@ -313,12 +311,12 @@ def test_a_dm_x_refuses_is_undeliverable_with_the_reason_and_never_a_public_post
     assert send(api).results == {}
 
     assert (api.dms, api.replies) == ([], [])
-    [(_, status, attempts, _, note)] = rows(engine)
+    [(_, status, attempts, _, note)] = rows(store)
     assert (status, attempts) == ("undeliverable", 1)
     assert "must allow DMs from the bot" in note
 
 
-def test_a_dm_retried_after_an_unknown_outcome_is_not_sent_twice(uow, engine, clock, renderer, send, api):
+def test_a_dm_retried_after_an_unknown_outcome_is_not_sent_twice(uow, store, clock, renderer, send, api):
     """After a timeout (X may have taken it), the next attempt finds the DM already sent and records it."""
     queue_dm(uow, clock)
     api.dm_errors.append(TransientApiError("Read timed out"))
@@ -333,10 +331,10 @@ def test_a_dm_retried_after_an_unknown_outcome_is_not_sent_twice(uow, engine, cl
 
     assert api.lookups == [("1001", text_)]
     assert len(api.dms) == 1
-    assert rows(engine)[0][:4] == ("credit:c1", "sent", 2, "800000000000000777")
+    assert rows(store)[0][:4] == ("credit:c1", "sent", 2, "800000000000000777")
 
 
-def test_a_dm_rate_limit_holds_only_the_dms_of_the_batch(uow, engine, clock, send, api):
+def test_a_dm_rate_limit_holds_only_the_dms_of_the_batch(uow, store, clock, send, api):
     """A 429 on DMs postpones the other DMs until the reset; the replies of the batch still go out."""
     queue_dm(uow, clock, credit="c1")
     queue(uow, clock, post_id="11")
@@ -347,12 +345,12 @@ def test_a_dm_rate_limit_holds_only_the_dms_of_the_batch(uow, engine, clock, sen
     assert send(api).results == {"postponed": 2, "sent": 1}
 
     assert len(api.replies) == 1
-    assert [status for _, status, *_ in rows(engine)] == ["pending", "sent", "pending"]
+    assert [status for _, status, *_ in rows(store)] == ["pending", "sent", "pending"]
     clock.advance(minutes=16)
     assert send(api).results == {"sent": 2}
 
 
-def test_a_dm_to_a_member_who_unlinked_is_cancelled(uow, engine, clock, send, api):
+def test_a_dm_to_a_member_who_unlinked_is_cancelled(uow, store, clock, send, api):
     """A notice for a member who has since unlinked (or sent STOP) is cancelled, not sent."""
     queue_dm(uow, clock)
     with uow() as tx:
@@ -362,10 +360,10 @@ def test_a_dm_to_a_member_who_unlinked_is_cancelled(uow, engine, clock, send, ap
     send(api)
 
     assert api.dms == []
-    assert rows(engine)[0][1] == "cancelled"
+    assert rows(store)[0][1] == "cancelled"
 
 
-def test_dms_to_a_member_go_in_the_order_queued(uow, engine, clock, send, api):
+def test_dms_to_a_member_go_in_the_order_queued(uow, store, clock, send, api):
     """A clawback notice waits while the credit notice queued before it is being retried."""
     queue_dm(uow, clock, credit="c1")
     queue_dm(uow, clock, credit="c2")

@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
-from bot.adapters import portal_tables, tables  # noqa: F401 - registers the tables on SQLModel.metadata
 from bot.adapters.private_files import create_private, private_file, private_folder
+from bot.adapters.sql import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 
 logger = logging.getLogger(__name__)
 READONLY = "offerbot_readonly"

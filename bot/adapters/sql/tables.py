@@ -1,11 +1,16 @@
-"""Database tables (SQLModel). Only the repository module reads or writes them."""
+"""Database tables (SQLModel): the bot's, then the portal's. Only bot.adapters.sql reads or writes
+them, each table written by one repository module (see the package's docstring).
+
+The migrations in bot/migrations/versions build exactly these (a guard test compares them).
+Over 300 lines on purpose: the whole schema in one place, read as the migrations build it.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Integer, String, TypeDecorator, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Integer, String, Table, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -303,3 +308,100 @@ class LeaseRow(SQLModel, table=True):
     holder: str = Field(max_length=100)
     expires_at: datetime = _when()
     acquired_at: datetime = _when()
+
+
+# The portal's tables: users, sessions, the audit log, campaign requests, uploads.
+
+
+class WebUserRow(SQLModel, table=True):
+    """A person who signs in to the portal: ops, or one merchant's staff."""
+
+    __tablename__ = "web_users"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True)
+    role: str = Field(max_length=10)  # ops | merchant
+    merchant: str | None = Field(default=None, max_length=60)  # a campaign's merchant, exactly
+    password_hash: str = Field(max_length=200)  # Argon2id, with its own salt and parameters
+    disabled: bool = False
+    failed_sign_ins: int = Field(sa_column=Column(Integer, nullable=False, server_default="0"))
+    locked_until: datetime | None = _when(nullable=True)
+    created_at: datetime = _when()
+    password_changed_at: datetime = _when()
+
+
+class WebSessionRow(SQLModel, table=True):
+    """A signed-in session. Only a SHA-256 of the cookie's random id is kept."""
+
+    __tablename__ = "web_sessions"
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="web_users.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _when()
+    last_seen_at: datetime = _when()
+
+
+class AuditRow(SQLModel, table=True):
+    """One event of the append-only audit log (never a password, a session id or a card number)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when()
+    actor: str | None = Field(default=None, max_length=254)  # the email given or signed in
+    event: str = Field(max_length=40)
+    detail: str = Field(default="", max_length=500)
+    address: str | None = Field(default=None, max_length=64)  # the client's IP address
+
+
+class SubmissionRow(SQLModel, table=True):
+    """A campaign file a merchant submitted, waiting for ops (a request) or decided."""
+
+    __tablename__ = "campaign_submissions"
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str = Field(max_length=64)
+    merchant: str = Field(max_length=60, index=True)
+    submitted_by: str = Field(max_length=254)
+    text: str  # the TOML as submitted (checked: no card number in it)
+    status: str = Field(max_length=10)  # pending | approved | rejected
+    note: str | None = Field(default=None, max_length=500)
+    submitted_at: datetime = _when()
+    decided_by: str | None = Field(default=None, max_length=254)
+    decided_at: datetime | None = _when(nullable=True)
+
+
+class UploadRow(SQLModel, table=True):
+    """A transaction file uploaded in the portal, and what became of it."""
+
+    __tablename__ = "web_uploads"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=255)
+    sha256: str | None = Field(default=None, max_length=64, index=True)
+    size: int = 0
+    lines: int = 0
+    uploaded_by: str = Field(max_length=254)
+    uploaded_at: datetime = _when()
+    status: str = Field(max_length=20)  # refused | already reconciled | queued | waiting | done | failed
+    message: str = Field(default="", max_length=2000)
+
+
+# The tables as SQLAlchemy Core sees them: what the repositories' statements are built on.
+members_t: Table = MemberRow.__table__  # type: ignore[attr-defined]
+card_links_t: Table = CardLinkRow.__table__  # type: ignore[attr-defined]
+keys_t: Table = FingerprintKeyRow.__table__  # type: ignore[attr-defined]
+campaigns_t: Table = CampaignRow.__table__  # type: ignore[attr-defined]
+enrolments_t: Table = EnrolmentRow.__table__  # type: ignore[attr-defined]
+posts_t: Table = PostRow.__table__  # type: ignore[attr-defined]
+outbox_t: Table = OutboxRow.__table__  # type: ignore[attr-defined]
+cursors_t: Table = CursorRow.__table__  # type: ignore[attr-defined]
+files_t: Table = TransactionFileRow.__table__  # type: ignore[attr-defined]
+transactions_t: Table = CardTransactionRow.__table__  # type: ignore[attr-defined]
+credits_t: Table = CreditRow.__table__  # type: ignore[attr-defined]
+staged_t: Table = StagedTransactionRow.__table__  # type: ignore[attr-defined]
+pending_t: Table = PendingRefundRow.__table__  # type: ignore[attr-defined]
+rejects_t: Table = RejectRow.__table__  # type: ignore[attr-defined]
+leases_t: Table = LeaseRow.__table__  # type: ignore[attr-defined]
+users_t: Table = WebUserRow.__table__  # type: ignore[attr-defined]
+sessions_t: Table = WebSessionRow.__table__  # type: ignore[attr-defined]
+audit_t: Table = AuditRow.__table__  # type: ignore[attr-defined]
+submissions_t: Table = SubmissionRow.__table__  # type: ignore[attr-defined]
+uploads_t: Table = UploadRow.__table__  # type: ignore[attr-defined]

@@ -24,17 +24,18 @@ from typing import Any, Self
 
 from sqlalchemy import event
 
-from bot.adapters.database import create_schema, make_engine
-from bot.adapters.repository import LedgerRepository, Seen, SqlUnitOfWork
+from bot.adapters.sql.engine import create_schema, make_engine
+from bot.adapters.sql.ledger import LedgerRepository
+from bot.adapters.sql.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
+from bot.domain.ledger import FilePhase, KeptTransaction, Seen, WaitingRefund
 from bot.domain.reconcile import Credit, CreditedPurchase, Key, Txn
 from bot.domain.transactions import Reject
-from bot.ports import UnitOfWorkFactory
 
 
 class ScratchLedger:
     """The temporary database of one dry run; ``session()`` opens a transaction over it."""
 
-    def __init__(self, history: UnitOfWorkFactory | None, clock_now: datetime) -> None:
+    def __init__(self, history: SqlUnitOfWorkFactory | None, clock_now: datetime) -> None:
         self._history, self._now = history, clock_now
         self._folder = Path(tempfile.mkdtemp(prefix="offerbot-dry-run-"))  # mode 0700
         path = self._folder / "scratch.db"
@@ -139,30 +140,30 @@ class OverlayLedger:
         return history | self._store.pending_members(since)
 
     def pending_between(self, exclude_file: int, after: Key | None, upto: Key | None,
-                        since: date | None) -> list[tuple[Txn, int]]:
+                        since: date | None) -> list[WaitingRefund]:
         """Return other files' waiting refunds in (after, upto] this run has not settled."""
         return self._unsettled(
             self._history.pending_between(exclude_file, after, upto, since) if self._history else [],
             self._store.pending_between(exclude_file, after, upto, since))
 
-    def pending_of(self, member_ids: Sequence[str], upto: Key, since: date | None) -> list[tuple[Txn, int]]:
+    def pending_of(self, member_ids: Sequence[str], upto: Key, since: date | None) -> list[WaitingRefund]:
         """Return these members' waiting refunds placed up to ``upto`` this run has not settled."""
         return self._unsettled(
             self._history.pending_of(member_ids, upto, since) if self._history else [],
             self._store.pending_of(member_ids, upto, since))
 
-    def pending_before(self, day: date) -> list[tuple[Txn, int]]:
+    def pending_before(self, day: date) -> list[WaitingRefund]:
         """Return the waiting refunds dated before ``day``."""
         return self._unsettled(self._history.pending_before(day) if self._history else [],
                                self._store.pending_before(day))
 
-    def _unsettled(self, history: list[tuple[Txn, int]],
-                   mine: list[tuple[Txn, int]]) -> list[tuple[Txn, int]]:
+    def _unsettled(self, history: list[WaitingRefund],
+                   mine: list[WaitingRefund]) -> list[WaitingRefund]:
         """Drop the real ledger's waiting refunds this run decided (it kept its own row for them)."""
-        decided = self._store.seen([t.transaction_id for t, _ in history])
-        merged = {t.transaction_id: (t, f) for t, f in history if t.transaction_id not in decided}
-        merged.update({t.transaction_id: (t, f) for t, f in mine})
-        return sorted(merged.values(), key=lambda item: (item[0].day, item[0].transaction_id))
+        decided = self._store.seen([w.txn.transaction_id for w in history])
+        merged = {w.txn.transaction_id: w for w in history if w.txn.transaction_id not in decided}
+        merged.update({w.txn.transaction_id: w for w in mine})
+        return sorted(merged.values(), key=lambda item: (item.txn.day, item.txn.transaction_id))
 
     # Everything the run writes goes to the scratch file.
 
@@ -190,7 +191,7 @@ class OverlayLedger:
         """Record progress in the scratch file."""
         self._store.save_progress(file_id, rows_done, counters)
 
-    def enter_phase(self, file_id: int, phase: str) -> None:
+    def enter_phase(self, file_id: int, phase: FilePhase) -> None:
         """Record the phase in the scratch file."""
         self._store.enter_phase(file_id, phase)
 
@@ -198,7 +199,7 @@ class OverlayLedger:
         """Record the cursor in the scratch file."""
         self._store.save_cursor(file_id, decided, counters)
 
-    def add_pending(self, refunds: Sequence[tuple[Txn, int]]) -> None:
+    def add_pending(self, refunds: Sequence[WaitingRefund]) -> None:
         """Keep waiting refunds in the scratch file."""
         self._store.add_pending(refunds)
 
@@ -206,11 +207,11 @@ class OverlayLedger:
         """Drop waiting refunds from the scratch file (the real ledger's are masked by their row)."""
         self._store.remove_pending(transaction_ids)
 
-    def add_transactions(self, rows: Sequence[tuple[Any, ...]], *, replace: bool = False) -> None:
+    def add_transactions(self, rows: Sequence[KeptTransaction], *, replace: bool = False) -> None:
         """Keep decided transactions in the scratch file."""
         self._store.add_transactions(rows, replace=replace)
 
-    def update_transactions(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def update_transactions(self, rows: Sequence[KeptTransaction]) -> None:
         """Keep the transactions with their new outcomes in the scratch file, masking the real rows."""
         self._store.add_transactions(rows, replace=True)
 

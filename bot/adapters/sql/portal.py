@@ -1,97 +1,25 @@
-"""The portal's own rows: users, sessions, the audit log, campaign requests and uploads."""
+"""The portal's own rows: users, sessions, the audit log, campaign requests and uploads. The only
+writer of web_users, web_sessions, audit_log, campaign_submissions and web_uploads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 
-from bot.adapters.database import READONLY
-from bot.adapters.portal_tables import AuditRow, SubmissionRow, UploadRow, WebSessionRow, WebUserRow
+from bot.adapters.sql.engine import READONLY
+from bot.adapters.sql.tables import audit_t, sessions_t, submissions_t, uploads_t, users_t
 from bot.domain.cards import mask_card_numbers
-from bot.domain.portal import Role, Viewer
-
-users_t: Table = WebUserRow.__table__  # type: ignore[attr-defined]
-sessions_t: Table = WebSessionRow.__table__  # type: ignore[attr-defined]
-audit_t: Table = AuditRow.__table__  # type: ignore[attr-defined]
-submissions_t: Table = SubmissionRow.__table__  # type: ignore[attr-defined]
-uploads_t: Table = UploadRow.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class User:
-    """A portal account (its password hash stays inside the account service)."""
-
-    id: int
-    email: str
-    role: Role
-    merchant: str | None
-    password_hash: str
-    disabled: bool
-    failed_sign_ins: int
-    locked_until: datetime | None
-    created_at: datetime
-
-    @property
-    def viewer(self) -> Viewer:
-        """Return who this user is to the read models."""
-        return Viewer(self.id, self.email, self.role, self.merchant)
-
-
-@dataclass(frozen=True)
-class Session:
-    """A signed-in session (keyed by the SHA-256 of its cookie value)."""
-
-    id_hash: str
-    user: User
-    csrf_token: str
-    created_at: datetime
-    last_seen_at: datetime
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    """One line of the audit log."""
-
-    id: int
-    at: datetime
-    actor: str | None
-    event: str
-    detail: str
-    address: str | None
-
-
-@dataclass(frozen=True)
-class Submission:
-    """A merchant's campaign request."""
-
-    id: int
-    campaign_id: str
-    merchant: str
-    submitted_by: str
-    text: str
-    status: str
-    note: str | None
-    submitted_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A transaction file uploaded through the portal."""
-
-    id: int
-    name: str
-    sha256: str | None
-    size: int
-    lines: int
-    uploaded_by: str
-    uploaded_at: datetime
-    status: str
-    message: str
+from bot.domain.portal import (
+    AuditEvent,
+    Role,
+    Session,
+    SubmissionStatus,
+    UploadStatus,
+    User,
+)
 
 
 def _user(row: Any) -> User:
@@ -218,11 +146,11 @@ class PortalRepository:
         with self._engine.begin() as conn:
             result = conn.execute(insert(submissions_t).values(
                 campaign_id=campaign_id, merchant=merchant, submitted_by=submitted_by, text=text,
-                status="pending", submitted_at=now).returning(submissions_t.c.id))
+                status=SubmissionStatus.PENDING.value, submitted_at=now).returning(submissions_t.c.id))
             return int(result.scalar_one())
 
-    def decide_submission(self, submission_id: int, status: str, note: str | None, by: str,
-                          now: datetime, *, then: Any = None) -> bool:
+    def decide_submission(self, submission_id: int, status: SubmissionStatus, note: str | None, by: str,
+                          now: datetime, *, then: Callable[[], None] | None = None) -> bool:
         """Move a pending request to ``status``; False when it was no longer pending.
 
         ``then`` runs inside the same transaction (writing the campaign file), so a failure
@@ -230,8 +158,8 @@ class PortalRepository:
         """
         with self._engine.begin() as conn:
             changed = conn.execute(update(submissions_t).where(
-                submissions_t.c.id == submission_id, submissions_t.c.status == "pending").values(
-                status=status, note=note, decided_by=by, decided_at=now)).rowcount
+                submissions_t.c.id == submission_id, submissions_t.c.status == SubmissionStatus.PENDING.value
+            ).values(status=str(status), note=note, decided_by=by, decided_at=now)).rowcount
             if changed != 1:
                 return False
             if then is not None:
@@ -240,17 +168,17 @@ class PortalRepository:
 
     # uploads
     def add_upload(self, name: str, uploaded_by: str, now: datetime, *, size: int, lines: int,
-                   sha256: str | None, status: str, message: str = "") -> int:
+                   sha256: str | None, status: UploadStatus, message: str = "") -> int:
         """Record an upload; return its id."""
         with self._engine.begin() as conn:
             result = conn.execute(insert(uploads_t).values(
                 name=name[:255], sha256=sha256, size=size, lines=lines, uploaded_by=uploaded_by,
-                uploaded_at=now, status=status, message=mask_card_numbers(message)[:2000])
+                uploaded_at=now, status=str(status), message=mask_card_numbers(message)[:2000])
                 .returning(uploads_t.c.id))
             return int(result.scalar_one())
 
-    def set_upload(self, upload_id: int, status: str, message: str = "") -> None:
+    def set_upload(self, upload_id: int, status: UploadStatus, message: str = "") -> None:
         """Record what became of an upload."""
         with self._engine.begin() as conn:
             conn.execute(update(uploads_t).where(uploads_t.c.id == upload_id).values(
-                status=status, message=mask_card_numbers(message)[:2000]))
+                status=str(status), message=mask_card_numbers(message)[:2000]))

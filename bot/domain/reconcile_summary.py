@@ -1,21 +1,37 @@
-"""What reconciling a file did: counted as it goes, saved with the file, printed and exported."""
+"""What reconciling a file did: counted as it goes, saved with the file, printed and exported.
+
+A pure record: the services count into it, the ledger keeps it as JSON (``to_dict``) and a
+resumed run rebuilds it by field name (``from_dict``); ``render`` is the text people read.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
 
 from bot.domain.money import format_cents
+from bot.domain.reconcile import CreditKind, Outcome
 from bot.domain.transactions import Reject
 
 SHOWN_REJECTS = 50  # rejects a dry run lists; the rest are counted
 NO_DATA_ROWS = "the file has a header and no data rows"
+_NOT_SAVED = {"shown_rejects"}  # for the command to print; never saved
 
 
 def _totals() -> dict[str, int]:
     return {"credits": 0, "credited_cents": 0, "clawbacks": 0, "clawed_back_cents": 0, "unchanged": 0}
+
+
+class RunStatus(StrEnum):
+    """What a run of a file came to."""
+
+    RUNNING = "running"
+    RECONCILED = "reconciled"
+    ALREADY_RECONCILED = "already reconciled"  # the same SHA-256 was reconciled before
+    DRY_RUN = "dry run"  # decided, nothing written
 
 
 @dataclass
@@ -24,7 +40,7 @@ class Summary:
 
     file: str
     sha256: str
-    status: str = "running"  # running | reconciled | already reconciled | dry run
+    status: RunStatus = RunStatus.RUNNING
     rows: int = 0
     rejected: int = 0
     other_merchant: int = 0
@@ -45,12 +61,23 @@ class Summary:
         """Return the data rows that were read and used (rows = accepted + rejected)."""
         return self.rows - self.rejected
 
-    def add_credit(self, campaign_id: str, kind: str, cents: int) -> None:
+    def count_matched(self, rows: int) -> None:
+        """Count rows of linked cards at campaign merchants (``matched`` is counted here only)."""
+        self.matched += rows
+
+    def count_not_enrolled(self, rows: int, outcomes: int) -> None:
+        """Count purchases by members enrolled in none of their merchant's campaigns: matched rows,
+        and ``outcomes`` (one per campaign) 'not enrolled' (counted here only, whoever dropped them)."""
+        self.count_matched(rows)
+        if outcomes:
+            self.outcomes[Outcome.NOT_ENROLLED] += outcomes
+
+    def add_credit(self, campaign_id: str, kind: CreditKind, cents: int) -> None:
         """Count a credit or clawback against its campaign."""
         totals = self.campaigns.get(campaign_id)
         if totals is None:
             totals = self.campaigns[campaign_id] = _totals()
-        if kind == "credit":
+        if kind == CreditKind.CREDIT:
             totals["credits"] += 1
             totals["credited_cents"] += cents
         else:
@@ -72,12 +99,17 @@ class Summary:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Summary:
-        """Rebuild a summary saved by ``to_dict`` (by this version or an earlier one)."""
-        campaigns = {cid: _totals() | totals for cid, totals in data["campaigns"].items()}
-        return cls(data["file"], data["sha256"], data["status"], data["rows"], data["rejected"],
-                   data["other_merchant"], data["not_linked"], data["matched"],
-                   Counter(data["outcomes"]), campaigns, data.get("exports", {}), data.get("run", 1),
-                   Counter(data.get("earlier_refunds", {})), list(data.get("warnings", [])))
+        """Rebuild a summary saved by ``to_dict`` (by this version or an earlier one), field by
+        field name: what an earlier version did not save takes its default."""
+        saved = {f.name for f in fields(cls) if f.name not in _NOT_SAVED} & set(data)
+        values = {name: data[name] for name in saved}
+        values["status"] = RunStatus(data["status"])
+        values["outcomes"] = Counter(data.get("outcomes", {}))
+        values["earlier_refunds"] = Counter(data.get("earlier_refunds", {}))
+        values["campaigns"] = {cid: _totals() | totals for cid, totals in data.get("campaigns", {}).items()}
+        values["exports"] = dict(data.get("exports", {}))
+        values["warnings"] = list(data.get("warnings", []))
+        return cls(**values)
 
     def render(self, currency: Callable[[str], str] = lambda _: "USD") -> str:
         """Return the summary as text for people."""
