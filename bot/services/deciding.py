@@ -33,6 +33,7 @@ from bot.errors import BotError
 from bot.ports import DecisionLedger, LedgerSessions
 from bot.services.campaigns import Catalog, warn_budget_crossings
 from bot.services.reconcile_exports import RunExports
+from bot.services.staging import count_sent_again
 
 Progress = Callable[[str, int, int], None]  # (what is being done, done so far, expected about)
 # Staged rows per chunk: a row being decided holds several times the memory of a row being read
@@ -108,6 +109,8 @@ class Decider:
         staged = ledger.staged_after(file_id, cursor, self.chunk_rows)
         last = len(staged) < self.chunk_rows
         upto = None if last else decision_key(staged[-1])
+        reached = decision_key(staged[-1]) if staged else None
+        staged = self._not_kept_elsewhere(ledger, staged)
         carried = ledger.pending_between(file_id, cursor, upto, self.since)
         origin = {w.txn.transaction_id: w.file_id for w in carried}
         self._prime(ledger, staged, [w.txn for w in carried], cursor, origin)
@@ -172,9 +175,32 @@ class Decider:
                            "being reconciled; run it again to resume from the last chunk")
         self.waiting_members.update(t.member_id for t in waiting.values())
         self.decided += len(staged)
-        newest = cursor if txn is None else decision_key(txn)
+        keys = (cursor, reached, None if txn is None else decision_key(txn))
+        newest = max((k for k in keys if k is not None), default=None)
         ledger.save_cursor(file_id, newest, summary.to_dict())
         return newest, last, credits
+
+    def _not_kept_elsewhere(self, ledger: DecisionLedger, staged: list[Txn]) -> list[Txn]:
+        """Leave out staged rows another file kept meanwhile (counted as sent again).
+
+        A run killed after reading, before deciding, may be resumed after another file with one of
+        its transaction ids was reconciled to the end: that file decided it first, so it is this
+        file's repeat of it, as it would have been had the other file come first.
+        """
+        seen = ledger.seen([t.transaction_id for t in staged])
+        elsewhere = {tid: s for tid, s in seen.items() if s.file_id != self.file_id}
+        if not elsewhere:
+            return staged
+        waiting = {s.file_id for s in elsewhere.values() if s.refund_state == RefundState.PENDING}
+        names = ledger.file_names(waiting) if waiting else {}
+        left = []
+        for txn in staged:
+            before = elsewhere.get(txn.transaction_id)
+            if before is None:
+                left.append(txn)
+            else:
+                count_sent_again(self.summary, self.catalog, txn, before, names.get(before.file_id, ""))
+        return left
 
     def _prime(self, ledger: DecisionLedger, staged: list[Txn], carried: list[Txn], cursor: Key | None,
                origin: dict[str, int]) -> None:

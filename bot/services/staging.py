@@ -78,7 +78,7 @@ class Stager:
             tid = txn.transaction_id
             before = seen.get(tid)
             if before is not None and before.file_id != file_id:
-                self._count_sent_again(txn, before, names.get(before.file_id, ""))
+                count_sent_again(self.summary, self.catalog, txn, before, names.get(before.file_id, ""))
                 sent_again += 1
                 continue
             # This file's own row: --again decides it afresh; otherwise a run of an earlier
@@ -91,19 +91,6 @@ class Stager:
             firsts[tid] = txn.line
             staged.append(txn)
         return staged, sent_again
-
-    def _count_sent_again(self, txn: Txn, before: Seen, since: str) -> None:
-        """Count a transaction an earlier file kept: never decided twice, a refund never applied twice."""
-        campaigns = len(self.catalog.by_merchant_id.get(txn.merchant_id, ()))
-        summary = self.summary
-        if before.kind == "refund" and before.refund_state == RefundState.PENDING:
-            summary.outcomes[Outcome.REFUND_PENDING] += campaigns
-            summary.earlier_refunds[f"sent again, pending since {since}"] += 1
-        elif before.kind == "refund" and before.refund_state == RefundState.APPLIED:
-            summary.outcomes[Outcome.REFUND_ALREADY_APPLIED] += campaigns
-            summary.earlier_refunds["sent again, already applied"] += 1
-        else:
-            summary.outcomes[Outcome.ALREADY_RECONCILED] += campaigns
 
     def _drop_not_enrolled(self, txns: list[Txn]) -> tuple[list[Txn], int, int]:
         """Drop purchases by members enrolled in none of the merchant's campaigns; return the rest,
@@ -123,3 +110,16 @@ class Stager:
                     continue
             left.append(txn)
         return left, rows, outcomes
+
+
+def count_sent_again(summary: Summary, catalog: Catalog, txn: Txn, before: Seen, since: str) -> None:
+    """Count a transaction another file kept: never decided twice, a refund never applied twice."""
+    campaigns = len(catalog.by_merchant_id.get(txn.merchant_id, ()))
+    if before.kind == "refund" and before.refund_state == RefundState.PENDING:
+        summary.outcomes[Outcome.REFUND_PENDING] += campaigns
+        summary.earlier_refunds[f"sent again, pending since {since}"] += 1
+    elif before.kind == "refund" and before.refund_state == RefundState.APPLIED:
+        summary.outcomes[Outcome.REFUND_ALREADY_APPLIED] += campaigns
+        summary.earlier_refunds["sent again, already applied"] += 1
+    else:
+        summary.outcomes[Outcome.ALREADY_RECONCILED] += campaigns

@@ -120,6 +120,33 @@ def test_a_run_that_dies_midway_and_is_rerun_gives_the_credits_of_a_clean_run(
     assert [r["transaction_id"] for r in exported(resumed.exports["credits.csv"])] == ["T1", "T3", "T4", "T8"]
 
 
+def test_a_file_resumed_after_another_file_kept_one_of_its_transactions_credits_it_once(
+        ledger, make_csv, monkeypatch):
+    """A run killed after reading, before deciding, then resumed after another file with the same
+    transaction id was reconciled to the end: that file decided it first, so the resumed run counts it
+    as already reconciled and finishes (it used to fail on the repeated id at every resume)."""
+    from bot.services import deciding
+
+    real = deciding.Decider._chunk
+
+    def killed(self, *args):
+        raise KeyboardInterrupt  # as good as kill -9: everything read is staged, nothing decided
+
+    monkeypatch.setattr(deciding.Decider, "_chunk", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ledger.reconcile(sample_day(make_csv))
+    monkeypatch.setattr(deciding.Decider, "_chunk", real)
+    other = ledger.reconcile(make_csv("other.csv", tx_row("T1", ALICE_CARD, "MID-MCD-0001", "12.50")))
+    assert other.status == "reconciled"
+
+    resumed = ledger.reconcile(sample_day(make_csv))
+
+    assert resumed.status == "reconciled"
+    assert resumed.outcomes["already reconciled"] == 1
+    assert (resumed.rows, resumed.matched) == (9, 7)
+    assert sorted(credits_in_db(ledger.engine)) == sorted(DAY_CREDITS)  # T1 once, by the other file
+
+
 def test_exports_lost_after_the_final_commit_are_written_again(ledger, make_csv):
     """If the run died between its last commit and writing the files, asking again writes them."""
     path = sample_day(make_csv)
