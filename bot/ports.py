@@ -17,6 +17,7 @@ from typing import Any, Protocol, Self, TypeVar
 from bot.domain.campaign_versions import CampaignRecord
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import KeyCheck
+from bot.domain.dashboard.report import Report
 from bot.domain.enrolment import Enrolment
 from bot.domain.ledger import (
     ExportedCredit,
@@ -575,3 +576,10 @@ class PortalStore(Protocol):
 
     def set_upload(self, upload_id: int, status: UploadStatus, message: str = "") -> None:
         """Record what became of an upload."""
+
+
+class DashboardReports(Protocol):
+    """The merchant dashboard's stored reports (issue 12): one per campaign, kept by a job."""
+
+    def latest(self, campaign_id: str) -> Report | None:
+        """The campaign's report as last computed, or None before the first computation."""
