@@ -85,15 +85,23 @@ def describe(status: Status, now: datetime) -> list[str]:
         lines.append(f"last file        {file.name}: {file.status}, {file.rows_done:,} rows, {when}")
     if status.reconciler:
         lines.append(f"reconciling now  {status.reconciler}")
-    for n, problem in enumerate(status.campaign_problems):
-        lines.append(f"{'campaign files' if n == 0 else '':<17}{problem}")
-    for n, line in enumerate(status.budgets):
+    for label, items in alerts(status):
+        lines.extend(f"{label if n == 0 else '':<17}{item}" for n, item in enumerate(items))
+    if status.keys is not None:
+        lines.extend(status.keys.describe())
+    return lines
+
+
+def alerts(status: Status) -> list[tuple[str, list[str]]]:
+    """Return what ops should look at, by heading: campaign file problems and budgets nearly
+    spent (empty headings left out)."""
+    budgets = []
+    for line in status.budgets:
         c = line.campaign
         assert c.budget_cents is not None
         state = ("budget spent, enrolment closed" if line.status is CampaignStatus.BUDGET_SPENT
                  else f"{line.spent_cents * 100 // c.budget_cents}% of its budget spent")
         money = f"{format_cents(line.spent_cents, c.currency)} of {format_cents(c.budget_cents, c.currency)}"
-        lines.append(f"{'budgets' if n == 0 else '':<17}{c.id}: {state} ({money})")
-    if status.keys is not None:
-        lines.extend(status.keys.describe())
-    return lines
+        budgets.append(f"{c.id}: {state} ({money})")
+    found = [("campaign files", list(status.campaign_problems)), ("budgets", budgets)]
+    return [(label, items) for label, items in found if items]

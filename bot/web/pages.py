@@ -29,7 +29,7 @@ from bot.domain.portal import SIGN_IN_REFUSED, tokens_match
 from bot.domain.reconcile_summary import Summary
 from bot.services.explain import explain
 from bot.services.reconcile_exports import currency_of
-from bot.services.status import read_status
+from bot.services.status import alerts, read_status
 from bot.services.submissions import SubmissionError
 from bot.web.registry import Ctx, new_token, route
 from bot.web.upload import UploadRefused, stream_upload
@@ -97,11 +97,13 @@ def overview(ctx: Ctx) -> Response:
     now = app.clock()
     views = ctx.web.portal.read.campaigns(ctx.viewer, app.campaigns.current().by_id, now)
     status = problems = None
+    notices: list[tuple[str, list[str]]] = []
     if ctx.viewer.is_ops:
-        status = read_status(app.uow, app.locks)
+        status = read_status(app.uow, app.locks, app.campaigns.inspect(), app.key_use())
         problems = status.problems(now, app.settings.poll_interval)
+        notices = alerts(status)
     return ctx.page("overview.html", title="Overview", groups=_by_status(views), status=status,
-                    problems=problems, now=now)
+                    problems=problems, notices=notices, now=now)
 
 
 def _by_status(views: Iterable[CampaignView]) -> list[tuple[str, list[CampaignView]]]:

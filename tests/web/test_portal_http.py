@@ -152,6 +152,22 @@ def test_ops_see_every_campaign_and_a_merchant_only_its_own(portal):
     assert "Last poll" not in mcd.get("/").text
 
 
+def test_the_ops_overview_says_what_offerbot_status_warns_of(portal):
+    """A broken campaign file and the fingerprint key in use show on the ops overview, as in
+    `offerbot status`; a merchant's overview shows neither."""
+    (portal.project / "offers" / "amex-zappos.toml").write_text("id = [broken\n")
+    ops = signed_in(portal, "ops@bank.example")
+    mcd = signed_in(portal, "mcd@example.com")
+
+    page = ops.get("/").text
+
+    assert "Needs attention" in page
+    assert "amex-zappos.toml" in page
+    assert "Fingerprint keys" in page
+    assert "linked members" in page
+    assert "Needs attention" not in mcd.get("/").text
+
+
 def test_a_post_without_the_forms_token_is_refused(portal):
     """A state-changing request whose CSRF token is missing or wrong gets 403 and changes nothing."""
     mcd = signed_in(portal, "mcd@example.com")
