@@ -127,6 +127,18 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
     )
 
 
+def upgrade_database(settings: Settings) -> tuple[str | None, str | None]:
+    """Bring the settings' database to the schema this version needs; return its revision before
+    and after."""
+    engine = make_engine(settings.database_url)
+    try:
+        before = schema_state(engine)
+        upgrade(engine)
+        return before.current, schema_state(engine).current
+    finally:
+        engine.dispose()
+
+
 def check_schema(engine: Engine) -> None:
     """Refuse a database whose schema is not the one this code needs (SchemaOutdated).
 

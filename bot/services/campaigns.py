@@ -128,6 +128,22 @@ class CampaignSource:
             load = plan_load(tx, files, checked, self._dir, self._root, self._tz)
         return Catalog(load.versions.in_force, load.problems, load.last_good)
 
+    def from_path(self, path: Path, *, save: bool) -> Catalog:
+        """Return the campaigns of another campaign file or folder (a backtest), refusing its
+        problems (CampaignFilesInvalid).
+
+        With ``save`` they are put in the database, never rewriting a campaign in force (the
+        ledger's foreign keys need them); without it (a dry run) nothing is written.
+        """
+        files = read_campaign_files(path, self._tz)
+        if files.problems:
+            raise CampaignFilesInvalid(files.problems)
+        if save:
+            with self._uow() as tx:
+                tx.campaigns.ensure(files.campaigns, self._clock())
+                tx.commit()
+        return Catalog(files.campaigns)
+
     def _read(self) -> tuple[CampaignFiles, list[CampaignFile]]:
         files = read_campaign_files(self._dir, self._tz, display_root=self._root)
         return files, own_checks(files, self._renderer)
