@@ -91,7 +91,7 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
     uow = unit_of_work_factory(engine)
     try:
         check_schema(engine)
-        key, key_source = _fingerprint_key(settings)
+        key, key_source = _current_fingerprint_key(settings)
         fingerprinter = Fingerprinter(key)
         previous = (Fingerprinter(settings.previous_fingerprint_key)
                     if settings.previous_fingerprint_key is not None else None)
@@ -160,7 +160,7 @@ def check_schema(engine: Engine) -> None:
                          "Back it up, then run `offerbot db upgrade`")
 
 
-def _fingerprint_key(settings: Settings) -> tuple[bytes, str]:
+def _current_fingerprint_key(settings: Settings) -> tuple[bytes, str]:
     """Return the card fingerprint key and where it came from; the sandbox makes a development key
     of its own."""
     if settings.fingerprint_key is not None:

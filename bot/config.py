@@ -176,7 +176,7 @@ def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
                              "columns a transaction file's header may have"),
         reply_batch=_count(source, "bot", "reply_batch", table, "replies sent per run of the job"),
         x=_x_credentials(environ),
-        fingerprint_key=_fingerprint_key(environ, KEY_VAR),
+        fingerprint_key=_hex_key(environ, KEY_VAR),
         previous_fingerprint_key=_previous_key(environ),
         portal=_portal(source, table),
     )
@@ -299,7 +299,7 @@ def _x_credentials(environ: Mapping[str, str]) -> XCredentials | None:
     return XCredentials(*(environ[k] for k in X_KEYS))
 
 
-def _fingerprint_key(environ: Mapping[str, str], name: str) -> bytes | None:
+def _hex_key(environ: Mapping[str, str], name: str) -> bytes | None:
     text = environ.get(name, "").strip()
     if not text:
         return None
@@ -315,8 +315,8 @@ def _fingerprint_key(environ: Mapping[str, str], name: str) -> bytes | None:
 
 
 def _previous_key(environ: Mapping[str, str]) -> bytes | None:
-    previous = _fingerprint_key(environ, PREVIOUS_KEY_VAR)
-    if previous is not None and previous == _fingerprint_key(environ, KEY_VAR):
+    previous = _hex_key(environ, PREVIOUS_KEY_VAR)
+    if previous is not None and previous == _hex_key(environ, KEY_VAR):
         raise ConfigError("environment", PREVIOUS_KEY_VAR, f"is the same key as {KEY_VAR}",
                           f"put the old key in {PREVIOUS_KEY_VAR} and the new one in {KEY_VAR}, "
                           f"or remove {PREVIOUS_KEY_VAR} when no rotation is under way")

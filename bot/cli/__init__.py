@@ -18,8 +18,8 @@ from bot.cli.database import db
 from bot.cli.errors import group
 from bot.cli.keys import keygen
 from bot.cli.members import sync
-from bot.cli.reconcile import explain, reconcile
-from bot.cli.replies import replies
+from bot.cli.reconcile import explain_command, reconcile
+from bot.cli.replies import replies_group
 from bot.cli.running import run, web
 from bot.cli.status import health, status
 from bot.cli.users import users
@@ -45,7 +45,8 @@ def cli(ctx: click.Context, config: Path, env_file: Path, verbose: bool, log_for
     ctx.call_on_close(ctx.obj.close)
 
 
-for _command in (run, campaigns, sync, reconcile, explain, status, health, replies, web, users, db, keygen):
+for _command in (run, campaigns, sync, reconcile, explain_command, status, health, replies_group, web, users,
+                 db, keygen):
     cli.add_command(_command)
 
 

@@ -20,7 +20,7 @@ from bot.domain.money import format_cents
 from bot.domain.reconcile_summary import Summary
 from bot.services.campaigns import Catalog
 from bot.services.deciding import Progress
-from bot.services.explain import explain as explain_credit
+from bot.services.explain import explain
 from bot.services.reconcile_exports import currency_of
 from bot.services.reconciliation import reconcile_file
 
@@ -101,14 +101,14 @@ def _progress_bar(name: str) -> Iterator[Progress | None]:
         yield show
 
 
-@command()
+@command("explain")
 @click.option("--member", "member_id", required=True, help="The member's numeric X user id.")
 @click.option("--campaign", "campaign_id", required=True, help="The campaign id (see campaigns list).")
 @pass_ctx
-def explain(obj: Context, member_id: str, campaign_id: str) -> None:
+def explain_command(obj: Context, member_id: str, campaign_id: str) -> None:
     """Say why a member did or did not get a campaign's credit."""
     app = obj.app()
-    report = explain_credit(app.uow, loaded(app), member_id, campaign_id, tz=app.settings.tz)
+    report = explain(app.uow, loaded(app), member_id, campaign_id, tz=app.settings.tz)
     member, campaign = report.member, report.campaign
     if member is not None:
         card = f"card ending {member.card.last4}" if member.card else "no card linked now"

@@ -10,13 +10,13 @@ from bot.domain.cards import mask_card_numbers
 from bot.services.reply_queue import NEEDS_ATTENTION, STATUSES, list_replies, retry_reply
 
 
-@group(invoke_without_command=True)
+@group("replies", invoke_without_command=True)
 @click.option("--status", "status", type=click.Choice([str(s) for s in STATUSES]),
               help="List the replies and DMs in this state (default: failed and undeliverable).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="List at most this many, the latest first.")
 @click.pass_context
-def replies(ctx: click.Context, status: str | None, limit: int) -> None:
+def replies_group(ctx: click.Context, status: str | None, limit: int) -> None:
     """List replies and DMs that did not go out, with why; `replies retry ID` sends one again."""
     if ctx.invoked_subcommand is None:
         _list_replies(ctx.obj, status, limit)
@@ -35,7 +35,7 @@ def _list_replies(obj: Context, status: str | None, limit: int) -> None:
     echo_table(rows)
 
 
-@replies.command("retry")
+@replies_group.command("retry")
 @click.argument("reply_id", type=int)
 @pass_ctx
 def replies_retry(obj: Context, reply_id: int) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.adapters.offer_files import CampaignFile, CampaignFiles, FileProblem, read_campaign_files, signature
 from bot.clock import Clock
-from bot.domain.campaigns import Campaign, Status
+from bot.domain.campaigns import Campaign, CampaignStatus
 from bot.domain.money import format_cents, format_money
 from bot.domain.replies import suggest_campaign
 from bot.errors import BotError
@@ -208,7 +208,7 @@ class CampaignLine:
     """One campaign's standing for `offerbot campaigns list`."""
 
     campaign: Campaign
-    status: Status
+    status: CampaignStatus
     enrolled: int
     remaining: int | None
     spent_cents: int = 0
@@ -237,6 +237,6 @@ def budget_alerts(catalog: Catalog, uow: UnitOfWorkFactory) -> list[CampaignLine
     """Return the campaigns in force that have spent 80% of their budget or more."""
     with uow(readonly=True) as tx:
         spent = tx.campaigns.spent_cents()
-    return [CampaignLine(c, Status.BUDGET_SPENT if c.budget_spent(spent.get(c.id, 0)) else Status.LIVE, 0,
-                         None, spent.get(c.id, 0))
+    return [CampaignLine(c, CampaignStatus.BUDGET_SPENT if c.budget_spent(spent.get(c.id, 0))
+                         else CampaignStatus.LIVE, 0, None, spent.get(c.id, 0))
             for c in sorted(catalog.campaigns, key=lambda c: c.id) if c.budget_level(spent.get(c.id, 0))]

@@ -18,8 +18,15 @@ from bot.adapters.transaction_csv import FileFacts, Unreadable, read_header, rea
 from bot.domain.cards import Fingerprinter
 from bot.domain.members import LinkPeriod, owner_on
 from bot.domain.reconcile import Txn, enrolled_in_none
-from bot.domain.transactions import Columns, HeaderInvalid, LineParser, Reject, SensitiveColumn, parse_row
-from bot.domain.transactions import read_header as parse_header
+from bot.domain.transactions import (
+    Columns,
+    HeaderInvalid,
+    LineParser,
+    Reject,
+    SensitiveColumn,
+    parse_header,
+    parse_row,
+)
 from bot.errors import FileRejected, SensitiveFileRejected
 from bot.ports import Batches, Scanner
 

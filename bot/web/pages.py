@@ -23,7 +23,7 @@ from starlette.responses import (
 
 from bot.adapters.exports import CREDIT_COLUMNS, REJECT_COLUMNS
 from bot.adapters.sql.read_models import CampaignView, NotVisible, RunView
-from bot.domain.campaigns import Status
+from bot.domain.campaigns import CampaignStatus
 from bot.domain.money import cents_text
 from bot.domain.portal import SIGN_IN_REFUSED, tokens_match
 from bot.domain.reconcile_summary import Summary
@@ -36,8 +36,8 @@ from bot.web.upload import UploadRefused, stream_upload
 
 STATIC = Path(__file__).resolve().parent / "static"
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
-_STATUS_ORDER = [Status.LIVE.value, Status.UPCOMING.value, Status.SOLD_OUT.value, Status.ENDED.value,
-                 "no file"]
+_STATUS_ORDER = [CampaignStatus.LIVE.value, CampaignStatus.UPCOMING.value, CampaignStatus.SOLD_OUT.value,
+                 CampaignStatus.ENDED.value, "no file"]
 
 
 # signing in and out

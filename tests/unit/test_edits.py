@@ -1,7 +1,7 @@
 """Edited posts: what an edit's one further reply may report."""
 
 from bot.domain.edits import edit_key, news_in_edit
-from bot.domain.enrolment import Decision, Outcome
+from bot.domain.enrolment import Decision, EnrolmentOutcome
 from tests.fakes import campaign, mention
 
 MCDONALDS = campaign()
@@ -11,12 +11,15 @@ ZAPPOS = campaign(id="amex-zappos", hashtag="#AmexZappos")
 def test_an_edit_reports_new_enrolments_and_news_about_hashtags_it_added() -> None:
     """Enrolments are always news; other outcomes only for added hashtags; 'already enrolled' never."""
     decisions = [
-        Decision("amexmcdonalds", Outcome.ALREADY_ENROLLED, MCDONALDS),  # from the original
-        Decision("amexzappos", Outcome.ENROLLED, ZAPPOS),  # was sold out in the original
-        Decision("amexfedex", Outcome.SOLD_OUT, campaign(id="amex-fedex", hashtag="#AmexFedEx")),  # added
-        Decision("amexold", Outcome.ENDED, campaign(id="amex-old", hashtag="#AmexOld")),  # in the original
-        Decision("amexshel", Outcome.UNKNOWN_HASHTAG),  # added
-        Decision("amexother", Outcome.ALREADY_ENROLLED, campaign(id="other", hashtag="#AmexOther")),  # added
+        Decision("amexmcdonalds", EnrolmentOutcome.ALREADY_ENROLLED, MCDONALDS),  # from the original
+        Decision("amexzappos", EnrolmentOutcome.ENROLLED, ZAPPOS),  # was sold out in the original
+        Decision("amexfedex", EnrolmentOutcome.SOLD_OUT,
+                 campaign(id="amex-fedex", hashtag="#AmexFedEx")),  # added
+        Decision("amexold", EnrolmentOutcome.ENDED,
+                 campaign(id="amex-old", hashtag="#AmexOld")),  # in the original
+        Decision("amexshel", EnrolmentOutcome.UNKNOWN_HASHTAG),  # added
+        Decision("amexother", EnrolmentOutcome.ALREADY_ENROLLED,
+                 campaign(id="other", hashtag="#AmexOther")),  # added
     ]
 
     news = news_in_edit(decisions, earlier={"amexmcdonalds", "amexzappos", "amexold"})
