@@ -103,10 +103,6 @@ class Campaign:
         """Return the first instant after the enrolment window (end of enrol_until)."""
         return datetime.combine(self.enrol_until + timedelta(days=1), time.min, self.tz)
 
-    def local_date(self, moment: datetime) -> date:
-        """Return the calendar date of ``moment`` in the campaign's time zone."""
-        return moment.astimezone(self.tz).date()
-
     def status(self, now: datetime, enrolled: int, spent_cents: int = 0) -> CampaignStatus:
         """Return the campaign's status at ``now`` given its enrolments and budget spent."""
         if self.retired:

@@ -80,10 +80,6 @@ class Interest:
         periods = self.history.get(old)
         return None if periods is None or day is None else owner_on(periods, day, refund=kind == "refund")
 
-    def owner_of(self, fingerprint: str, card: str, day: date | None, kind: str) -> str | None:
-        """Return the member a card belonged to on ``day``: the fast map, then ``owner``."""
-        return self.members.get(fingerprint) or self.owner(fingerprint, card, day, kind)
-
 
 def read_columns(facts: FileFacts) -> Columns:
     """Return the file's column map, or refuse the whole file."""

@@ -110,7 +110,7 @@ def linked_members(project) -> int:
     engine = make_engine(POSTGRES_URL or f"sqlite:///{project / 'data' / 'offerbot.db'}")
     try:
         with unit_of_work_factory(engine)(readonly=True) as tx:
-            return tx.members.linked_count()
+            return len(tx.members.fingerprint_index())
     finally:
         engine.dispose()
 

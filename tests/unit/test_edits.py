@@ -31,6 +31,6 @@ def test_the_interaction_of_a_post_is_its_original() -> None:
     """An edit belongs to the interaction its edit history starts with; an original to itself."""
     original, edit = mention(1, "1001", "@offerbot #A"), mention(2, "1001", "@offerbot #A #B", edit_of=1)
 
-    assert (original.interaction, original.is_edit) == ("1", False)
-    assert (edit.interaction, edit.is_edit) == ("1", True)
+    assert (original.interaction, original.interaction != original.post_id) == ("1", False)  # not an edit
+    assert (edit.interaction, edit.interaction != edit.post_id) == ("1", True)  # an edit
     assert edit_key(edit.interaction) == "edit:1"
