@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from bot.bootstrap import App, bootstrap
-from bot.config import Settings, load_settings, read_environment
+from bot.config import Settings, load_settings
+from bot.environment import read_environment
 from bot.services.campaigns import Catalog
 
 

@@ -1,4 +1,8 @@
-"""The portal's routes: each asks a read model or a service, then renders a page or a file."""
+"""The portal's routes: each asks a read model or a service, then renders a page or a file.
+
+Over 300 lines on purpose: every handler of the portal, each a few thin lines, in one module
+(bot/web/registry.py says who may call each), so what any page does is read in one place.
+"""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import requests
 import responses
 
 from bot.adapters.x_api import XApi
-from bot.config import XCredentials
 from bot.domain.mentions import MentionPage
+from bot.environment import XCredentials
 from bot.errors import (
     ApiError,
     AuthError,
