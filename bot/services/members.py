@@ -8,7 +8,7 @@ against the links as they were when the import began, plus the rows above it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -160,26 +160,23 @@ def import_members(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: 
     return report
 
 
+_NORMALISE: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("user_id", normalise_user_id), ("handle", normalise_handle), ("card_number", normalise_card_number))
+
+
 def _parse_row(line: int, row: Mapping[str, str] | str, fingerprinter: Fingerprinter,
                previous: Fingerprinter | None, report: ImportReport) -> _Row | None:
     if isinstance(row, str):  # the file reader could not split this row (bad quoting): why
         report.problems.append(RowProblem(line, "", row))
         return None
-    try:
-        user_id = normalise_user_id(row.get("user_id") or "")
-    except MemberInvalid as exc:
-        report.problems.append(RowProblem(line, "user_id", str(exc)))
-        return None
-    try:
-        handle = normalise_handle(row.get("handle") or "")
-    except MemberInvalid as exc:
-        report.problems.append(RowProblem(line, "handle", str(exc)))
-        return None
-    try:
-        digits = normalise_card_number(row.get("card_number") or "")
-    except CardNumberInvalid as exc:
-        report.problems.append(RowProblem(line, "card_number", str(exc)))
-        return None
+    values: dict[str, str] = {}
+    for column, normalise in _NORMALISE:  # the first bad field is the row's problem
+        try:
+            values[column] = normalise(row.get(column) or "")
+        except (MemberInvalid, CardNumberInvalid) as exc:
+            report.problems.append(RowProblem(line, column, str(exc)))
+            return None
+    user_id, handle, digits = (values[column] for column in IMPORT_COLUMNS)
     old = None if previous is None else previous.fingerprint(digits)
     return _Row(line, user_id, handle, fingerprinter.card_ref(digits), old)
 
