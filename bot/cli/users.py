@@ -9,6 +9,7 @@ import click
 from bot.bootstrap import build_portal
 from bot.cli.context import Context, echo_table, pass_ctx
 from bot.cli.errors import group
+from bot.domain.portal import is_locked
 from bot.services.campaigns import CampaignFilesInvalid
 
 
@@ -51,7 +52,7 @@ def users_list(obj: Context) -> None:
     app = obj.app()
     rows = [("EMAIL", "ROLE", "MERCHANT", "STATE")]
     for user in build_portal(app).accounts.users():
-        locked = user.locked_until is not None and user.locked_until > app.clock()
+        locked = is_locked(user.locked_until, now=app.clock())
         state = "disabled" if user.disabled else "locked" if locked else "active"
         rows.append((user.email, user.role.value, user.merchant or "", state))
     echo_table(rows)
