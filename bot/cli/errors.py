@@ -50,9 +50,14 @@ class SetupProblem(click.ClickException):
 
 @contextmanager
 def mapped_errors(ctx: click.Context) -> Iterator[None]:
-    """Turn a BotError raised inside into the click exception that ``exit_for`` says."""
+    """Turn a BotError raised inside into the click exception that ``exit_for`` says; an
+    interrupted command prints its error's notes (what it had done) before click aborts."""
     try:
         yield
+    except KeyboardInterrupt as exc:  # click says only "Aborted!": first say what was left done
+        for note in getattr(exc, "__notes__", ()):
+            click.echo(note, err=True)
+        raise
     except BotError as exc:
         end = exit_for(exc)
         if end.usage:

@@ -187,7 +187,7 @@ def _link_batch_saying_so(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, 
     """Link one batch; a failure names what earlier batches linked, so no partial import is silent."""
     try:
         _link_batch(uow, fingerprinter, clock, batch, report, renewed_consent, tz, released)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too
         if report.linked:  # counted once a batch is committed
             exc.add_note(f"the member import stopped at line {batch[0].line}; the {report.linked} rows "
                          "linked above it are kept: import the file again to finish (they then count "

@@ -65,3 +65,18 @@ def test_an_errors_notes_are_part_of_its_message():
     error.add_note("the member import stopped at line 1002")
 
     assert exit_for(error).message == "the database went away\nthe member import stopped at line 1002"
+
+
+def test_an_interrupted_command_says_what_it_had_done(capsys):
+    """Ctrl-C ends a command as click does ("Aborted!"), after printing the notes the work left on
+    the interrupt (a member import: the line it stopped at, the rows linked above it)."""
+    from bot.cli.errors import mapped_errors
+
+    interrupt = KeyboardInterrupt()
+    interrupt.add_note("the member import stopped at line 1002; the 1000 rows linked above it are kept")
+
+    with pytest.raises(KeyboardInterrupt), mapped_errors(click.Context(cli)):
+        raise interrupt
+
+    assert capsys.readouterr().err == (
+        "the member import stopped at line 1002; the 1000 rows linked above it are kept\n")

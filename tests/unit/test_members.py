@@ -234,9 +234,12 @@ def test_a_bad_row_is_reported_the_same_way_at_line_3_and_at_line_1500(fingerpri
     assert first[0].startswith("FILE:line N: ")
 
 
-def test_an_import_that_fails_part_way_says_what_it_kept(fingerprinter, clock, tmp_path, monkeypatch):
-    """Should linking fail after earlier batches were committed (the database gone), the error says
-    at which line the import stopped and how many rows above it are linked: never a silent half."""
+@pytest.mark.parametrize("failure", [ConnectionError, KeyboardInterrupt])
+def test_an_import_that_fails_part_way_says_what_it_kept(fingerprinter, clock, tmp_path, monkeypatch,
+                                                         failure):
+    """Should linking fail after earlier batches were committed (the database gone, Ctrl-C), the
+    error says at which line the import stopped and how many rows above it are linked: never a
+    silent half."""
     from bot.services.members import import_member_file
     from tests.fakes import FakeMembers, FakeStore
 
@@ -247,11 +250,11 @@ def test_an_import_that_fails_part_way_says_what_it_kept(fingerprinter, clock, t
     def fail_the_second_batch(self, links, now, *, key=None):
         calls.append(len(links))
         if len(calls) == 2:
-            raise ConnectionError("the database went away")
+            raise failure("the database went away")
         return link_many(self, links, now, key=key)
 
     monkeypatch.setattr(FakeMembers, "link_many", fail_the_second_batch)
-    with pytest.raises(ConnectionError) as info:
+    with pytest.raises(failure) as info:
         import_member_file(FakeStore(), fingerprinter, clock, path)
 
     assert info.value.__notes__ == [
