@@ -55,8 +55,9 @@ def mapped_errors(ctx: click.Context) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt as exc:  # click says only "Aborted!": first say what was left done
-        for note in getattr(exc, "__notes__", ()):
-            click.echo(note, err=True)
+        if ctx.parent is None:  # once, on its way out of the root group
+            for note in getattr(exc, "__notes__", ()):
+                click.echo(note, err=True)
         raise
     except BotError as exc:
         end = exit_for(exc)

@@ -80,3 +80,20 @@ def test_an_interrupted_command_says_what_it_had_done(capsys):
 
     assert capsys.readouterr().err == (
         "the member import stopped at line 1002; the 1000 rows linked above it are kept\n")
+
+
+def test_an_interrupt_is_explained_once_however_deep_the_command(capsys):
+    """The notes of an interrupt raised in `offerbot sync import` are printed once, not once per
+    group it passes on its way out."""
+    from bot.cli.errors import mapped_errors
+
+    root = click.Context(cli)
+    sync = click.Context(cli.commands["sync"], parent=root)
+    interrupt = KeyboardInterrupt()
+    interrupt.add_note("stopped at line 1002")
+
+    with pytest.raises(KeyboardInterrupt), mapped_errors(root), mapped_errors(sync), \
+            mapped_errors(click.Context(cli.commands["sync"].commands["import"], parent=sync)):
+        raise interrupt
+
+    assert capsys.readouterr().err == "stopped at line 1002\n"
