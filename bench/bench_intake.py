@@ -20,7 +20,7 @@ import responses
 from bench.data import BOT_ID, database_kind, fresh_database, link_members, mention_pages, write_campaigns
 from bot.adapters.sql.unit_of_work import unit_of_work_factory
 from bot.adapters.x_api import XApi
-from bot.config import XCredentials
+from bot.environment import XCredentials
 from bot.services.campaigns import CampaignSource
 from bot.services.intake import poll_mentions
 

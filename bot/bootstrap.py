@@ -91,7 +91,7 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
     uow = unit_of_work_factory(engine)
     try:
         check_schema(engine)
-        key, key_source = _fingerprint_key(settings)
+        key, key_source = _current_fingerprint_key(settings)
         fingerprinter = Fingerprinter(key)
         previous = (Fingerprinter(settings.previous_fingerprint_key)
                     if settings.previous_fingerprint_key is not None else None)
@@ -127,6 +127,18 @@ def bootstrap(settings: Settings, *, api: SocialApi | None = None, clock: Clock 
     )
 
 
+def upgrade_database(settings: Settings) -> tuple[str | None, str | None]:
+    """Bring the settings' database to the schema this version needs; return its revision before
+    and after."""
+    engine = make_engine(settings.database_url)
+    try:
+        before = schema_state(engine)
+        upgrade(engine)
+        return before.current, schema_state(engine).current
+    finally:
+        engine.dispose()
+
+
 def check_schema(engine: Engine) -> None:
     """Refuse a database whose schema is not the one this code needs (SchemaOutdated).
 
@@ -148,7 +160,7 @@ def check_schema(engine: Engine) -> None:
                          "Back it up, then run `offerbot db upgrade`")
 
 
-def _fingerprint_key(settings: Settings) -> tuple[bytes, str]:
+def _current_fingerprint_key(settings: Settings) -> tuple[bytes, str]:
     """Return the card fingerprint key and where it came from; the sandbox makes a development key
     of its own."""
     if settings.fingerprint_key is not None:

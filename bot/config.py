@@ -1,9 +1,9 @@
-"""Settings: bot.toml for what may be shared, the environment (and .env) for secrets."""
+"""Settings: bot.toml for what may be shared, checked key by key; the secrets come from the
+environment (and .env), read by bot.environment."""
 
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -12,12 +12,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dotenv import dotenv_values
-
-from bot.domain.cards import KEY_VAR, PREVIOUS_KEY_VAR
+from bot.environment import XCredentials, fingerprint_key, previous_fingerprint_key, x_credentials
 from bot.errors import ConfigError
 
-X_KEYS = ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
 DB_VAR = "OFFERBOT_DATABASE_URL"
 _HANDLE_RE = re.compile(r"@?[A-Za-z0-9_]{1,15}")
 
@@ -39,16 +36,6 @@ KEEP_INPUTS = ("redacted", "none")  # what the inbox keeps of a file once it is 
 # them one row or header could hold the process's memory hostage again.
 _LINE_BYTES = (512, 1 << 20)
 _COLUMNS = (8, 10_000)  # at least the eight required columns
-
-
-@dataclass(frozen=True)
-class XCredentials:
-    """OAuth 1.0a user-context keys of the bot's X account."""
-
-    consumer_key: str = field(repr=False)
-    consumer_secret: str = field(repr=False)
-    access_token: str = field(repr=False)
-    access_token_secret: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -113,13 +100,6 @@ class Settings:
         return ZoneInfo(self.timezone)
 
 
-def read_environment(env_file: Path) -> dict[str, str]:
-    """Return os.environ over the values of ``env_file`` (the real environment wins)."""
-    values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-    values.update(os.environ)
-    return values
-
-
 def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
     """Read and validate ``path`` (bot.toml) and secrets from ``environ``; raise ConfigError."""
     source = path.name
@@ -175,9 +155,9 @@ def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
         max_columns=_bounded(source, "reconcile", "max_columns", table, _COLUMNS,
                              "columns a transaction file's header may have"),
         reply_batch=_count(source, "bot", "reply_batch", table, "replies sent per run of the job"),
-        x=_x_credentials(environ),
-        fingerprint_key=_fingerprint_key(environ, KEY_VAR),
-        previous_fingerprint_key=_previous_key(environ),
+        x=x_credentials(environ),
+        fingerprint_key=fingerprint_key(environ),
+        previous_fingerprint_key=previous_fingerprint_key(environ),
         portal=_portal(source, table),
     )
 
@@ -286,38 +266,3 @@ def _database_url(source: str, table: dict[str, dict[str, Any]], environ: Mappin
         if rest and not rest.startswith(("/", ":memory:")):
             return prefix + str(root / rest)
     return url
-
-
-def _x_credentials(environ: Mapping[str, str]) -> XCredentials | None:
-    present = [k for k in X_KEYS if environ.get(k)]
-    if not present:
-        return None
-    missing = [k for k in X_KEYS if k not in present]
-    if missing:
-        raise ConfigError("environment", ", ".join(missing), "is not set while other X keys are",
-                          "set all four X_* keys in .env (see .env.example), or none to use the sandbox")
-    return XCredentials(*(environ[k] for k in X_KEYS))
-
-
-def _fingerprint_key(environ: Mapping[str, str], name: str) -> bytes | None:
-    text = environ.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        key = b""
-    if len(key) < 32:
-        fix = (f"generate one with `offerbot keygen` and put {name}=... in .env" if name == KEY_VAR
-               else f"set it to the old key exactly as it was in {KEY_VAR}")
-        raise ConfigError("environment", name, "must be at least 64 hex characters (32 bytes)", fix)
-    return key
-
-
-def _previous_key(environ: Mapping[str, str]) -> bytes | None:
-    previous = _fingerprint_key(environ, PREVIOUS_KEY_VAR)
-    if previous is not None and previous == _fingerprint_key(environ, KEY_VAR):
-        raise ConfigError("environment", PREVIOUS_KEY_VAR, f"is the same key as {KEY_VAR}",
-                          f"put the old key in {PREVIOUS_KEY_VAR} and the new one in {KEY_VAR}, "
-                          f"or remove {PREVIOUS_KEY_VAR} when no rotation is under way")
-    return previous

@@ -105,9 +105,6 @@ class MemberStore(Protocol):
     def card_history(self, tz: tzinfo) -> dict[str, tuple[LinkPeriod, ...]]:
         """Return the links of every card that has an ended link, latest first, as days in ``tz``."""
 
-    def linked_count(self) -> int:
-        """Return how many members have a card linked."""
-
     def key_use(self) -> dict[str | None, int]:
         """Return how many linked members' fingerprints were made with each key id."""
 

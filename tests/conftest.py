@@ -247,7 +247,8 @@ def build_test_portal(project: Path, clock: FixedClock, *, runner=None):
 
     from bot.adapters.passwords import PasswordHasher
     from bot.bootstrap import bootstrap, build_portal
-    from bot.config import load_settings, read_environment
+    from bot.config import load_settings
+    from bot.environment import read_environment
     from bot.web.app import create_app
 
     settings = load_settings(project / "bot.toml", read_environment(project / ".env"))

@@ -437,9 +437,6 @@ class FakeMembers:
             found[r.fingerprint].append(link_period(r.member_id, r.linked_at, r.unlinked_at, tz))
         return {fingerprint: tuple(periods) for fingerprint, periods in found.items()}
 
-    def linked_count(self) -> int:
-        return sum(1 for r in self._s.members.values() if r.card_fingerprint is not None)
-
     def key_use(self) -> dict[str | None, int]:
         counts: dict[str | None, int] = defaultdict(int)
         for r in self._s.members.values():

@@ -50,11 +50,3 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
-
-
-def revision(engine: Engine, message: str) -> None:
-    """Write a new migration from the difference between the tables and the database."""
-    config = _config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.revision(config, message=message, autogenerate=True)

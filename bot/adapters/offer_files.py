@@ -41,7 +41,7 @@ class CampaignFile:
 
     def problem(self, field: str, message: str) -> FileProblem:
         """Return a problem with this file, pointed at the line where ``field`` is set."""
-        return FileProblem(self.display, _line_of(self.text or "", field), field, message)
+        return FileProblem(self.display, line_of(self.text or "", field), field, message)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def read_campaign_files(offers_dir: Path, tz: tzinfo, *,
             loaded.append((one.display, one.campaign, one.text))
     texts = {name: text for name, _, text in loaded}
     cross = check_catalog((name, campaign) for name, campaign, _ in loaded)
-    problems.extend(FileProblem(p.source, _line_of(texts[p.source], p.field), p.field, p.message)
+    problems.extend(FileProblem(p.source, line_of(texts[p.source], p.field), p.field, p.message)
                     for p in cross)
     bad = {p.source for p in cross}
     good = [(name, c) for name, c, _ in loaded if name not in bad]
@@ -111,7 +111,7 @@ def read_campaign_file(path: Path, tz: tzinfo, display_root: Path | None = None)
         return CampaignFile(path.name, name, text, parse_campaign(data, tz), named_id(data))
     except CampaignInvalid as exc:
         return CampaignFile(path.name, name, text, None, named_id(data), tuple(
-            FileProblem(name, _line_of(text, e.field), e.field, e.message) for e in exc.errors))
+            FileProblem(name, line_of(text, e.field), e.field, e.message) for e in exc.errors))
 
 
 def display_name(offers_dir: Path, name: str, root: Path | None) -> str:
@@ -128,7 +128,7 @@ def _display(path: Path, root: Path | None) -> str:
     return str(path)
 
 
-def _line_of(text: str, field: str) -> int | None:
+def line_of(text: str, field: str) -> int | None:
     """Return the line where ``field`` is set, so an error can point at it."""
     pattern = re.compile(rf"^\s*{re.escape(field)}\s*=")
     for number, line in enumerate(text.splitlines(), start=1):

@@ -66,7 +66,7 @@ def inspect_file(path: Path, limits: ReadLimits | None = None) -> FileFacts:
     """Hash the file and check that all of it is UTF-8, before a single row is used.
 
     hashlib lets go of the GIL on large buffers, so a caller may do other work in the meantime
-    (see ``inspect_in_background``).
+    (see ``Inspection``).
     """
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")

@@ -17,8 +17,8 @@ from requests.adapters import HTTPAdapter
 from bot.adapters.x_ids import remember_x_ids
 from bot.adapters.x_payload import page_from_body
 from bot.clock import Clock
-from bot.config import XCredentials
 from bot.domain.mentions import MentionPage
+from bot.environment import XCredentials
 from bot.errors import (
     ApiError,
     AuthError,

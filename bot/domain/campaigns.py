@@ -39,7 +39,7 @@ _DECIMAL_FIELDS = ("min_spend", "credit", "percent", "max_credit", "budget")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-class Status(StrEnum):
+class CampaignStatus(StrEnum):
     """Where a campaign stands for enrolment."""
 
     UPCOMING = "upcoming"
@@ -103,23 +103,19 @@ class Campaign:
         """Return the first instant after the enrolment window (end of enrol_until)."""
         return datetime.combine(self.enrol_until + timedelta(days=1), time.min, self.tz)
 
-    def local_date(self, moment: datetime) -> date:
-        """Return the calendar date of ``moment`` in the campaign's time zone."""
-        return moment.astimezone(self.tz).date()
-
-    def status(self, now: datetime, enrolled: int, spent_cents: int = 0) -> Status:
+    def status(self, now: datetime, enrolled: int, spent_cents: int = 0) -> CampaignStatus:
         """Return the campaign's status at ``now`` given its enrolments and budget spent."""
         if self.retired:
-            return Status.RETIRED
+            return CampaignStatus.RETIRED
         if now < self.opens_at:
-            return Status.UPCOMING
+            return CampaignStatus.UPCOMING
         if now >= self.closes_at:
-            return Status.ENDED
+            return CampaignStatus.ENDED
         if self.max_enrolments is not None and enrolled >= self.max_enrolments:
-            return Status.SOLD_OUT
+            return CampaignStatus.SOLD_OUT
         if self.budget_spent(spent_cents):
-            return Status.BUDGET_SPENT
-        return Status.LIVE
+            return CampaignStatus.BUDGET_SPENT
+        return CampaignStatus.LIVE
 
     @property
     def budget_cents(self) -> int | None:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Set
 
-from bot.domain.enrolment import Decision, Outcome
+from bot.domain.enrolment import Decision, EnrolmentOutcome
 
 
 def news_in_edit(decisions: Iterable[Decision], *, earlier: Set[str]) -> list[Decision]:
     """Return the decisions an edit's reply reports; ``earlier`` holds the hashtag keys of the
     versions handled before it."""
     return [d for d in decisions
-            if d.outcome is Outcome.ENROLLED
-            or (d.hashtag not in earlier and d.outcome not in (Outcome.ALREADY_ENROLLED, Outcome.NOT_LINKED))]
+            if d.outcome is EnrolmentOutcome.ENROLLED
+            or (d.hashtag not in earlier
+                and d.outcome not in (EnrolmentOutcome.ALREADY_ENROLLED, EnrolmentOutcome.NOT_LINKED))]
 
 
 def edit_key(interaction_id: str) -> str:

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from bot.domain.campaigns import Campaign, Status
+from bot.domain.campaigns import Campaign, CampaignStatus
 from bot.domain.cards import mask_card_numbers
 from bot.domain.mentions import Mention
 
 
-class Outcome(StrEnum):
+class EnrolmentOutcome(StrEnum):
     """The result of one hashtag in one mention."""
 
     ENROLLED = "enrolled"
@@ -32,13 +32,13 @@ class Decision:
     """What happened to one hashtag of a mention."""
 
     hashtag: str  # the key
-    outcome: Outcome
+    outcome: EnrolmentOutcome
     campaign: Campaign | None = None
     typed: str | None = field(default=None, compare=False)  # as typed, without '#' (for display)
 
     def sold_out(self) -> Decision:
         """Return this decision turned into SOLD_OUT (the quantity ran out at reservation)."""
-        return replace(self, outcome=Outcome.SOLD_OUT)
+        return replace(self, outcome=EnrolmentOutcome.SOLD_OUT)
 
 
 def decide(
@@ -66,30 +66,31 @@ def decide(
         campaign = campaigns.get(key)
         typed = mention.typed(key)
         if campaign is None:
-            decisions.append(Decision(key, Outcome.UNKNOWN_HASHTAG, typed=typed))
+            decisions.append(Decision(key, EnrolmentOutcome.UNKNOWN_HASHTAG, typed=typed))
         elif not linked:
-            decisions.append(Decision(key, Outcome.NOT_LINKED, campaign, typed))
+            decisions.append(Decision(key, EnrolmentOutcome.NOT_LINKED, campaign, typed))
         elif campaign.id in enrolled_in:
-            decisions.append(Decision(key, Outcome.ALREADY_ENROLLED, campaign, typed))
+            decisions.append(Decision(key, EnrolmentOutcome.ALREADY_ENROLLED, campaign, typed))
         else:
             count = enrolment_counts.get(campaign.id, 0)
             spent = spent_cents.get(campaign.id, 0)
             status = campaign.status(at, count, spent)
             outcome = _STATUS_OUTCOME[status]
-            later = campaign.status(now, count, spent) if status is Status.UPCOMING else status
-            if later is not Status.UPCOMING and status is Status.UPCOMING:
-                outcome = Outcome.OPENED_AFTER_POST if later is Status.LIVE else _STATUS_OUTCOME[later]
+            later = campaign.status(now, count, spent) if status is CampaignStatus.UPCOMING else status
+            if later is not CampaignStatus.UPCOMING and status is CampaignStatus.UPCOMING:
+                outcome = (EnrolmentOutcome.OPENED_AFTER_POST if later is CampaignStatus.LIVE
+                           else _STATUS_OUTCOME[later])
             decisions.append(Decision(key, outcome, campaign, typed))
     return decisions
 
 
 _STATUS_OUTCOME = {
-    Status.UPCOMING: Outcome.NOT_STARTED,
-    Status.ENDED: Outcome.ENDED,
-    Status.SOLD_OUT: Outcome.SOLD_OUT,
-    Status.BUDGET_SPENT: Outcome.BUDGET_SPENT,
-    Status.RETIRED: Outcome.RETIRED,
-    Status.LIVE: Outcome.ENROLLED,
+    CampaignStatus.UPCOMING: EnrolmentOutcome.NOT_STARTED,
+    CampaignStatus.ENDED: EnrolmentOutcome.ENDED,
+    CampaignStatus.SOLD_OUT: EnrolmentOutcome.SOLD_OUT,
+    CampaignStatus.BUDGET_SPENT: EnrolmentOutcome.BUDGET_SPENT,
+    CampaignStatus.RETIRED: EnrolmentOutcome.RETIRED,
+    CampaignStatus.LIVE: EnrolmentOutcome.ENROLLED,
 }
 
 

@@ -23,11 +23,6 @@ def hashtags_in_text(text: str) -> list[str]:
     return _HASHTAG_RE.findall(unicodedata.normalize("NFKC", text))
 
 
-def unique_keys(tags: Iterable[str]) -> tuple[str, ...]:
-    """Return the distinct keys of ``tags`` in first-seen order."""
-    return keys_and_forms(tags)[0]
-
-
 def keys_and_forms(tags: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Return the distinct keys of ``tags`` in first-seen order, and the first typed form of each."""
     seen: dict[str, str] = {}

@@ -35,7 +35,7 @@ class FileRecord:
     name: str
     status: FileStatus
     rows_done: int
-    counters: dict[str, Any]  # the run's summary so far (ReconcileSummary.to_dict)
+    counters: dict[str, Any]  # the run's summary so far (Summary.to_dict)
     started_at: datetime
     finished_at: datetime | None
     phase: FilePhase = FilePhase.STAGE

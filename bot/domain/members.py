@@ -34,11 +34,6 @@ class Member:
         """Return True while a card is linked."""
         return self.card is not None
 
-    @property
-    def opted_out(self) -> bool:
-        """Return True when the member sent STOP and has not consented again since."""
-        return self.opted_out_at is not None
-
 
 class LinkEnd(StrEnum):
     """Why a link of a card to an account ended."""

@@ -38,11 +38,6 @@ class Mention:
         """Return the id of the interaction this post belongs to: its original's id (or its own)."""
         return self.interaction_id or self.post_id
 
-    @property
-    def is_edit(self) -> bool:
-        """Return True when this post is an edit of an earlier one."""
-        return self.interaction != self.post_id
-
     def typed(self, key: str) -> str:
         """Return hashtag ``key`` as the member typed it (without '#'), or the key itself."""
         if len(self.typed_hashtags) == len(self.hashtags) and key in self.hashtags:

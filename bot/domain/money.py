@@ -15,13 +15,6 @@ CENT = Decimal("0.01")
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
 
 
-def parse_amount(text: str) -> Decimal | None:
-    """Return the amount in ``text``, or None when it is not a plain decimal like ``12.50``."""
-    if AMOUNT_RE.fullmatch(text) is None:
-        return None
-    return Decimal(text)
-
-
 def explain_bad_amount(text: str) -> str:
     """Say why ``text`` is not an amount, without guessing what was meant."""
     if not text.strip():

@@ -23,7 +23,7 @@ from bot.domain.money import to_cents
 REFUND_MATCH_DAYS = 30
 
 
-class Outcome(StrEnum):
+class TxnOutcome(StrEnum):
     """What one transaction meant for one campaign."""
 
     CREDITED = "credited"
@@ -125,7 +125,7 @@ class Verdict(NamedTuple):
     """One campaign's outcome for one transaction, with a reason people can read."""
 
     campaign_id: str
-    outcome: Outcome
+    outcome: TxnOutcome
     detail: str = ""
     credit: Credit | None = None
 
@@ -148,7 +148,7 @@ def can_wait(day: date, today: date | None) -> bool:
     return today is None or day + timedelta(days=REFUND_MATCH_DAYS) >= today
 
 
-APPLIED = frozenset({Outcome.CLAWBACK, Outcome.REFUND_KEPT, Outcome.REFUND_ALREADY_APPLIED})
+APPLIED = frozenset({TxnOutcome.CLAWBACK, TxnOutcome.REFUND_KEPT, TxnOutcome.REFUND_ALREADY_APPLIED})
 
 
 def refund_state(verdicts: Iterable[Verdict]) -> RefundState:
@@ -156,9 +156,9 @@ def refund_state(verdicts: Iterable[Verdict]) -> RefundState:
     outcomes = {v.outcome for v in verdicts}
     if outcomes & APPLIED:
         return RefundState.APPLIED
-    if Outcome.REFUND_PENDING in outcomes:
+    if TxnOutcome.REFUND_PENDING in outcomes:
         return RefundState.PENDING
-    if Outcome.REFUND_EXPIRED in outcomes:
+    if TxnOutcome.REFUND_EXPIRED in outcomes:
         return RefundState.EXPIRED
     return RefundState.UNMATCHED
 
@@ -289,32 +289,33 @@ class Reconciler:
     def _purchase(self, txn: Txn, campaign: Campaign) -> Verdict:
         cid = campaign.id
         if self.held and (txn.transaction_id, cid) in self.held:
-            return Verdict(cid, Outcome.ALREADY_CREDITED, "by an earlier run")
+            return Verdict(cid, TxnOutcome.ALREADY_CREDITED, "by an earlier run")
         since = self.enrolled_on.get(f"{txn.member_id}\t{cid}")  # enrolment_key, inline: per row
         if since is None:
             if not self.everyone_enrolled:
-                return Verdict(cid, Outcome.NOT_ENROLLED, "the member had not enrolled")
+                return Verdict(cid, TxnOutcome.NOT_ENROLLED, "the member had not enrolled")
             since = campaign.enrol_from
         if campaign.retired:  # earns nothing new; refunds of its credits still claw back
-            return Verdict(cid, Outcome.RETIRED, "the campaign is retired")
+            return Verdict(cid, TxnOutcome.RETIRED, "the campaign is retired")
         if txn.currency != campaign.currency:
-            return Verdict(cid, Outcome.CURRENCY_MISMATCH, f"{txn.currency}, campaign is {campaign.currency}")
+            return Verdict(cid, TxnOutcome.CURRENCY_MISMATCH,
+                           f"{txn.currency}, campaign is {campaign.currency}")
         if txn.day < since:
-            return Verdict(cid, Outcome.OUTSIDE_WINDOW, f"before enrolment on {since}")
+            return Verdict(cid, TxnOutcome.OUTSIDE_WINDOW, f"before enrolment on {since}")
         if txn.day > campaign.redeem_by:
-            return Verdict(cid, Outcome.OUTSIDE_WINDOW, f"after redeem_by {campaign.redeem_by}")
+            return Verdict(cid, TxnOutcome.OUTSIDE_WINDOW, f"after redeem_by {campaign.redeem_by}")
         terms = self._terms[cid]
         if txn.cents < terms.min_cents:
-            return Verdict(cid, Outcome.BELOW_MINIMUM, terms.below_minimum)
+            return Verdict(cid, TxnOutcome.BELOW_MINIMUM, terms.below_minimum)
         key = (txn.member_id, cid)
         if self.used.get(key, 0) >= campaign.per_member:
-            return Verdict(cid, Outcome.LIMIT_REACHED, terms.limit_reached)
+            return Verdict(cid, TxnOutcome.LIMIT_REACHED, terms.limit_reached)
         amount = terms.credit_for(txn.cents)
         if amount <= 0:  # a percentage of a few cents: no $0.00 credit, and no slot used up
-            return Verdict(cid, Outcome.BELOW_MINIMUM, "earns less than a cent")
+            return Verdict(cid, TxnOutcome.BELOW_MINIMUM, "earns less than a cent")
         spent = self.spent.get(cid, 0)
         if terms.budget_cents is not None and spent + amount > terms.budget_cents:
-            return Verdict(cid, Outcome.BUDGET_EXHAUSTED,
+            return Verdict(cid, TxnOutcome.BUDGET_EXHAUSTED,
                            f"{(terms.budget_cents - spent) / 100:.2f} of the budget left")
         credit = Credit(credit_id(CREDIT, cid, txn.transaction_id), txn.transaction_id, cid,
                         txn.member_id, CREDIT, amount, txn.currency, txn.last4, txn.cents,
@@ -322,13 +323,14 @@ class Reconciler:
         self.used[key] = self.used.get(key, 0) + 1
         self.spent[cid] = spent + amount
         self._index(CreditedPurchase(credit))
-        return Verdict(cid, Outcome.CREDITED, "", credit)
+        return Verdict(cid, TxnOutcome.CREDITED, "", credit)
 
     def _refund(self, txn: Txn) -> list[Verdict]:
         credited = self._original(txn)
         done = self.applied_before.get(txn.transaction_id) if self.applied_before else None
         if done is not None:  # --again: what an earlier run applied stays; the rest is applied now
-            before = [Verdict(c, Outcome.REFUND_ALREADY_APPLIED, "by an earlier run") for c in sorted(done)]
+            before = [Verdict(c, TxnOutcome.REFUND_ALREADY_APPLIED, "by an earlier run")
+                      for c in sorted(done)]
             return before + [self._reverse(txn, p) for p in credited if p.credit.campaign_id not in done]
         if credited:
             return [self._reverse(txn, item) for item in credited]
@@ -337,12 +339,12 @@ class Reconciler:
         if (named is None or named not in self.known) and self._may_wait(txn, campaigns):
             self.pending.setdefault(txn.member_id, []).append(txn)
             detail = f"waiting for purchase {named}" if named else "waiting for its purchase"
-            return [Verdict(c.id, Outcome.REFUND_PENDING, detail) for c in campaigns]
+            return [Verdict(c.id, TxnOutcome.REFUND_PENDING, detail) for c in campaigns]
         return self._nothing_to_reverse(txn)
 
     def _nothing_to_reverse(self, txn: Txn) -> list[Verdict]:
         campaigns = self.campaigns_by_mid.get(txn.merchant_id, ())
-        return [Verdict(c.id, Outcome.REFUND_UNMATCHED, "no credited purchase found") for c in campaigns]
+        return [Verdict(c.id, TxnOutcome.REFUND_UNMATCHED, "no credited purchase found") for c in campaigns]
 
     def _may_wait(self, txn: Txn, campaigns: tuple[Campaign, ...]) -> bool:
         """Tell whether the refund's purchase could still arrive and earn a credit it would reverse."""
@@ -389,18 +391,18 @@ class Reconciler:
         credit = item.credit
         cid = credit.campaign_id
         if item.open_cents <= 0:
-            return Verdict(cid, Outcome.REFUND_UNMATCHED, "the credit was already taken back")
+            return Verdict(cid, TxnOutcome.REFUND_UNMATCHED, "the credit was already taken back")
         campaign = self.campaigns.get(cid)
         item.refunded_cents += txn.cents
         self.touched[credit.credit_id] = item
         net = credit.basis_cents - item.refunded_cents
         if campaign is None:
-            return Verdict(cid, Outcome.REFUND_KEPT, "the campaign is no longer configured")
+            return Verdict(cid, TxnOutcome.REFUND_KEPT, "the campaign is no longer configured")
         terms = self.terms(campaign)
         deserved = 0 if net < max(terms.min_cents, 1) else min(terms.credit_for(net), credit.cents)
         take = item.open_cents - deserved
         if take <= 0:
-            return Verdict(cid, Outcome.REFUND_KEPT, f"{net / 100:.2f} still qualifies")
+            return Verdict(cid, TxnOutcome.REFUND_KEPT, f"{net / 100:.2f} still qualifies")
         clawback = Credit(credit_id(CLAWBACK, cid, txn.transaction_id), txn.transaction_id, cid,
                           credit.member_id, CLAWBACK, -take, credit.currency, credit.last4, txn.cents,
                           credit.merchant_id, txn.day, reverses=credit.credit_id)
@@ -409,4 +411,4 @@ class Reconciler:
         if deserved == 0:  # the purchase no longer counts: the member may earn the credit again
             key = (credit.member_id, cid)
             self.used[key] = max(self.used.get(key, 0) - 1, 0)
-        return Verdict(cid, Outcome.CLAWBACK, f"refund leaves {max(net, 0) / 100:.2f}", clawback)
+        return Verdict(cid, TxnOutcome.CLAWBACK, f"refund leaves {max(net, 0) / 100:.2f}", clawback)

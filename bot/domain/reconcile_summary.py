@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.domain.money import format_cents
-from bot.domain.reconcile import CreditKind, Outcome
+from bot.domain.reconcile import CreditKind, TxnOutcome
 from bot.domain.transactions import Reject
 
 SHOWN_REJECTS = 50  # rejects a dry run lists; the rest are counted
@@ -70,7 +70,7 @@ class Summary:
         and ``outcomes`` (one per campaign) 'not enrolled' (counted here only, whoever dropped them)."""
         self.count_matched(rows)
         if outcomes:
-            self.outcomes[Outcome.NOT_ENROLLED] += outcomes
+            self.outcomes[TxnOutcome.NOT_ENROLLED] += outcomes
 
     def add_credit(self, campaign_id: str, kind: CreditKind, cents: int) -> None:
         """Count a credit or clawback against its campaign."""

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import find_card_numbers
 from bot.domain.edits import edit_key, news_in_edit
-from bot.domain.enrolment import Decision, Outcome
+from bot.domain.enrolment import Decision, EnrolmentOutcome
 from bot.domain.money import format_cents
 from bot.domain.reconcile import Credit, CreditKind
 
@@ -24,14 +24,14 @@ CREDIT_TEMPLATE = "credit.j2"
 OPT_OUT_TEMPLATE = "stopped.j2"  # the one message a member who has just opted out still gets
 # Outcomes worth a reply, in the order the reply names them.
 _GROUPS = {
-    Outcome.ENROLLED: "enrolled",
-    Outcome.ALREADY_ENROLLED: "already_enrolled",
-    Outcome.SOLD_OUT: "sold_out",
-    Outcome.NOT_STARTED: "not_started",
-    Outcome.OPENED_AFTER_POST: "opened_after_post",
-    Outcome.ENDED: "ended",
-    Outcome.BUDGET_SPENT: "budget_spent",
-    Outcome.RETIRED: "retired",
+    EnrolmentOutcome.ENROLLED: "enrolled",
+    EnrolmentOutcome.ALREADY_ENROLLED: "already_enrolled",
+    EnrolmentOutcome.SOLD_OUT: "sold_out",
+    EnrolmentOutcome.NOT_STARTED: "not_started",
+    EnrolmentOutcome.OPENED_AFTER_POST: "opened_after_post",
+    EnrolmentOutcome.ENDED: "ended",
+    EnrolmentOutcome.BUDGET_SPENT: "budget_spent",
+    EnrolmentOutcome.RETIRED: "retired",
 }
 # The lists a reply may name, and how many items of each it names before saying "and N more":
 # every list is capped, so that a post with many hashtags still gets a reply that fits.
@@ -135,7 +135,7 @@ def enrolment_reply(
         group = _GROUPS.get(decision.outcome)
         if group is not None and decision.campaign is not None:
             context[group].append(decision.campaign.summary())
-        elif (decision.outcome is Outcome.UNKNOWN_HASHTAG
+        elif (decision.outcome is EnrolmentOutcome.UNKNOWN_HASHTAG
               and (typed := quote_hashtag(decision.typed or decision.hashtag)) is not None):
             suggestion = suggest(decision.hashtag)
             if suggestion is not None:

@@ -68,7 +68,7 @@ class Columns:
     original_transaction_id: int | None
 
 
-def read_header(fields: list[str]) -> Columns:
+def parse_header(fields: list[str]) -> Columns:
     """Map the header's column names (any order, any case) or raise HeaderInvalid."""
     forbidden = [f for f in fields if sensitive_name(f)]
     if forbidden:

@@ -35,6 +35,16 @@ class AccountError(BotError):
 
 
 @dataclass(frozen=True)
+class SampleUser:
+    """A sample account as `offerbot users sample` shows it, with its new password."""
+
+    email: str
+    role: str
+    merchant: str | None
+    password: str
+
+
+@dataclass(frozen=True)
 class SignedIn:
     """A new session: the cookie value (shown once, never stored) and its CSRF token."""
 
@@ -68,6 +78,14 @@ class Accounts:
         self.repo.audit(self._clock(), "user added", actor=by,
                         detail=f"{address} as {kind.value}" + (f" of {name}" if name else ""))
         return user
+
+    def reset_samples(self) -> list[SampleUser]:
+        """Create or reset each of SAMPLE_USERS with a fresh random password; return them."""
+        samples = [SampleUser(email, role, merchant, secrets.token_urlsafe(12))
+                   for email, role, merchant in SAMPLE_USERS]
+        for sample in samples:
+            self.put_sample(sample.email, sample.role, sample.merchant, sample.password)
+        return samples
 
     def put_sample(self, email: str, role: str, merchant: str | None, password: str) -> User:
         """Create a sample account, or give the existing one this password and enable it."""

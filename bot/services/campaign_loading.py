@@ -21,7 +21,7 @@ from bot.domain.campaign_versions import (
     plan_versions,
 )
 from bot.domain.campaigns import Campaign, CampaignInvalid, campaign_from_definition
-from bot.domain.enrolment import Decision, Outcome
+from bot.domain.enrolment import Decision, EnrolmentOutcome
 from bot.domain.replies import REPLY_TEMPLATE, enrolment_reply
 from bot.errors import ReplyTooLong
 from bot.ports import Renderer, UnitOfWork
@@ -62,8 +62,8 @@ def own_checks(files: CampaignFiles, renderer: Renderer | None) -> list[Campaign
     for one in files.files:
         if one.campaign is not None:
             # The reply a member gets on enrolling, rendered as the bot would render it.
-            intent = enrolment_reply("0", "0", [Decision(one.campaign.key, Outcome.ENROLLED, one.campaign)],
-                                     lambda _: None)
+            enrolled = Decision(one.campaign.key, EnrolmentOutcome.ENROLLED, one.campaign)
+            intent = enrolment_reply("0", "0", [enrolled], lambda _: None)
             assert intent is not None
             try:
                 renderer.render(REPLY_TEMPLATE, {**intent.context, "ref": "XXXXXX"})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.adapters.offer_files import CampaignFile, CampaignFiles, FileProblem, read_campaign_files, signature
 from bot.clock import Clock
-from bot.domain.campaigns import Campaign, Status
+from bot.domain.campaigns import Campaign, CampaignStatus
 from bot.domain.money import format_cents, format_money
 from bot.domain.replies import suggest_campaign
 from bot.errors import BotError
@@ -128,6 +128,22 @@ class CampaignSource:
             load = plan_load(tx, files, checked, self._dir, self._root, self._tz)
         return Catalog(load.versions.in_force, load.problems, load.last_good)
 
+    def from_path(self, path: Path, *, save: bool) -> Catalog:
+        """Return the campaigns of another campaign file or folder (a backtest), refusing its
+        problems (CampaignFilesInvalid).
+
+        With ``save`` they are put in the database, never rewriting a campaign in force (the
+        ledger's foreign keys need them); without it (a dry run) nothing is written.
+        """
+        files = read_campaign_files(path, self._tz)
+        if files.problems:
+            raise CampaignFilesInvalid(files.problems)
+        if save:
+            with self._uow() as tx:
+                tx.campaigns.ensure(files.campaigns, self._clock())
+                tx.commit()
+        return Catalog(files.campaigns)
+
     def _read(self) -> tuple[CampaignFiles, list[CampaignFile]]:
         files = read_campaign_files(self._dir, self._tz, display_root=self._root)
         return files, own_checks(files, self._renderer)
@@ -192,7 +208,7 @@ class CampaignLine:
     """One campaign's standing for `offerbot campaigns list`."""
 
     campaign: Campaign
-    status: Status
+    status: CampaignStatus
     enrolled: int
     remaining: int | None
     spent_cents: int = 0
@@ -221,6 +237,6 @@ def budget_alerts(catalog: Catalog, uow: UnitOfWorkFactory) -> list[CampaignLine
     """Return the campaigns in force that have spent 80% of their budget or more."""
     with uow(readonly=True) as tx:
         spent = tx.campaigns.spent_cents()
-    return [CampaignLine(c, Status.BUDGET_SPENT if c.budget_spent(spent.get(c.id, 0)) else Status.LIVE, 0,
-                         None, spent.get(c.id, 0))
+    return [CampaignLine(c, CampaignStatus.BUDGET_SPENT if c.budget_spent(spent.get(c.id, 0))
+                         else CampaignStatus.LIVE, 0, None, spent.get(c.id, 0))
             for c in sorted(catalog.campaigns, key=lambda c: c.id) if c.budget_level(spent.get(c.id, 0))]

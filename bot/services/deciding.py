@@ -20,10 +20,10 @@ from bot.domain.reconcile import (
     REFUND_MATCH_DAYS,
     Credit,
     Key,
-    Outcome,
     Reconciler,
     RefundState,
     Txn,
+    TxnOutcome,
     Verdict,
     decision_key,
     refund_state,
@@ -96,7 +96,8 @@ class Decider:
         by_mid = self.catalog.by_merchant_id
         rows = []
         for refund, origin in expired:
-            verdicts = [Verdict(c.id, Outcome.REFUND_EXPIRED, f"no purchase within {REFUND_MATCH_DAYS} days")
+            verdicts = [Verdict(c.id, TxnOutcome.REFUND_EXPIRED,
+                                f"no purchase within {REFUND_MATCH_DAYS} days")
                         for c in by_mid.get(refund.merchant_id, ())]
             rows.append(transaction_row(refund, verdicts, origin))
         ledger.update_transactions(rows)
@@ -157,7 +158,7 @@ class Decider:
         if self.again:
             for _, verdicts in kept.values():
                 for v in verdicts:
-                    if v.outcome in (Outcome.ALREADY_CREDITED, Outcome.REFUND_ALREADY_APPLIED):
+                    if v.outcome in (TxnOutcome.ALREADY_CREDITED, TxnOutcome.REFUND_ALREADY_APPLIED):
                         summary.add_unchanged(v.campaign_id)
         for credit in credits:
             summary.add_credit(credit.campaign_id, credit.kind, credit.cents)
@@ -238,9 +239,10 @@ class Decider:
         summary = self.summary
         if origin == self.file_id:  # counted as pending (once per campaign) when it was decided
             outcomes = summary.outcomes
-            outcomes[Outcome.REFUND_PENDING] -= len(self.catalog.by_merchant_id.get(refund.merchant_id, ()))
-            if outcomes[Outcome.REFUND_PENDING] <= 0:
-                del outcomes[Outcome.REFUND_PENDING]
+            outcomes[TxnOutcome.REFUND_PENDING] -= len(
+                self.catalog.by_merchant_id.get(refund.merchant_id, ()))
+            if outcomes[TxnOutcome.REFUND_PENDING] <= 0:
+                del outcomes[TxnOutcome.REFUND_PENDING]
             outcomes.update(v.outcome for v in verdicts)
         else:
             applied = refund_state(verdicts) == RefundState.APPLIED

@@ -9,7 +9,7 @@ from bot.domain.campaigns import Campaign
 from bot.domain.enrolment import Enrolment
 from bot.domain.members import CardLink, Member
 from bot.domain.money import format_cents
-from bot.domain.reconcile import Credit, Outcome
+from bot.domain.reconcile import Credit, TxnOutcome
 from bot.ports import UnitOfWorkFactory
 from bot.services.campaigns import Catalog
 
@@ -55,7 +55,7 @@ class Explanation:
         """Return the one-line answer: credited, or the first thing that stopped it (and any refund
         still waiting for its purchase, which may take a credit back when that purchase arrives)."""
         answer = self._answer()
-        waiting = [t for t in self.transactions if t.outcome.startswith(Outcome.REFUND_PENDING)]
+        waiting = [t for t in self.transactions if t.outcome.startswith(TxnOutcome.REFUND_PENDING)]
         if waiting and not answer.startswith("no credit: refund pending"):
             answer += "; " + ", ".join(f"refund {t.transaction_id} ({t.amount}) waits for its purchase"
                                        for t in waiting)

@@ -18,8 +18,15 @@ from bot.adapters.transaction_csv import FileFacts, Unreadable, read_header, rea
 from bot.domain.cards import Fingerprinter
 from bot.domain.members import LinkPeriod, owner_on
 from bot.domain.reconcile import Txn, enrolled_in_none
-from bot.domain.transactions import Columns, HeaderInvalid, LineParser, Reject, SensitiveColumn, parse_row
-from bot.domain.transactions import read_header as parse_header
+from bot.domain.transactions import (
+    Columns,
+    HeaderInvalid,
+    LineParser,
+    Reject,
+    SensitiveColumn,
+    parse_header,
+    parse_row,
+)
 from bot.errors import FileRejected, SensitiveFileRejected
 from bot.ports import Batches, Scanner
 
@@ -72,10 +79,6 @@ class Interest:
             return member
         periods = self.history.get(old)
         return None if periods is None or day is None else owner_on(periods, day, refund=kind == "refund")
-
-    def owner_of(self, fingerprint: str, card: str, day: date | None, kind: str) -> str | None:
-        """Return the member a card belonged to on ``day``: the fast map, then ``owner``."""
-        return self.members.get(fingerprint) or self.owner(fingerprint, card, day, kind)
 
 
 def read_columns(facts: FileFacts) -> Columns:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from bot.clock import Clock
 from bot.domain.cards import mask_card_numbers
-from bot.domain.enrolment import Enrolment, Outcome, decide, summarise
+from bot.domain.enrolment import Enrolment, EnrolmentOutcome, decide, summarise
 from bot.domain.members import LinkEnd
 from bot.domain.mentions import Command, HandledPost, Mention, MentionPage
 from bot.domain.replies import ReplyIntent, enrolment_reply, opt_out_reply
@@ -133,14 +133,14 @@ def _handle_posts(tx: UnitOfWork, mentions: list[Mention], catalog: Catalog, now
                                enrolled_in=enrolled_in[mention.author_id],
                                enrolment_counts=counts, spent_cents=spent, now=now)
             for index, decision in enumerate(decisions):
-                if decision.outcome is Outcome.ENROLLED:
+                if decision.outcome is EnrolmentOutcome.ENROLLED:
                     assert decision.campaign is not None
                     campaign_id = decision.campaign.id
                     if decision.campaign.max_enrolments is None:
                         unlimited[campaign_id] += 1
                     elif not tx.campaigns.reserve(campaign_id):
                         decisions[index] = decision.sold_out()
-                        report.outcomes[Outcome.SOLD_OUT.value] += 1
+                        report.outcomes[EnrolmentOutcome.SOLD_OUT.value] += 1
                         continue
                     enrolments.append(Enrolment(mention.author_id, campaign_id,
                                                 mention.post_id, mention.acted_at(now)))

@@ -1,13 +1,20 @@
-"""Member sync: link an X account to a card, import many, unlink."""
+"""Member sync: link an X account to a card, import many, unlink.
+
+An import keeps the good rows and reports every bad one (all-or-nothing only for a file refused
+whole: not UTF-8, or a column missing). Each row is judged the same wherever it is in the file:
+against the links as they were when the import began, plus the rows above it.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from typing import NamedTuple
 
+from bot.adapters.member_csv import read_member_file
 from bot.clock import Clock
 from bot.domain.cards import CardNumberInvalid, CardRef, Fingerprinter, normalise_card_number
 from bot.domain.members import MemberInvalid, NewLink, normalise_handle, normalise_user_id
@@ -54,6 +61,13 @@ class ImportReport:
     skipped: list[OptedOut] = field(default_factory=list)
     rekeyed: int = 0  # of the linked: the same card, fingerprinted again with the current key
 
+    def lines(self, file: Path | str) -> Iterator[str]:
+        """Yield one 'FILE:line N: ...' line per rejected row, then per skipped row, each in line order."""
+        for problem in sorted(self.problems, key=lambda p: p.line):
+            yield f"{file}:{problem}"
+        for skipped in sorted(self.skipped, key=lambda s: s.line):
+            yield f"{file}:{skipped}"
+
     def describe(self) -> str:
         """Return the summary line, e.g. '2 linked, 0 unchanged, 1 rejected, 1 opted out (skipped)'."""
         moved = f" ({self.rekeyed} moved to the current fingerprint key)" if self.rekeyed else ""
@@ -91,6 +105,17 @@ def link_member(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clo
     return member.card
 
 
+def import_member_file(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clock, path: Path, *,
+                       previous: Fingerprinter | None = None, tz: tzinfo = UTC) -> ImportReport:
+    """Import the member file at ``path`` (see ``import_members``).
+
+    A file that is not UTF-8 from end to end, or whose header lacks a column, is refused whole
+    (FileRejected) before any row is linked.
+    """
+    return import_members(uow, fingerprinter, clock, read_member_file(path, IMPORT_COLUMNS),
+                          previous=previous, tz=tz)
+
+
 def import_members(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clock,
                    rows: Iterable[tuple[int, Mapping[str, str] | str]], *,
                    previous: Fingerprinter | None = None, renewed_consent: bool = False,
@@ -98,6 +123,8 @@ def import_members(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: 
     """Link each (line, row) with user_id, handle and card_number; report bad rows, keep going.
 
     A row given as a string is one the file reader could not read, and the string says why.
+    Rows are linked a batch at a time; should a batch fail (the database gone), the error says
+    how many rows were linked before it, and importing the file again finishes the job.
 
     Members who sent STOP are skipped (reported with the date) unless ``renewed_consent``. Links
     are always made with ``fingerprinter``'s key; during a rotation ``previous`` recognises cards
@@ -107,25 +134,34 @@ def import_members(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: 
     batch: list[_Row] = []
     seen_users: dict[str, int] = {}
     seen_cards: dict[str, int] = {}
+    # Cards this import moved off their account, by that account: still theirs to a later batch,
+    # as they are to the rest of the batch that moved them, so a batch boundary changes nothing.
+    released: dict[str, str] = {}
     for line, row in rows:
         parsed = _parse_row(line, row, fingerprinter, previous, report)
         if parsed is None:
             continue
         if parsed.user_id in seen_users:
             report.problems.append(RowProblem(
-                line, "user_id", f"user id {parsed.user_id} is also on line {seen_users[parsed.user_id]}"))
+                line, "user_id", f"user id {parsed.user_id} is also on line {seen_users[parsed.user_id]}; "
+                "keep one row per member"))
             continue
         if parsed.card.fingerprint in seen_cards:
             report.problems.append(RowProblem(
-                line, "card_number", f"the same card is also on line {seen_cards[parsed.card.fingerprint]}"))
+                line, "card_number", f"the same card is also on line {seen_cards[parsed.card.fingerprint]}; "
+                "a card links to one account: keep the row of its holder"))
             continue
         seen_users[parsed.user_id], seen_cards[parsed.card.fingerprint] = line, line
         batch.append(parsed)
         if len(batch) >= _BATCH:
-            _link_batch(uow, fingerprinter, clock, batch, report, renewed_consent, tz)
+            _link_batch_saying_so(uow, fingerprinter, clock, batch, report, renewed_consent, tz, released)
             batch = []
-    _link_batch(uow, fingerprinter, clock, batch, report, renewed_consent, tz)
+    _link_batch_saying_so(uow, fingerprinter, clock, batch, report, renewed_consent, tz, released)
     return report
+
+
+_NORMALISE: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("user_id", normalise_user_id), ("handle", normalise_handle), ("card_number", normalise_card_number))
 
 
 def _parse_row(line: int, row: Mapping[str, str] | str, fingerprinter: Fingerprinter,
@@ -133,27 +169,34 @@ def _parse_row(line: int, row: Mapping[str, str] | str, fingerprinter: Fingerpri
     if isinstance(row, str):  # the file reader could not split this row (bad quoting): why
         report.problems.append(RowProblem(line, "", row))
         return None
-    try:
-        user_id = normalise_user_id(row.get("user_id") or "")
-    except MemberInvalid as exc:
-        report.problems.append(RowProblem(line, "user_id", str(exc)))
-        return None
-    try:
-        handle = normalise_handle(row.get("handle") or "")
-    except MemberInvalid as exc:
-        report.problems.append(RowProblem(line, "handle", str(exc)))
-        return None
-    try:
-        digits = normalise_card_number(row.get("card_number") or "")
-    except CardNumberInvalid as exc:
-        report.problems.append(RowProblem(line, "card_number", str(exc)))
-        return None
+    values: dict[str, str] = {}
+    for column, normalise in _NORMALISE:  # the first bad field is the row's problem
+        try:
+            values[column] = normalise(row.get(column) or "")
+        except (MemberInvalid, CardNumberInvalid) as exc:
+            report.problems.append(RowProblem(line, column, str(exc)))
+            return None
+    user_id, handle, digits = (values[column] for column in IMPORT_COLUMNS)
     old = None if previous is None else previous.fingerprint(digits)
     return _Row(line, user_id, handle, fingerprinter.card_ref(digits), old)
 
 
+def _link_batch_saying_so(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clock,
+                          batch: list[_Row], report: ImportReport, renewed_consent: bool, tz: tzinfo,
+                          released: dict[str, str]) -> None:
+    """Link one batch; a failure names what earlier batches linked, so no partial import is silent."""
+    try:
+        _link_batch(uow, fingerprinter, clock, batch, report, renewed_consent, tz, released)
+    except BaseException as exc:  # Ctrl-C too
+        if report.linked:  # counted once a batch is committed
+            exc.add_note(f"the member import stopped at line {batch[0].line}; the {report.linked} rows "
+                         "linked above it are kept: import the file again to finish (they then count "
+                         "as unchanged)")
+        raise
+
+
 def _link_batch(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clock, batch: list[_Row],
-                report: ImportReport, renewed_consent: bool, tz: tzinfo) -> None:
+                report: ImportReport, renewed_consent: bool, tz: tzinfo, released: dict[str, str]) -> None:
     if not batch:
         return
     with uow() as tx:
@@ -166,7 +209,8 @@ def _link_batch(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clo
             if member is not None and member.opted_out_at is not None and not renewed_consent:
                 report.skipped.append(OptedOut(r.line, r.user_id, _day(member.opted_out_at, tz)))
                 continue
-            owner = owners.get(r.card.fingerprint) or (owners.get(r.previous) if r.previous else None)
+            owner = next((o for fp in (r.card.fingerprint, r.previous) for o in (_owner(owners, fp),
+                          _owner(released, fp)) if o is not None), None)
             if owner is not None and owner != r.user_id:
                 report.problems.append(RowProblem(
                     r.line, "card_number", f"card ending {r.card.last4} is already linked to X user id "
@@ -183,11 +227,17 @@ def _link_batch(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: Clo
                 report.rekeyed += 1
             else:
                 links.append(NewLink(r.user_id, r.handle, r.card))
+                if held is not None and member is not None:
+                    released[held.fingerprint] = member.user_id
         now = clock()
         tx.members.link_many(links, now, key=fingerprinter.check)
         tx.members.relink_in_place(in_place, now, key=fingerprinter.check)
         tx.commit()
     report.linked += len(links) + len(in_place)
+
+
+def _owner(owners: Mapping[str, str], fingerprint: str | None) -> str | None:
+    return owners.get(fingerprint) if fingerprint else None
 
 
 def _day(moment: datetime, tz: tzinfo) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 from bot.domain.ledger import Seen
-from bot.domain.reconcile import Outcome, RefundState, Txn, enrolled_in_none
+from bot.domain.reconcile import RefundState, Txn, TxnOutcome, enrolled_in_none
 from bot.domain.reconcile_summary import SHOWN_REJECTS, Summary
 from bot.domain.transactions import Reject, shown_id
 from bot.ports import DecisionLedger, LedgerSessions
@@ -116,10 +116,10 @@ def count_sent_again(summary: Summary, catalog: Catalog, txn: Txn, before: Seen,
     """Count a transaction another file kept: never decided twice, a refund never applied twice."""
     campaigns = len(catalog.by_merchant_id.get(txn.merchant_id, ()))
     if before.kind == "refund" and before.refund_state == RefundState.PENDING:
-        summary.outcomes[Outcome.REFUND_PENDING] += campaigns
+        summary.outcomes[TxnOutcome.REFUND_PENDING] += campaigns
         summary.earlier_refunds[f"sent again, pending since {since}"] += 1
     elif before.kind == "refund" and before.refund_state == RefundState.APPLIED:
-        summary.outcomes[Outcome.REFUND_ALREADY_APPLIED] += campaigns
+        summary.outcomes[TxnOutcome.REFUND_ALREADY_APPLIED] += campaigns
         summary.earlier_refunds["sent again, already applied"] += 1
     else:
-        summary.outcomes[Outcome.ALREADY_RECONCILED] += campaigns
+        summary.outcomes[TxnOutcome.ALREADY_RECONCILED] += campaigns

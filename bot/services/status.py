@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain.campaigns import Status as CampaignStatus
+from bot.domain.campaigns import CampaignStatus
 from bot.domain.ledger import FileRecord
 from bot.domain.money import format_cents
 from bot.ports import Locks, UnitOfWorkFactory
@@ -17,7 +17,7 @@ STALL_INTERVALS = 3  # polling is stalled once this many intervals pass without 
 
 
 @dataclass(frozen=True)
-class Status:
+class BotStatus:
     """A snapshot of the bot's state, as `offerbot status` prints it."""
 
     last_poll: datetime | None
@@ -42,7 +42,7 @@ class Status:
 
 
 def read_status(uow: UnitOfWorkFactory, locks: Locks, catalog: Catalog | None = None,
-                keys: KeyUse | None = None) -> Status:
+                keys: KeyUse | None = None) -> BotStatus:
     """Gather the snapshot from the database and the locks (and, given the campaigns as loading
     the files would put them in force, their problems and budgets; ``keys`` counted by the caller)."""
     with uow(readonly=True) as tx:
@@ -55,8 +55,8 @@ def read_status(uow: UnitOfWorkFactory, locks: Locks, catalog: Catalog | None = 
     if catalog is not None:
         problems = (*map(str, catalog.problems), *map(str, catalog.last_good))
         budgets = tuple(budget_alerts(catalog, uow))
-    return Status(datetime.fromisoformat(polled) if polled else None, cursor, replies, last_file,
-                  locks.holder("poller"), locks.holder("reconcile"), problems, budgets, keys)
+    return BotStatus(datetime.fromisoformat(polled) if polled else None, cursor, replies, last_file,
+                     locks.holder("poller"), locks.holder("reconcile"), problems, budgets, keys)
 
 
 def _ago(delta: timedelta) -> str:
@@ -68,7 +68,7 @@ def _ago(delta: timedelta) -> str:
     return f"{seconds // 3600}h"
 
 
-def describe(status: Status, now: datetime) -> list[str]:
+def describe(status: BotStatus, now: datetime) -> list[str]:
     """Return the snapshot as lines for people."""
     last_poll = (f"{status.last_poll:%Y-%m-%d %H:%M:%S} UTC ({_ago(now - status.last_poll)} ago)"
                  if status.last_poll else "never")

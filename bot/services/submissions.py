@@ -12,7 +12,7 @@ from datetime import tzinfo
 from pathlib import Path
 
 from bot.adapters.exports import write_text
-from bot.adapters.offer_files import CampaignFiles, FileProblem, read_campaign_files
+from bot.adapters.offer_files import CampaignFiles, FileProblem, line_of, read_campaign_files
 from bot.clock import Clock
 from bot.domain.campaigns import Campaign, check_catalog
 from bot.domain.cards import find_card_numbers
@@ -148,11 +148,11 @@ class CampaignDesk:
         file is always reported on the request (the file check blames whichever sorts later).
         """
         others = [c for c in files.campaigns if c.id != campaign.id]
-        found = [FileProblem(name, _line_of(text, f), f, m) for f, m in submission_problems(
+        found = [FileProblem(name, line_of(text, f), f, m) for f, m in submission_problems(
             campaign, merchant=merchant, others=self.ownerships())]
         for problem in check_catalog([*((files.sources[c.id], c) for c in others), (name, campaign)]):
             if problem.source == name:
-                found.append(FileProblem(name, _line_of(text, problem.field), problem.field, problem.message))
+                found.append(FileProblem(name, line_of(text, problem.field), problem.field, problem.message))
         return found
 
 
@@ -163,12 +163,3 @@ def _declared_id(text: str) -> str | None:
     except tomllib.TOMLDecodeError:
         return None
     return value if isinstance(value, str) and _ID_RE.fullmatch(value) else None
-
-
-def _line_of(text: str, field: str) -> int | None:
-    """Return the line where ``field`` is set (as offer_files points at it)."""
-    pattern = re.compile(rf"^\s*{re.escape(field)}\s*=")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if pattern.match(line):
-            return number
-    return None

@@ -1,4 +1,8 @@
-"""The portal's routes: each asks a read model or a service, then renders a page or a file."""
+"""The portal's routes: each asks a read model or a service, then renders a page or a file.
+
+Over 300 lines on purpose: every handler of the portal, each a few thin lines, in one module
+(bot/web/registry.py says who may call each), so what any page does is read in one place.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from starlette.responses import (
 
 from bot.adapters.exports import CREDIT_COLUMNS, REJECT_COLUMNS
 from bot.adapters.sql.read_models import CampaignView, NotVisible, RunView
-from bot.domain.campaigns import Status
+from bot.domain.campaigns import CampaignStatus
 from bot.domain.money import cents_text
 from bot.domain.portal import SIGN_IN_REFUSED, tokens_match
 from bot.domain.reconcile_summary import Summary
@@ -36,8 +40,8 @@ from bot.web.upload import UploadRefused, stream_upload
 
 STATIC = Path(__file__).resolve().parent / "static"
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
-_STATUS_ORDER = [Status.LIVE.value, Status.UPCOMING.value, Status.SOLD_OUT.value, Status.ENDED.value,
-                 "no file"]
+_STATUS_ORDER = [CampaignStatus.LIVE.value, CampaignStatus.UPCOMING.value, CampaignStatus.SOLD_OUT.value,
+                 CampaignStatus.ENDED.value, "no file"]
 
 
 # signing in and out

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from bot.adapters.sql.engine import make_engine
-from bot.config import load_settings, read_environment
+from bot.config import load_settings
+from bot.environment import read_environment
 from tests.fakes import ALICE_CARD, BOB_CARD, sandbox_replies
 
 HEADER = "transaction_id,card_number,merchant_id,merchant_name,amount,currency,transaction_date,type"

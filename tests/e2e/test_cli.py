@@ -110,7 +110,7 @@ def linked_members(project) -> int:
     engine = make_engine(POSTGRES_URL or f"sqlite:///{project / 'data' / 'offerbot.db'}")
     try:
         with unit_of_work_factory(engine)(readonly=True) as tx:
-            return tx.members.linked_count()
+            return len(tx.members.fingerprint_index())
     finally:
         engine.dispose()
 
@@ -324,3 +324,22 @@ def test_replies_lists_what_did_not_go_out_and_retry_sends_one_again(offerbot, p
     assert "queued for one more attempt" in retried.output
     assert [d["participant_id"] for d in sandbox_dms(project)] == ["1001"]
     assert "undeliverable" not in offerbot("replies").output
+
+
+@pytest.mark.parametrize("at", [3, 1500])
+def test_sync_import_reports_a_bad_line_the_same_way_near_the_top_and_far_down(offerbot, project, at):
+    """A bad row on line 3 and on line 1,500 (a later batch) gets the same 'FILE:line N: column: what
+    is wrong' line on stderr, the good rows around it are linked, and the exit status is 1."""
+    from tests.fakes import card_number
+
+    rows = [f"{10_000 + n},h{n},{card_number(n)}" for n in range(1600)]
+    rows[at - 2] = "2001,dora,4111"
+    path = project / "members.csv"
+    path.write_text("user_id,handle,card_number\n" + "\n".join(rows) + "\n")
+
+    result = offerbot("sync", "import", str(path))
+
+    assert result.exit_code == 1
+    assert f"{path}:line {at}: card_number: card number has 4 digits; expected 13 to 19\n" in result.output
+    assert "1599 linked, 0 unchanged, 1 rejected, 0 opted out (skipped)" in result.output
+    assert linked_members(project) == 1599

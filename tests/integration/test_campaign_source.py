@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bot.domain.campaigns import Status
+from bot.domain.campaigns import CampaignStatus
 from bot.domain.enrolment import Enrolment
 from bot.errors import ReplyTooLong
 from bot.services.campaigns import CampaignSource, budget_alerts, warn_budget_crossings
@@ -256,8 +256,8 @@ def test_status_lists_campaigns_at_80_percent_of_budget_or_more(source, offers, 
     status_locks = locks_for(engine, "me:1", clock, timedelta(minutes=1))
     lines = describe(read_status(uow, status_locks, catalog), clock())
 
-    assert [(a.campaign.id, a.status) for a in alerts] == [("amex-mcdonalds", Status.BUDGET_SPENT),
-                                                           ("amex-zappos", Status.LIVE)]
+    assert [(a.campaign.id, a.status) for a in alerts] == [("amex-mcdonalds", CampaignStatus.BUDGET_SPENT),
+                                                           ("amex-zappos", CampaignStatus.LIVE)]
     assert "budgets          amex-mcdonalds: budget spent, enrolment closed ($96.00 of $100.00)" in lines
     assert "                 amex-zappos: 85% of its budget spent ($850.00 of $1,000.00)" in lines
 

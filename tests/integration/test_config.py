@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DB_VAR, KEY_VAR, X_KEYS, XCredentials, load_settings, read_environment
+from bot.config import DB_VAR, load_settings
+from bot.domain.cards import KEY_VAR
+from bot.environment import X_KEYS, XCredentials, read_environment
 from bot.errors import ConfigError
 from tests.conftest import REPO
 

@@ -281,13 +281,14 @@ def test_opt_out_confirmation_text(renderer: TemplateRenderer) -> None:
 def test_a_post_with_many_misspelt_hashtags_still_gets_a_reply_that_fits(
         renderer: TemplateRenderer, typos: int) -> None:
     """Issue 11: five or more misspelt hashtags are answered within 280, a few named, the rest counted."""
-    from bot.domain.enrolment import Decision, Outcome
+    from bot.domain.enrolment import Decision, EnrolmentOutcome
     from bot.domain.replies import enrolment_reply
 
     long_merchant = campaign(merchant="The Very Long Merchant Name Of A Restaurant Chain Inc")
     typed = [f"AmexMcDonald{'s' * (n % 3)}{n}" for n in range(typos)]
     intent = enrolment_reply("1900000000000000042", "1001",
-                             [Decision(t.casefold(), Outcome.UNKNOWN_HASHTAG, typed=t) for t in typed],
+                             [Decision(t.casefold(), EnrolmentOutcome.UNKNOWN_HASHTAG, typed=t)
+                              for t in typed],
                              lambda _key: long_merchant)
     assert intent is not None
 
@@ -361,19 +362,20 @@ def test_a_clawback_says_how_much_of_which_credit_was_reversed(renderer: Templat
 def test_every_reply_to_a_linked_member_fits_whatever_the_post_named(renderer: TemplateRenderer) -> None:
     """Property: for any mix of outcomes (up to 12 per group, hashtags up to 100 characters, merchant
     names up to 60, typos quoted as typed), the reply renders within 280 and never fails for length."""
-    from bot.domain.enrolment import Decision, Outcome
+    from bot.domain.enrolment import Decision, EnrolmentOutcome
     from bot.domain.replies import enrolment_reply
 
     words = st.text(st.sampled_from("AmexZaposMcDnl_0123456789ÄÖ中文"), min_size=1, max_size=100)
     campaigns = st.builds(lambda tag, merchant, n: campaign(id=f"c{n}", hashtag="#" + tag, merchant=merchant),
                           words, st.text(st.sampled_from("Big Merchant & Co. 😀"), min_size=1, max_size=60),
                           st.integers(0, 10**6))
-    outcomes = st.sampled_from([Outcome.ENROLLED, Outcome.ALREADY_ENROLLED, Outcome.SOLD_OUT,
-                                Outcome.NOT_STARTED, Outcome.OPENED_AFTER_POST, Outcome.ENDED,
-                                Outcome.UNKNOWN_HASHTAG])
-    decision = st.builds(lambda outcome, c, typed: Decision(typed.casefold(), outcome,
-                                                            None if outcome is Outcome.UNKNOWN_HASHTAG else c,
-                                                            typed),
+    outcomes = st.sampled_from([EnrolmentOutcome.ENROLLED, EnrolmentOutcome.ALREADY_ENROLLED,
+                                EnrolmentOutcome.SOLD_OUT, EnrolmentOutcome.NOT_STARTED,
+                                EnrolmentOutcome.OPENED_AFTER_POST, EnrolmentOutcome.ENDED,
+                                EnrolmentOutcome.UNKNOWN_HASHTAG])
+    decision = st.builds(lambda outcome, c, typed: Decision(
+                             typed.casefold(), outcome,
+                             None if outcome is EnrolmentOutcome.UNKNOWN_HASHTAG else c, typed),
                          outcomes, campaigns, words)
 
     @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

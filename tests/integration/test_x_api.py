@@ -14,8 +14,8 @@ import requests
 import responses
 
 from bot.adapters.x_api import XApi
-from bot.config import XCredentials
 from bot.domain.mentions import MentionPage
+from bot.environment import XCredentials
 from bot.errors import (
     ApiError,
     AuthError,
@@ -653,6 +653,7 @@ def test_an_edit_carries_the_id_of_the_post_it_edits(mocked: responses.RequestsM
 
     edit, original = x_api.mentions_since(None)[0].mentions
 
-    assert (edit.interaction, edit.is_edit) == ("1859000000000000004", True)
-    assert (original.interaction, original.is_edit) == ("1859000000000000005", False)
+    assert (edit.interaction, edit.interaction != edit.post_id) == ("1859000000000000004", True)  # an edit
+    assert (original.interaction, original.interaction != original.post_id) == (
+        "1859000000000000005", False)  # not an edit
     assert "edit_history_tweet_ids" in query(mocked.calls[0])["tweet.fields"].split(",")

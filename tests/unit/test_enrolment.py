@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from bot.domain.campaigns import Campaign
-from bot.domain.enrolment import Decision, Outcome, decide
+from bot.domain.enrolment import Decision, EnrolmentOutcome, decide
 from bot.domain.mentions import Mention
 from tests.fakes import START, campaign, mention
 
@@ -30,19 +30,20 @@ def decide_for(post: Mention, *, linked: bool = True, enrolled_in: frozenset[str
 def test_live_campaign_enrols() -> None:
     """A linked member naming a live campaign is enrolled in it."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexMcDonalds"))
-    assert decisions == [Decision("amexmcdonalds", Outcome.ENROLLED, MCDONALDS)]
+    assert decisions == [Decision("amexmcdonalds", EnrolmentOutcome.ENROLLED, MCDONALDS)]
 
 
 def test_already_enrolled_member_is_told_so() -> None:
     """A member already enrolled in the campaign gets ALREADY_ENROLLED."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexMcDonalds"),
                            enrolled_in=frozenset({"amex-mcdonalds"}))
-    assert decisions == [Decision("amexmcdonalds", Outcome.ALREADY_ENROLLED, MCDONALDS)]
+    assert decisions == [Decision("amexmcdonalds", EnrolmentOutcome.ALREADY_ENROLLED, MCDONALDS)]
 
 
-@pytest.mark.parametrize(("count", "outcome"), [(0, Outcome.ENROLLED), (99, Outcome.ENROLLED),
-                                                (100, Outcome.SOLD_OUT), (150, Outcome.SOLD_OUT)])
-def test_campaign_at_cap_is_sold_out(count: int, outcome: Outcome) -> None:
+@pytest.mark.parametrize(("count", "outcome"), [
+    (0, EnrolmentOutcome.ENROLLED), (99, EnrolmentOutcome.ENROLLED),
+    (100, EnrolmentOutcome.SOLD_OUT), (150, EnrolmentOutcome.SOLD_OUT)])
+def test_campaign_at_cap_is_sold_out(count: int, outcome: EnrolmentOutcome) -> None:
     """Once enrolment_counts reaches max_enrolments the campaign is sold out."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexMcDonalds"),
                            counts={"amex-mcdonalds": count})
@@ -53,7 +54,7 @@ def test_counts_of_other_campaigns_do_not_sell_out() -> None:
     """Only the campaign's own enrolment count is compared with its cap."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexMcDonalds"),
                            counts={"amex-zappos": 10_000})
-    assert [d.outcome for d in decisions] == [Outcome.ENROLLED]
+    assert [d.outcome for d in decisions] == [EnrolmentOutcome.ENROLLED]
 
 
 BUDGETED = campaign(id="amex-budget", hashtag="#AmexBudget", budget=Decimal("100.00"))
@@ -63,10 +64,11 @@ RETIRED = campaign(id="amex-retired", hashtag="#AmexRetired", retired=True)
 MORE: dict[str, Campaign] = CAMPAIGNS | {c.key: c for c in (BUDGETED, PERCENT, RETIRED)}
 
 
-@pytest.mark.parametrize(("spent", "outcome"), [(0, Outcome.ENROLLED), (9_500, Outcome.ENROLLED),
-                                                (9_501, Outcome.BUDGET_SPENT),
-                                                (10_000, Outcome.BUDGET_SPENT)])
-def test_spent_budget_closes_enrolment(spent: int, outcome: Outcome) -> None:
+@pytest.mark.parametrize(("spent", "outcome"), [(0, EnrolmentOutcome.ENROLLED),
+                                                (9_500, EnrolmentOutcome.ENROLLED),
+                                                (9_501, EnrolmentOutcome.BUDGET_SPENT),
+                                                (10_000, EnrolmentOutcome.BUDGET_SPENT)])
+def test_spent_budget_closes_enrolment(spent: int, outcome: EnrolmentOutcome) -> None:
     """Once less than one $5 credit of a $100 budget is left, members are told the budget is spent."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexBudget"), spent={"amex-budget": spent},
                            campaigns=MORE)
@@ -77,22 +79,22 @@ def test_percent_offer_closes_when_one_max_credit_does_not_fit() -> None:
     """A 10%-up-to-$50 offer closes once less than $50 of its budget is left."""
     post = mention(1, "1001", "@offerbot #AmexPercent")
     assert [d.outcome for d in decide_for(post, spent={"amex-percent": 95_000}, campaigns=MORE)] == \
-        [Outcome.ENROLLED]
+        [EnrolmentOutcome.ENROLLED]
     assert [d.outcome for d in decide_for(post, spent={"amex-percent": 95_001}, campaigns=MORE)] == \
-        [Outcome.BUDGET_SPENT]
+        [EnrolmentOutcome.BUDGET_SPENT]
 
 
 def test_spent_of_other_campaigns_does_not_close_enrolment() -> None:
     """Only the campaign's own spent budget is compared with its budget."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexBudget"), spent={"amex-percent": 10**9},
                            campaigns=MORE)
-    assert [d.outcome for d in decisions] == [Outcome.ENROLLED]
+    assert [d.outcome for d in decisions] == [EnrolmentOutcome.ENROLLED]
 
 
 def test_retired_campaign_takes_no_enrolments() -> None:
     """Naming a retired campaign gives RETIRED, even inside its enrolment window."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexRetired"), campaigns=MORE)
-    assert decisions == [Decision("amexretired", Outcome.RETIRED, RETIRED)]
+    assert decisions == [Decision("amexretired", EnrolmentOutcome.RETIRED, RETIRED)]
 
 
 def test_already_enrolled_member_of_a_closed_campaign_is_told_so() -> None:
@@ -100,53 +102,53 @@ def test_already_enrolled_member_of_a_closed_campaign_is_told_so() -> None:
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexBudget #AmexRetired"), campaigns=MORE,
                            enrolled_in=frozenset({"amex-budget", "amex-retired"}),
                            spent={"amex-budget": 10_000})
-    assert [d.outcome for d in decisions] == [Outcome.ALREADY_ENROLLED] * 2
+    assert [d.outcome for d in decisions] == [EnrolmentOutcome.ALREADY_ENROLLED] * 2
 
 
 def test_campaign_not_yet_open_is_not_started() -> None:
     """Naming a campaign before enrol_from gives NOT_STARTED."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexFedEx"))
-    assert decisions == [Decision("amexfedex", Outcome.NOT_STARTED, UPCOMING)]
+    assert decisions == [Decision("amexfedex", EnrolmentOutcome.NOT_STARTED, UPCOMING)]
 
 
 def test_campaign_past_enrol_until_has_ended() -> None:
     """Naming a campaign after its enrol_until day gives ENDED."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexOld"))
-    assert decisions == [Decision("amexold", Outcome.ENDED, ENDED)]
+    assert decisions == [Decision("amexold", EnrolmentOutcome.ENDED, ENDED)]
 
 
 def test_unlinked_member_is_not_linked() -> None:
     """A member without a linked card gets NOT_LINKED, with the campaign attached."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexMcDonalds"), linked=False)
-    assert decisions == [Decision("amexmcdonalds", Outcome.NOT_LINKED, MCDONALDS)]
+    assert decisions == [Decision("amexmcdonalds", EnrolmentOutcome.NOT_LINKED, MCDONALDS)]
 
 
 def test_unknown_hashtag_has_no_campaign() -> None:
     """A hashtag that no campaign uses is UNKNOWN_HASHTAG without a campaign."""
     decisions = decide_for(mention(1, "1001", "@offerbot #FridayVibes"))
-    assert decisions == [Decision("fridayvibes", Outcome.UNKNOWN_HASHTAG, None)]
+    assert decisions == [Decision("fridayvibes", EnrolmentOutcome.UNKNOWN_HASHTAG, None)]
 
 
 def test_unknown_hashtag_is_unknown_even_when_not_linked() -> None:
     """An unknown hashtag is reported as unknown whether or not the member is linked."""
     decisions = decide_for(mention(1, "1001", "@offerbot #FridayVibes"), linked=False)
-    assert [d.outcome for d in decisions] == [Outcome.UNKNOWN_HASHTAG]
+    assert [d.outcome for d in decisions] == [EnrolmentOutcome.UNKNOWN_HASHTAG]
 
 
 def test_two_campaigns_give_two_decisions_in_order() -> None:
     """A post naming two campaigns gets one decision each, in the order written."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexZappos and #AmexMcDonalds please"),
                            enrolled_in=frozenset({"amex-mcdonalds"}))
-    assert decisions == [Decision("amexzappos", Outcome.ENROLLED, ZAPPOS),
-                         Decision("amexmcdonalds", Outcome.ALREADY_ENROLLED, MCDONALDS)]
+    assert decisions == [Decision("amexzappos", EnrolmentOutcome.ENROLLED, ZAPPOS),
+                         Decision("amexmcdonalds", EnrolmentOutcome.ALREADY_ENROLLED, MCDONALDS)]
 
 
 def test_mixed_hashtags_keep_their_order() -> None:
     """Every hashtag gets a decision, known or not, in first-seen order."""
     decisions = decide_for(mention(1, "1001", "@offerbot #AmexOld #yum #AmexFedEx #AmexZappos"))
     assert [(d.hashtag, d.outcome) for d in decisions] == [
-        ("amexold", Outcome.ENDED), ("yum", Outcome.UNKNOWN_HASHTAG),
-        ("amexfedex", Outcome.NOT_STARTED), ("amexzappos", Outcome.ENROLLED)]
+        ("amexold", EnrolmentOutcome.ENDED), ("yum", EnrolmentOutcome.UNKNOWN_HASHTAG),
+        ("amexfedex", EnrolmentOutcome.NOT_STARTED), ("amexzappos", EnrolmentOutcome.ENROLLED)]
 
 
 def test_no_hashtags_gives_no_decisions() -> None:
@@ -158,7 +160,7 @@ def test_post_time_not_processing_time_decides_window() -> None:
     """A post written before the window closed enrols even when processed after it closed."""
     written = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)
     post = mention(1, "1001", "@offerbot #AmexOld", at=written)
-    assert [d.outcome for d in decide_for(post, now=START)] == [Outcome.ENROLLED]
+    assert [d.outcome for d in decide_for(post, now=START)] == [EnrolmentOutcome.ENROLLED]
 
 
 def test_post_written_before_opening_does_not_enrol_even_when_processed_after_opening() -> None:
@@ -167,16 +169,16 @@ def test_post_written_before_opening_does_not_enrol_even_when_processed_after_op
     opening = campaign(enrol_from=date(2026, 11, 23))
     post = mention(1, "1001", "@offerbot #AmexMcDonalds", at=datetime(2026, 11, 22, 23, 0, tzinfo=UTC))
     decisions = decide_for(post, now=START, campaigns={opening.key: opening})
-    assert [d.outcome for d in decisions] == [Outcome.OPENED_AFTER_POST]
+    assert [d.outcome for d in decisions] == [EnrolmentOutcome.OPENED_AFTER_POST]
 
 
 @pytest.mark.parametrize(("now", "counts", "outcome"), [
-    (datetime(2026, 11, 22, 23, 30, tzinfo=UTC), {}, Outcome.NOT_STARTED),
-    (START, {"amex-mcdonalds": 1}, Outcome.SOLD_OUT),
-    (datetime(2026, 12, 2, 9, 0, tzinfo=UTC), {}, Outcome.ENDED),
+    (datetime(2026, 11, 22, 23, 30, tzinfo=UTC), {}, EnrolmentOutcome.NOT_STARTED),
+    (START, {"amex-mcdonalds": 1}, EnrolmentOutcome.SOLD_OUT),
+    (datetime(2026, 12, 2, 9, 0, tzinfo=UTC), {}, EnrolmentOutcome.ENDED),
 ], ids=["still-upcoming", "sold-out-since", "ended-since"])
 def test_a_post_made_before_opening_is_told_where_the_campaign_stands_now(
-        now: datetime, counts: dict[str, int], outcome: Outcome) -> None:
+        now: datetime, counts: dict[str, int], outcome: EnrolmentOutcome) -> None:
     """Before opening, a post is 'not started'; once the campaign has sold out or ended since, it says so."""
     opening = campaign(enrol_from=date(2026, 11, 23), enrol_until=date(2026, 12, 1), max_enrolments=1)
     post = mention(1, "1001", "@offerbot #AmexMcDonalds", at=datetime(2026, 11, 22, 23, 0, tzinfo=UTC))
@@ -189,15 +191,15 @@ def test_post_time_in_the_future_is_capped_at_now() -> None:
     closing_today = campaign(enrol_until=date(2026, 11, 23))
     post = mention(1, "1001", "@offerbot #AmexMcDonalds", at=START + timedelta(days=2))
     decisions = decide_for(post, now=START, campaigns={closing_today.key: closing_today})
-    assert [d.outcome for d in decisions] == [Outcome.ENROLLED]
+    assert [d.outcome for d in decisions] == [EnrolmentOutcome.ENROLLED]
 
 
 def test_post_without_time_is_judged_at_now() -> None:
     """A mention without created_at is judged at now."""
     post = mention(1, "1001", "@offerbot #AmexOld", at=None)
     assert [d.outcome for d in decide_for(post, now=datetime(2026, 11, 20, tzinfo=UTC))] == [
-        Outcome.ENROLLED]
-    assert [d.outcome for d in decide_for(post, now=START)] == [Outcome.ENDED]
+        EnrolmentOutcome.ENROLLED]
+    assert [d.outcome for d in decide_for(post, now=START)] == [EnrolmentOutcome.ENDED]
 
 
 @pytest.mark.parametrize(
@@ -217,7 +219,7 @@ def test_acted_at_is_post_time_never_after_now(created_at: datetime | None, expe
 
 def test_sold_out_turns_decision_sold_out() -> None:
     """Decision.sold_out() returns a SOLD_OUT copy and leaves the original alone."""
-    enrolled = Decision("amexmcdonalds", Outcome.ENROLLED, MCDONALDS)
+    enrolled = Decision("amexmcdonalds", EnrolmentOutcome.ENROLLED, MCDONALDS)
     sold_out = enrolled.sold_out()
-    assert sold_out == Decision("amexmcdonalds", Outcome.SOLD_OUT, MCDONALDS)
-    assert enrolled.outcome is Outcome.ENROLLED
+    assert sold_out == Decision("amexmcdonalds", EnrolmentOutcome.SOLD_OUT, MCDONALDS)
+    assert enrolled.outcome is EnrolmentOutcome.ENROLLED

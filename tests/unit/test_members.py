@@ -97,7 +97,7 @@ def test_unlink_forgets_the_card_and_cancels_pending_replies(uow, fingerprinter,
 
     with uow(readonly=True) as tx:
         member = tx.members.get("1001")
-        assert tx.members.linked_count() == 2
+        assert len(tx.members.fingerprint_index()) == 2
     assert member is not None
     assert member.card is None
 
@@ -172,3 +172,91 @@ def test_the_opt_out_date_is_read_in_the_bots_time_zone(uow, fingerprinter, cloc
                             tz=ZoneInfo("America/New_York"))
 
     assert [s.day for s in report.skipped] == ["2026-11-23"]
+
+
+# A bad row placed at line 3 (the first batch) and at line 1,500 (a later one), with Alice (1001)
+# linked to ALICE_CARD and Bob (1002) opted out: (the rows on top of the file, the rows just above
+# the bad one, which it may name, the row itself).
+BAD_ROWS = {
+    "bad card": ([], [], "2001,dora,4111"),
+    "not a numeric id": ([], [], "dora,dora,{card}"),
+    "not a handle": ([], [], "2001,no handle,{card}"),
+    "user id twice": ([], ["2001,dora,{card}"], "2001,dora2,{other}"),
+    "card twice": ([], ["2001,dora,{card}"], "2002,erin,{card}"),
+    "unreadable row": ([], [], '2001,"dora"x,{card}'),
+    "card of another account": ([], [], f"2001,dora,{ALICE_CARD}"),
+    "card moved off its account by this import": (
+        [f"1001,alice,{CAROL_CARD}"], [], f"2001,dora,{ALICE_CARD}"),
+    "opted out": ([], [], f"1002,bob,{BOB_CARD}"),
+}
+
+
+def member_file(path, at: int, rows: tuple[list[str], list[str], str]):
+    """Write a member file of good generated rows around ``rows`` (on top, then just above and on
+    line ``at``; data starts on line 2)."""
+    from tests.fakes import card_number
+
+    top, above, bad = rows
+    fill = {"card": card_number(9_000), "other": card_number(9_001)}
+    lines = [row.format(**fill) for row in top]
+    lines += [f"{10_000 + n},h{n},{card_number(n)}" for n in range(at - 2 - len(top) - len(above))]
+    lines += [row.format(**fill) for row in [*above, bad]]
+    lines += [f"{20_000 + n},k{n},{card_number(5_000 + n)}" for n in range(10)]
+    path.write_text("user_id,handle,card_number\n" + "\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("kind", BAD_ROWS)
+def test_a_bad_row_is_reported_the_same_way_at_line_3_and_at_line_1500(fingerprinter, clock, tmp_path, kind):
+    """Whatever is wrong with a row, it gets the same FILE:line N: message, with the line it names,
+    on line 3 as on line 1,500 (past the first batch): the same verdict and the same wording."""
+    import re
+
+    from bot.services.members import import_member_file
+    from tests.fakes import FakeStore
+
+    top, above, _ = BAD_ROWS[kind]
+    said = {}
+    for at in (3 + len(top) + len(above), 1500):
+        uow = FakeStore()  # each import starts from the same links
+        link_member(uow, fingerprinter, clock, "1001", "alice", ALICE_CARD)
+        link_member(uow, fingerprinter, clock, "1002", "bob", BOB_CARD)
+        stop(uow, clock, "1002")
+        path = member_file(tmp_path / f"members-{at}.csv", at, BAD_ROWS[kind])
+        report = import_member_file(uow, fingerprinter, clock, path)
+        lines = [line.replace(str(path), "FILE") for line in report.lines(path)]
+        said[at] = [re.sub(rf"\bline {at - 1}\b", "line N-1", re.sub(rf"\bline {at}\b", "line N", line))
+                    for line in lines]
+
+    first, later = said.values()
+    assert len(first) == 1, first
+    assert first == later
+    assert first[0].startswith("FILE:line N: ")
+
+
+@pytest.mark.parametrize("failure", [ConnectionError, KeyboardInterrupt])
+def test_an_import_that_fails_part_way_says_what_it_kept(fingerprinter, clock, tmp_path, monkeypatch,
+                                                         failure):
+    """Should linking fail after earlier batches were committed (the database gone, Ctrl-C), the
+    error says at which line the import stopped and how many rows above it are linked: never a
+    silent half."""
+    from bot.services.members import import_member_file
+    from tests.fakes import FakeMembers, FakeStore
+
+    path = member_file(tmp_path / "members.csv", 1500, ([], [], "2001,dora,{card}"))
+    calls = []
+    link_many = FakeMembers.link_many
+
+    def fail_the_second_batch(self, links, now, *, key=None):
+        calls.append(len(links))
+        if len(calls) == 2:
+            raise failure("the database went away")
+        return link_many(self, links, now, key=key)
+
+    monkeypatch.setattr(FakeMembers, "link_many", fail_the_second_batch)
+    with pytest.raises(failure) as info:
+        import_member_file(FakeStore(), fingerprinter, clock, path)
+
+    assert info.value.__notes__ == [
+        "the member import stopped at line 1002; the 1000 rows linked above it are kept: import the "
+        "file again to finish (they then count as unchanged)"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.domain.hashtags import hashtag_key, hashtags_in_text, unique_keys
+from bot.domain.hashtags import hashtag_key, hashtags_in_text, keys_and_forms
 from bot.domain.mentions import Command
 from tests.fakes import mention
 
@@ -45,15 +45,15 @@ def test_hashtags_in_text(text: str, expected: list[str]) -> None:
     assert hashtags_in_text(text) == expected
 
 
-def test_unique_keys_dedupes_in_first_seen_order() -> None:
-    """unique_keys keeps the first occurrence of each key and drops empty ones."""
+def test_keys_dedupe_in_first_seen_order() -> None:
+    """keys_and_forms keeps the first occurrence of each key and drops empty ones."""
     tags = ["AmexZappos", "#AmexMcDonalds", "amexzappos", "", "#", "ＡＭＥＸＭＣＤＯＮＡＬＤＳ", "AmexFedEx"]
-    assert unique_keys(tags) == ("amexzappos", "amexmcdonalds", "amexfedex")
+    assert keys_and_forms(tags)[0] == ("amexzappos", "amexmcdonalds", "amexfedex")
 
 
-def test_unique_keys_of_nothing_is_empty() -> None:
+def test_keys_of_nothing_are_empty() -> None:
     """No tags give no keys."""
-    assert unique_keys([]) == ()
+    assert keys_and_forms([])[0] == ()
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,19 @@ from decimal import Decimal
 import pytest
 
 from bot.domain.money import (
+    AMOUNT_RE,
     cents_text,
     explain_bad_amount,
     format_cents,
     format_money,
     format_money_short,
     from_cents,
-    parse_amount,
 )
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """The amount grammar as a transaction file's row is read with it (see parse_row)."""
+    return Decimal(text) if AMOUNT_RE.fullmatch(text) else None
 
 
 @pytest.mark.parametrize(

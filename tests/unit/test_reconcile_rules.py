@@ -13,9 +13,9 @@ from bot.domain.money import from_cents, to_cents
 from bot.domain.reconcile import (
     Credit,
     CreditedPurchase,
-    Outcome,
     Reconciler,
     Txn,
+    TxnOutcome,
     Verdict,
     _Terms,
     credit_id,
@@ -76,7 +76,7 @@ def only(verdicts: list[Verdict]) -> Verdict:
 def credited(r: Reconciler, txn: Txn) -> Credit:
     """Evaluate a purchase that must be credited and return its credit."""
     verdict = only(r.evaluate(txn))
-    assert verdict.outcome is Outcome.CREDITED, verdict
+    assert verdict.outcome is TxnOutcome.CREDITED, verdict
     assert verdict.credit is not None
     return verdict.credit
 
@@ -88,7 +88,7 @@ def test_qualifying_purchase_is_credited() -> None:
     """A qualifying purchase earns the fixed credit, with the card's last 4 and the purchase as basis."""
     r = reconciler()
     verdict = only(r.evaluate(purchase()))
-    assert verdict == Verdict(CID, Outcome.CREDITED, "", Credit(
+    assert verdict == Verdict(CID, TxnOutcome.CREDITED, "", Credit(
         credit_id("credit", CID, "T1"), "T1", CID, ALICE, "credit", 500, "USD", "0005", 1200, MCD, DAY, None))
     assert r.used == {(ALICE, CID): 1}
     assert r.spent == {CID: 500}
@@ -115,31 +115,31 @@ def test_rerun_derives_the_same_credit() -> None:
 @pytest.mark.parametrize(
     ("day", "outcome", "detail"),
     [
-        (ENROLLED - timedelta(days=1), Outcome.OUTSIDE_WINDOW, "before enrolment on 2026-11-20"),
-        (ENROLLED, Outcome.CREDITED, ""),
-        (REDEEM_BY, Outcome.CREDITED, ""),
-        (REDEEM_BY + timedelta(days=1), Outcome.OUTSIDE_WINDOW, "after redeem_by 2027-01-31"),
+        (ENROLLED - timedelta(days=1), TxnOutcome.OUTSIDE_WINDOW, "before enrolment on 2026-11-20"),
+        (ENROLLED, TxnOutcome.CREDITED, ""),
+        (REDEEM_BY, TxnOutcome.CREDITED, ""),
+        (REDEEM_BY + timedelta(days=1), TxnOutcome.OUTSIDE_WINDOW, "after redeem_by 2027-01-31"),
     ],
 )
-def test_purchase_window_runs_from_enrolment_day_to_redeem_by(day: date, outcome: Outcome,
+def test_purchase_window_runs_from_enrolment_day_to_redeem_by(day: date, outcome: TxnOutcome,
                                                                detail: str) -> None:
     """Purchases count from the enrolment day through redeem_by, both days included."""
     verdict = only(reconciler().evaluate(purchase(day=day)))
     assert (verdict.outcome, verdict.detail) == (outcome, detail)
-    assert (verdict.credit is not None) == (outcome is Outcome.CREDITED)
+    assert (verdict.credit is not None) == (outcome is TxnOutcome.CREDITED)
 
 
 @pytest.mark.parametrize(
     ("cents", "outcome"),
-    [(1, Outcome.BELOW_MINIMUM), (499, Outcome.BELOW_MINIMUM), (500, Outcome.CREDITED),
-     (501, Outcome.CREDITED)],
+    [(1, TxnOutcome.BELOW_MINIMUM), (499, TxnOutcome.BELOW_MINIMUM), (500, TxnOutcome.CREDITED),
+     (501, TxnOutcome.CREDITED)],
 )
-def test_minimum_spend_is_inclusive(cents: int, outcome: Outcome) -> None:
+def test_minimum_spend_is_inclusive(cents: int, outcome: TxnOutcome) -> None:
     """A purchase of exactly min_spend qualifies; one cent less does not."""
     r = reconciler()
     verdict = only(r.evaluate(purchase(cents=cents)))
     assert verdict.outcome is outcome
-    if outcome is Outcome.BELOW_MINIMUM:
+    if outcome is TxnOutcome.BELOW_MINIMUM:
         assert verdict.detail == "under the 5.00 minimum"
         assert verdict.credit is None
         assert r.used == {}
@@ -151,7 +151,7 @@ def test_purchase_in_other_currency_is_not_credited() -> None:
     r = reconciler()
     verdict = only(r.evaluate(purchase(currency="EUR")))
     assert (verdict.outcome, verdict.detail, verdict.credit) == (
-        Outcome.CURRENCY_MISMATCH, "EUR, campaign is USD", None)
+        TxnOutcome.CURRENCY_MISMATCH, "EUR, campaign is USD", None)
     assert r.used == {}
 
 
@@ -164,25 +164,25 @@ def test_purchase_by_member_not_enrolled_is_not_credited(enrolled: dict[str, dat
     """A linked member who did not enrol in the campaign gets no credit for it."""
     r = reconciler(enrolled=enrolled)
     verdict = only(r.evaluate(purchase()))
-    assert (verdict.outcome, verdict.credit) == (Outcome.NOT_ENROLLED, None)
+    assert (verdict.outcome, verdict.credit) == (TxnOutcome.NOT_ENROLLED, None)
     assert r.used == {}
 
 
 @pytest.mark.parametrize(
     ("per_member", "outcomes"),
     [
-        (1, [Outcome.CREDITED, Outcome.LIMIT_REACHED, Outcome.LIMIT_REACHED]),
-        (2, [Outcome.CREDITED, Outcome.CREDITED, Outcome.LIMIT_REACHED]),
-        (3, [Outcome.CREDITED, Outcome.CREDITED, Outcome.CREDITED]),
+        (1, [TxnOutcome.CREDITED, TxnOutcome.LIMIT_REACHED, TxnOutcome.LIMIT_REACHED]),
+        (2, [TxnOutcome.CREDITED, TxnOutcome.CREDITED, TxnOutcome.LIMIT_REACHED]),
+        (3, [TxnOutcome.CREDITED, TxnOutcome.CREDITED, TxnOutcome.CREDITED]),
     ],
 )
-def test_member_earns_at_most_per_member_credits(per_member: int, outcomes: list[Outcome]) -> None:
+def test_member_earns_at_most_per_member_credits(per_member: int, outcomes: list[TxnOutcome]) -> None:
     """A member's credits per campaign stop at per_member; later purchases say the limit is reached."""
     r = reconciler(campaign(per_member=per_member))
     got = [only(r.evaluate(purchase(f"T{n}"))) for n in range(1, 4)]
     assert [v.outcome for v in got] == outcomes
     for verdict in got:
-        if verdict.outcome is Outcome.LIMIT_REACHED:
+        if verdict.outcome is TxnOutcome.LIMIT_REACHED:
             assert verdict.detail == f"{per_member} credit(s) already given"
     assert r.used == {(ALICE, CID): min(per_member, 3)}
 
@@ -190,8 +190,8 @@ def test_member_earns_at_most_per_member_credits(per_member: int, outcomes: list
 def test_credits_held_from_earlier_files_count_toward_the_limit() -> None:
     """Credits the ledger already holds (used) use up the member's allowance."""
     r = reconciler(used={(ALICE, CID): 1})
-    assert only(r.evaluate(purchase())).outcome is Outcome.LIMIT_REACHED
-    assert only(r.evaluate(purchase(member=BOB))).outcome is Outcome.NOT_ENROLLED
+    assert only(r.evaluate(purchase())).outcome is TxnOutcome.LIMIT_REACHED
+    assert only(r.evaluate(purchase(member=BOB))).outcome is TxnOutcome.NOT_ENROLLED
 
 
 def test_limit_is_per_member() -> None:
@@ -210,9 +210,9 @@ def test_fixed_credit_budget_stops_at_the_credit_that_would_pass_it() -> None:
     r = reconciler(campaign(budget=Decimal("20.00")), enrolled=enrolled, spent={CID: 1200})
     first = only(r.evaluate(purchase("T1", member="1001")))
     second = only(r.evaluate(purchase("T2", member="1002")))
-    assert first.outcome is Outcome.CREDITED
+    assert first.outcome is TxnOutcome.CREDITED
     assert (second.outcome, second.detail, second.credit) == (
-        Outcome.BUDGET_EXHAUSTED, "3.00 of the budget left", None)
+        TxnOutcome.BUDGET_EXHAUSTED, "3.00 of the budget left", None)
     assert r.spent == {CID: 1700}
     assert r.used == {("1001", CID): 1}
 
@@ -227,15 +227,15 @@ def test_percent_budget_skips_a_credit_too_large_but_issues_a_later_one_that_fit
     for n, (cents, credit) in enumerate(plan):
         verdict = only(r.evaluate(purchase(f"T{n}", cents=cents, member=members[n])))
         if credit is None:
-            assert verdict.outcome is Outcome.BUDGET_EXHAUSTED
+            assert verdict.outcome is TxnOutcome.BUDGET_EXHAUSTED
             assert verdict.credit is None
         else:
-            assert verdict.outcome is Outcome.CREDITED
+            assert verdict.outcome is TxnOutcome.CREDITED
             assert verdict.credit is not None
             assert verdict.credit.cents == credit
     assert r.spent == {CID: 2000}
     full = only(r.evaluate(purchase("T9", cents=500, member=members[5])))
-    assert (full.outcome, full.detail) == (Outcome.BUDGET_EXHAUSTED, "0.00 of the budget left")
+    assert (full.outcome, full.detail) == (TxnOutcome.BUDGET_EXHAUSTED, "0.00 of the budget left")
 
 
 @pytest.mark.parametrize(
@@ -270,7 +270,7 @@ def test_zero_cent_percent_credit_is_not_issued() -> None:
     r = reconciler(percent_campaign(min_spend=Decimal("0")))
     verdict = only(r.evaluate(purchase("T1", cents=4)))  # 10% of 4 cents is 0.4 cents
     cents = None if verdict.credit is None else verdict.credit.cents
-    assert (verdict.outcome, cents) != (Outcome.CREDITED, 0)
+    assert (verdict.outcome, cents) != (TxnOutcome.CREDITED, 0)
     assert verdict.credit is None
     assert r.used.get((ALICE, CID), 0) == 0
     assert credited(r, purchase("T2", cents=2000)).cents == 200
@@ -283,7 +283,7 @@ def test_merchant_in_two_campaigns_gets_a_verdict_from_each() -> None:
     r = reconciler(fixed, pct)
     verdicts = r.evaluate(purchase(cents=2000))
     assert [(v.campaign_id, v.outcome) for v in verdicts] == [
-        (CID, Outcome.CREDITED), ("amex-mcd-percent", Outcome.CREDITED)]
+        (CID, TxnOutcome.CREDITED), ("amex-mcd-percent", TxnOutcome.CREDITED)]
     assert [v.credit.cents for v in verdicts if v.credit] == [500, 200]
     assert [v.credit.credit_id for v in verdicts if v.credit] == [
         credit_id("credit", CID, "T1"), credit_id("credit", "amex-mcd-percent", "T1")]
@@ -295,7 +295,7 @@ def test_merchant_in_two_campaigns_judges_each_campaign_on_its_own() -> None:
     other = campaign(id="amex-mcd-two", hashtag="#AmexMcdTwo")
     r = reconciler(campaign(), other, enrolled={enrolment_key(ALICE, "amex-mcd-two"): ENROLLED})
     assert [(v.campaign_id, v.outcome) for v in r.evaluate(purchase())] == [
-        (CID, Outcome.NOT_ENROLLED), ("amex-mcd-two", Outcome.CREDITED)]
+        (CID, TxnOutcome.NOT_ENROLLED), ("amex-mcd-two", TxnOutcome.CREDITED)]
 
 
 def test_purchase_at_other_merchant_has_no_verdict() -> None:
@@ -306,7 +306,7 @@ def test_purchase_at_other_merchant_has_no_verdict() -> None:
 def test_retired_campaign_earns_no_new_credit() -> None:
     """A purchase that would qualify earns nothing once the campaign is retired, and uses no slot."""
     r = reconciler(campaign(retired=True))
-    assert r.evaluate(purchase("T1")) == [Verdict(CID, Outcome.RETIRED, "the campaign is retired")]
+    assert r.evaluate(purchase("T1")) == [Verdict(CID, TxnOutcome.RETIRED, "the campaign is retired")]
     assert (r.spent, r.used) == ({}, {})
 
 
@@ -316,7 +316,7 @@ def test_retired_campaign_still_claws_back_a_refunded_credit() -> None:
     r = reconciler(campaign(retired=True), spent={CID: 500}, used={(ALICE, CID): 1})
     r.remember([CreditedPurchase(credit)])
     verdict = only(r.evaluate(refund("R1", original="T1", day=DAY + timedelta(days=2))))
-    assert verdict.outcome is Outcome.CLAWBACK
+    assert verdict.outcome is TxnOutcome.CLAWBACK
     assert verdict.credit is not None
     assert verdict.credit.cents == -500
     assert r.spent == {CID: 0}
@@ -330,7 +330,7 @@ def test_full_refund_by_reference_claws_back_the_credit() -> None:
     r = reconciler()
     credit = credited(r, purchase("T1"))
     verdict = only(r.evaluate(refund("R1", original="T1", day=DAY + timedelta(days=2))))
-    assert verdict.outcome is Outcome.CLAWBACK
+    assert verdict.outcome is TxnOutcome.CLAWBACK
     assert verdict.detail == "refund leaves 0.00"
     assert verdict.credit == Credit(credit_id("clawback", CID, "R1"), "R1", CID, ALICE, "clawback", -500,
                                     "USD", "0005", 1200, MCD, DAY + timedelta(days=2),
@@ -343,7 +343,7 @@ def test_clawback_frees_the_members_slot() -> None:
     """After a full clawback the purchase no longer counts, so a later purchase earns the credit again."""
     r = reconciler()
     credited(r, purchase("T1"))
-    assert only(r.evaluate(purchase("T2"))).outcome is Outcome.LIMIT_REACHED
+    assert only(r.evaluate(purchase("T2"))).outcome is TxnOutcome.LIMIT_REACHED
     r.evaluate(refund("R1", original="T1"))
     again = credited(r, purchase("T3"))
     assert again.credit_id == credit_id("credit", CID, "T3")
@@ -354,14 +354,14 @@ def test_clawback_frees_the_members_slot() -> None:
 @pytest.mark.parametrize(
     ("refund_cents", "outcome", "detail", "clawed"),
     [
-        (100, Outcome.REFUND_KEPT, "11.00 still qualifies", 0),
-        (700, Outcome.REFUND_KEPT, "5.00 still qualifies", 0),  # leaves exactly min_spend
-        (701, Outcome.CLAWBACK, "refund leaves 4.99", 500),
-        (1200, Outcome.CLAWBACK, "refund leaves 0.00", 500),
-        (1500, Outcome.CLAWBACK, "refund leaves 0.00", 500),  # more than the purchase
+        (100, TxnOutcome.REFUND_KEPT, "11.00 still qualifies", 0),
+        (700, TxnOutcome.REFUND_KEPT, "5.00 still qualifies", 0),  # leaves exactly min_spend
+        (701, TxnOutcome.CLAWBACK, "refund leaves 4.99", 500),
+        (1200, TxnOutcome.CLAWBACK, "refund leaves 0.00", 500),
+        (1500, TxnOutcome.CLAWBACK, "refund leaves 0.00", 500),  # more than the purchase
     ],
 )
-def test_fixed_credit_is_kept_while_the_purchase_still_qualifies(refund_cents: int, outcome: Outcome,
+def test_fixed_credit_is_kept_while_the_purchase_still_qualifies(refund_cents: int, outcome: TxnOutcome,
                                                                  detail: str, clawed: int) -> None:
     """A partial refund that leaves at least min_spend keeps a fixed credit; below it, all is clawed back."""
     r = reconciler()
@@ -379,8 +379,8 @@ def test_two_partial_refunds_accumulate_for_a_fixed_credit() -> None:
     credited(r, purchase("T1", cents=1200))
     first = only(r.evaluate(refund("R1", 400, original="T1")))
     second = only(r.evaluate(refund("R2", 400, original="T1")))
-    assert first.outcome is Outcome.REFUND_KEPT
-    assert second.outcome is Outcome.CLAWBACK
+    assert first.outcome is TxnOutcome.REFUND_KEPT
+    assert second.outcome is TxnOutcome.CLAWBACK
     assert second.detail == "refund leaves 4.00"
     assert second.credit is not None
     assert second.credit.cents == -500
@@ -393,7 +393,7 @@ def test_partial_refund_on_percent_campaign_claws_back_the_excess_only() -> None
     credit = credited(r, purchase("T1", cents=10000))
     assert credit.cents == 1000
     first = only(r.evaluate(refund("R1", 4000, original="T1")))
-    assert first.outcome is Outcome.CLAWBACK
+    assert first.outcome is TxnOutcome.CLAWBACK
     assert first.credit is not None
     assert (first.credit.cents, first.credit.reverses, first.detail) == (-400, credit.credit_id,
                                                                          "refund leaves 60.00")
@@ -416,7 +416,7 @@ def test_partial_refund_on_capped_percent_credit_keeps_it_while_the_cap_still_ap
     r = reconciler(percent_campaign())
     assert credited(r, purchase("T1", cents=100000)).cents == 5000
     verdict = only(r.evaluate(refund("R1", 20000, original="T1")))
-    assert verdict.outcome is Outcome.REFUND_KEPT
+    assert verdict.outcome is TxnOutcome.REFUND_KEPT
     claw = only(r.evaluate(refund("R2", 60000, original="T1")))  # leaves $200: $20 deserved
     assert claw.credit is not None
     assert claw.credit.cents == -3000
@@ -430,7 +430,7 @@ def test_refund_of_a_purchase_credited_in_two_campaigns_reverses_both() -> None:
     r.evaluate(purchase("T1", cents=2000))
     verdicts = r.evaluate(refund("R1", 2000))
     assert [(v.campaign_id, v.outcome, v.credit.cents if v.credit else None) for v in verdicts] == [
-        (CID, Outcome.CLAWBACK, -500), ("amex-mcd-percent", Outcome.CLAWBACK, -200)]
+        (CID, TxnOutcome.CLAWBACK, -500), ("amex-mcd-percent", TxnOutcome.CLAWBACK, -200)]
     assert r.spent == {CID: 0, "amex-mcd-percent": 0}
 
 
@@ -440,7 +440,7 @@ def test_unreferenced_refund_within_30_days_matches_by_card_merchant_and_amount(
     r = reconciler(campaign(redeem_by=date(2027, 6, 30)))
     credit = credited(r, purchase("T1", cents=1200, day=DAY))
     verdict = only(r.evaluate(refund("R1", 1200, day=DAY + timedelta(days=days_later))))
-    assert verdict.outcome is Outcome.CLAWBACK
+    assert verdict.outcome is TxnOutcome.CLAWBACK
     assert verdict.credit is not None
     assert verdict.credit.reverses == credit.credit_id
 
@@ -451,14 +451,14 @@ WAITS = "waiting for its purchase"
 @pytest.mark.parametrize(
     ("txn", "outcome", "detail"),
     [
-        (refund("R1", 1200, day=DAY + timedelta(days=31)), Outcome.REFUND_PENDING, WAITS),
-        (refund("R1", 1100), Outcome.REFUND_PENDING, WAITS),
-        (refund("R1", 1200, member=BOB), Outcome.REFUND_UNMATCHED, "no credited purchase found"),
-        (refund("R1", 1200, day=DAY - timedelta(days=1)), Outcome.REFUND_PENDING, WAITS),
+        (refund("R1", 1200, day=DAY + timedelta(days=31)), TxnOutcome.REFUND_PENDING, WAITS),
+        (refund("R1", 1100), TxnOutcome.REFUND_PENDING, WAITS),
+        (refund("R1", 1200, member=BOB), TxnOutcome.REFUND_UNMATCHED, "no credited purchase found"),
+        (refund("R1", 1200, day=DAY - timedelta(days=1)), TxnOutcome.REFUND_PENDING, WAITS),
     ],
     ids=["31 days later", "other amount", "other member", "before the purchase"],
 )
-def test_unreferenced_refund_that_matches_nothing_reverses_nothing(txn: Txn, outcome: Outcome,
+def test_unreferenced_refund_that_matches_nothing_reverses_nothing(txn: Txn, outcome: TxnOutcome,
                                                                   detail: str) -> None:
     """A refund unlike any credited purchase of the card within 30 days reverses nothing: it waits
     for its purchase, unless the member is enrolled in none of the merchant's campaigns."""
@@ -468,7 +468,7 @@ def test_unreferenced_refund_that_matches_nothing_reverses_nothing(txn: Txn, out
     assert (verdict.outcome, verdict.detail, verdict.credit) == (outcome, detail, None)
     assert r.spent == {CID: 500}
     assert r.used == {(ALICE, CID): 1}
-    assert (ALICE in r.pending) == (outcome is Outcome.REFUND_PENDING)
+    assert (ALICE in r.pending) == (outcome is TxnOutcome.REFUND_PENDING)
 
 
 def test_unreferenced_refund_reverses_the_latest_matching_purchase_first() -> None:
@@ -482,19 +482,19 @@ def test_unreferenced_refund_reverses_the_latest_matching_purchase_first() -> No
     assert second.credit is not None
     assert (first.credit.reverses, second.credit.reverses) == (late.credit_id, early.credit_id)
     third = only(r.evaluate(refund("R3", 1200, day=date(2026, 12, 1))))
-    assert third.outcome is Outcome.REFUND_PENDING  # nothing left to match: it waits
+    assert third.outcome is TxnOutcome.REFUND_PENDING  # nothing left to match: it waits
     assert r.spent == {CID: 0}
     assert r.used == {(ALICE, CID): 0}
 
 
-@pytest.mark.parametrize(("original", "outcome"), [("T1", Outcome.REFUND_UNMATCHED),
-                                                    (None, Outcome.REFUND_PENDING)],
+@pytest.mark.parametrize(("original", "outcome"), [("T1", TxnOutcome.REFUND_UNMATCHED),
+                                                    (None, TxnOutcome.REFUND_PENDING)],
                          ids=["by reference", "by match"])
-def test_refund_of_an_uncredited_purchase_reverses_nothing(original: str | None, outcome: Outcome) -> None:
+def test_refund_of_an_uncredited_purchase_reverses_nothing(original: str | None, outcome: TxnOutcome) -> None:
     """A refund naming a purchase that earned nothing (below the minimum) has nothing to reverse, at once;
     one naming none matches only credited purchases, so it waits for one that may still come."""
     r = reconciler()
-    assert only(r.evaluate(purchase("T1", cents=300))).outcome is Outcome.BELOW_MINIMUM
+    assert only(r.evaluate(purchase("T1", cents=300))).outcome is TxnOutcome.BELOW_MINIMUM
     verdict = only(r.evaluate(refund("R1", 300, original=original)))
     assert verdict.outcome is outcome
     assert r.spent == {}
@@ -506,7 +506,7 @@ def test_refund_naming_another_members_purchase_is_unmatched() -> None:
     r = reconciler(enrolled=enrolled)
     credited(r, purchase("T1"))
     verdict = only(r.evaluate(refund("R1", original="T1", member=BOB)))
-    assert verdict.outcome is Outcome.REFUND_UNMATCHED
+    assert verdict.outcome is TxnOutcome.REFUND_UNMATCHED
     assert r.spent == {CID: 500}
 
 
@@ -520,12 +520,12 @@ def test_remembered_credits_can_be_reversed() -> None:
     stored = Credit(credit_id("credit", CID, "T1"), "T1", CID, ALICE, "credit", 500, "USD", "0005", 1200,
                     MCD, DAY, None)
     r = reconciler(used={(ALICE, CID): 1}, spent={CID: 500})
-    assert only(r.evaluate(refund("R1", original="T1"))).outcome is Outcome.REFUND_PENDING  # T1 unknown
+    assert only(r.evaluate(refund("R1", original="T1"))).outcome is TxnOutcome.REFUND_PENDING  # T1 unknown
     item = CreditedPurchase(stored)
     r.remember([item])
     r.remember([CreditedPurchase(stored)])  # remembered twice: still one credit
     verdict = only(r.evaluate(refund("R2", original="T1")))
-    assert verdict.outcome is Outcome.CLAWBACK
+    assert verdict.outcome is TxnOutcome.CLAWBACK
     assert verdict.credit is not None
     assert (verdict.credit.cents, verdict.credit.reverses) == (-500, stored.credit_id)
     assert (item.refunded_cents, item.reversed_cents, item.open_cents) == (1200, 500, 0)
@@ -541,7 +541,7 @@ def test_remembered_partial_refunds_carry_on() -> None:
     r = reconciler(used={(ALICE, CID): 1}, spent={CID: 500})
     r.remember([CreditedPurchase(stored, refunded_cents=400)])
     verdict = only(r.evaluate(refund("R2", 400, original="T1")))  # 12.00 - 4.00 - 4.00 < 5.00
-    assert verdict.outcome is Outcome.CLAWBACK
+    assert verdict.outcome is TxnOutcome.CLAWBACK
 
 
 def test_forget_drops_the_credits_kept_for_refunds() -> None:
@@ -552,7 +552,8 @@ def test_forget_drops_the_credits_kept_for_refunds() -> None:
     assert r.touched
     r.forget()
     assert (r.purchases, r.by_member, r.touched, r.known, r.pending) == ({}, {}, {}, set(), {})
-    assert only(r.evaluate(refund("R1", original="T1"))).outcome is Outcome.REFUND_PENDING  # T1 unknown now
+    # T1 is unknown now
+    assert only(r.evaluate(refund("R1", original="T1"))).outcome is TxnOutcome.REFUND_PENDING
     assert r.used == {(ALICE, CID): 1}  # the running totals stay
     assert r.spent == {CID: 500}
 
@@ -595,9 +596,9 @@ def test_refund_of_an_already_clawed_back_purchase_reverses_nothing() -> None:
     """A second refund of a purchase whose credit was taken back in full has nothing left to reverse."""
     r = reconciler()
     credited(r, purchase("T1"))
-    assert only(r.evaluate(refund("R1", original="T1"))).outcome is Outcome.CLAWBACK
+    assert only(r.evaluate(refund("R1", original="T1"))).outcome is TxnOutcome.CLAWBACK
     again = only(r.evaluate(refund("R2", original="T1")))
-    assert (again.outcome, again.credit) == (Outcome.REFUND_UNMATCHED, None)
+    assert (again.outcome, again.credit) == (TxnOutcome.REFUND_UNMATCHED, None)
     assert r.spent == {CID: 0}
     assert r.used == {(ALICE, CID): 0}
 
@@ -609,14 +610,15 @@ def test_refund_of_a_credit_from_a_campaign_no_longer_configured_keeps_it() -> N
     r = reconciler()
     r.remember([CreditedPurchase(stored)])
     verdict = only(r.evaluate(refund("R1", original="T1")))
-    assert (verdict.campaign_id, verdict.outcome, verdict.credit) == ("amex-gone", Outcome.REFUND_KEPT, None)
+    assert (verdict.campaign_id, verdict.outcome, verdict.credit) == (
+        "amex-gone", TxnOutcome.REFUND_KEPT, None)
     assert verdict.detail == "the campaign is no longer configured"
 
 
 # --- refunds that wait for their purchase -------------------------------------------------------
 
 
-def settled_of(r: Reconciler) -> list[tuple[str, list[tuple[Outcome, int | None]]]]:
+def settled_of(r: Reconciler) -> list[tuple[str, list[tuple[TxnOutcome, int | None]]]]:
     """The waiting refunds a purchase settled: (refund id, [(outcome, clawback cents)])."""
     return [(t.transaction_id, [(v.outcome, v.credit.cents if v.credit else None) for v in vs])
             for t, vs in r.take_settled()]
@@ -627,12 +629,12 @@ def test_a_refund_before_its_purchase_waits_and_is_applied_right_after_it(origin
     """A refund decided before its purchase waits; the purchase is credited, then the refund claws it back."""
     r = reconciler()
     waiting = only(r.evaluate(refund("R1", 1200, original=original)))
-    assert (waiting.outcome, waiting.credit) == (Outcome.REFUND_PENDING, None)
+    assert (waiting.outcome, waiting.credit) == (TxnOutcome.REFUND_PENDING, None)
     assert waiting.detail == ("waiting for purchase T1" if original else "waiting for its purchase")
 
     credit = credited(r, purchase("T1", cents=1200, day=DAY - timedelta(days=2)))
 
-    assert settled_of(r) == [("R1", [(Outcome.CLAWBACK, -500)])]
+    assert settled_of(r) == [("R1", [(TxnOutcome.CLAWBACK, -500)])]
     assert r.pending == {}
     assert (r.spent, r.used) == ({CID: 0}, {(ALICE, CID): 0})
     assert r.touched[credit.credit_id].reversed_cents == 500
@@ -643,7 +645,7 @@ def test_applying_a_waiting_refund_right_after_its_purchase_frees_the_members_sl
     r = reconciler()
     r.evaluate(refund("R1", 1200, original="T1"))
     credited(r, purchase("T1", cents=1200))
-    assert settled_of(r) == [("R1", [(Outcome.CLAWBACK, -500)])]
+    assert settled_of(r) == [("R1", [(TxnOutcome.CLAWBACK, -500)])]
     assert credited(r, purchase("T2", cents=900)).cents == 500
 
 
@@ -663,7 +665,7 @@ def test_a_waiting_refund_without_a_reference_is_applied_to_a_matching_purchase_
                  enrol_from=date(2026, 10, 1))
     r = reconciler(c, enrolled={enrolment_key(ALICE, CID): date(2026, 10, 1)})
     r.evaluate(refund("R1", 1200, day=DAY))
-    assert only(r.evaluate(purchase_txn)).outcome is Outcome.CREDITED
+    assert only(r.evaluate(purchase_txn)).outcome is TxnOutcome.CREDITED
     assert [t for t, _ in settled_of(r)] == (["R1"] if applies else [])
     assert (ALICE in r.pending) is not applies
 
@@ -672,8 +674,8 @@ def test_a_waiting_refund_whose_named_purchase_earns_nothing_has_nothing_to_reve
     """When the purchase a waiting refund names is decided and earns no credit, the refund is settled so."""
     r = reconciler()
     r.evaluate(refund("R1", 300, original="T1"))
-    assert only(r.evaluate(purchase("T1", cents=300))).outcome is Outcome.BELOW_MINIMUM
-    assert settled_of(r) == [("R1", [(Outcome.REFUND_UNMATCHED, None)])]
+    assert only(r.evaluate(purchase("T1", cents=300))).outcome is TxnOutcome.BELOW_MINIMUM
+    assert settled_of(r) == [("R1", [(TxnOutcome.REFUND_UNMATCHED, None)])]
     assert r.pending == {}
 
 
@@ -683,17 +685,17 @@ def test_only_the_first_of_two_waiting_refunds_matches_one_purchase() -> None:
     r.evaluate(refund("R1", 1200))
     r.evaluate(refund("R2", 1200))
     credited(r, purchase("T1", cents=1200))
-    assert settled_of(r) == [("R1", [(Outcome.CLAWBACK, -500)])]
+    assert settled_of(r) == [("R1", [(TxnOutcome.CLAWBACK, -500)])]
     assert [t.transaction_id for t in r.pending[ALICE]] == ["R2"]
 
 
 def test_a_refund_waits_only_while_its_purchase_could_still_earn_a_credit() -> None:
     """No waiting for a member enrolled in none of the merchant's campaigns, nor past the 30-day window."""
     r = reconciler(today=DAY + timedelta(days=30))
-    assert only(r.evaluate(refund("R1", member=BOB))).outcome is Outcome.REFUND_UNMATCHED
-    assert only(r.evaluate(refund("R2", day=DAY))).outcome is Outcome.REFUND_PENDING
+    assert only(r.evaluate(refund("R1", member=BOB))).outcome is TxnOutcome.REFUND_UNMATCHED
+    assert only(r.evaluate(refund("R2", day=DAY))).outcome is TxnOutcome.REFUND_PENDING
     late = only(r.evaluate(refund("R3", day=DAY - timedelta(days=1))))
-    assert (late.outcome, late.detail) == (Outcome.REFUND_UNMATCHED, "no credited purchase found")
+    assert (late.outcome, late.detail) == (TxnOutcome.REFUND_UNMATCHED, "no credited purchase found")
     assert [t.transaction_id for t in r.pending[ALICE]] == ["R2"]
 
 
@@ -703,7 +705,7 @@ def test_refunds_known_to_wait_are_settled_by_their_purchase() -> None:
     r.wait([refund("R1", 1200, original="T1")])
     r.wait([refund("R1", 1200, original="T1")])  # told twice: still one refund
     credited(r, purchase("T1", cents=1200))
-    assert settled_of(r) == [("R1", [(Outcome.CLAWBACK, -500)])]
+    assert settled_of(r) == [("R1", [(TxnOutcome.CLAWBACK, -500)])]
     assert settled_of(r) == []
 
 
@@ -712,7 +714,7 @@ def test_a_purchase_credited_by_an_earlier_run_is_not_credited_or_counted_again(
     r = reconciler(campaign(per_member=2), used={(ALICE, CID): 1}, spent={CID: 500})
     r.held = {("T1", CID)}
     again = only(r.evaluate(purchase("T1")))
-    assert (again.outcome, again.credit) == (Outcome.ALREADY_CREDITED, None)
+    assert (again.outcome, again.credit) == (TxnOutcome.ALREADY_CREDITED, None)
     assert (r.used, r.spent) == ({(ALICE, CID): 1}, {CID: 500})
     assert credited(r, purchase("T2")).cents == 500  # what was not issued before is issued now
     assert r.used == {(ALICE, CID): 2}
@@ -726,11 +728,12 @@ def test_decision_order_is_date_then_id() -> None:
 
 
 @pytest.mark.parametrize(("outcomes", "state"), [
-    ([Outcome.CLAWBACK], "applied"), ([Outcome.REFUND_KEPT, Outcome.REFUND_UNMATCHED], "applied"),
-    ([Outcome.REFUND_PENDING, Outcome.REFUND_PENDING], "pending"), ([Outcome.REFUND_UNMATCHED], "unmatched"),
-    ([Outcome.REFUND_EXPIRED], "expired"), ([], "unmatched"),
+    ([TxnOutcome.CLAWBACK], "applied"), ([TxnOutcome.REFUND_KEPT, TxnOutcome.REFUND_UNMATCHED], "applied"),
+    ([TxnOutcome.REFUND_PENDING, TxnOutcome.REFUND_PENDING], "pending"),
+    ([TxnOutcome.REFUND_UNMATCHED], "unmatched"),
+    ([TxnOutcome.REFUND_EXPIRED], "expired"), ([], "unmatched"),
 ])
-def test_a_refunds_state_follows_its_verdicts(outcomes: list[Outcome], state: str) -> None:
+def test_a_refunds_state_follows_its_verdicts(outcomes: list[TxnOutcome], state: str) -> None:
     """A refund that reversed or kept a credit is applied; one waiting is pending; else nothing to reverse."""
     assert refund_state([Verdict(CID, o) for o in outcomes]) == state
 
@@ -743,9 +746,9 @@ def test_a_backtest_counts_every_member_as_enrolled_from_the_campaigns_start() -
     c = campaign()
     r = Reconciler({c.id: c}, {MCD: (c,)}, {}, {}, {}, everyone_enrolled=True)
 
-    assert only(r.evaluate(purchase("T1", member=BOB))).outcome is Outcome.CREDITED
+    assert only(r.evaluate(purchase("T1", member=BOB))).outcome is TxnOutcome.CREDITED
     early = only(r.evaluate(purchase("T0", member=ALICE, day=c.enrol_from - timedelta(days=1))))
-    assert (early.outcome, early.detail) == (Outcome.OUTSIDE_WINDOW, f"before enrolment on {c.enrol_from}")
+    assert (early.outcome, early.detail) == (TxnOutcome.OUTSIDE_WINDOW, f"before enrolment on {c.enrol_from}")
 
 
 def test_a_backtests_refund_may_wait_for_its_purchase_whoever_made_it() -> None:
@@ -753,7 +756,7 @@ def test_a_backtests_refund_may_wait_for_its_purchase_whoever_made_it() -> None:
     c = campaign()
     r = Reconciler({c.id: c}, {MCD: (c,)}, {}, {}, {}, today=DAY, everyone_enrolled=True)
 
-    assert only(r.evaluate(refund("R1", member=BOB))).outcome is Outcome.REFUND_PENDING
+    assert only(r.evaluate(refund("R1", member=BOB))).outcome is TxnOutcome.REFUND_PENDING
 
 
 def test_without_the_flag_an_empty_enrolment_map_enrols_nobody() -> None:
@@ -761,5 +764,5 @@ def test_without_the_flag_an_empty_enrolment_map_enrols_nobody() -> None:
     c = campaign()
     r = Reconciler({c.id: c}, {MCD: (c,)}, {}, {}, {}, today=DAY)
 
-    assert only(r.evaluate(purchase("T1"))).outcome is Outcome.NOT_ENROLLED
-    assert only(r.evaluate(refund("R1"))).outcome is Outcome.REFUND_UNMATCHED
+    assert only(r.evaluate(purchase("T1"))).outcome is TxnOutcome.NOT_ENROLLED
+    assert only(r.evaluate(refund("R1"))).outcome is TxnOutcome.REFUND_UNMATCHED

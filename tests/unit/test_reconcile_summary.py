@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bot.domain.reconcile import CreditKind, Outcome
+from bot.domain.reconcile import CreditKind, TxnOutcome
 from bot.domain.reconcile_summary import RunStatus, Summary
 from bot.domain.transactions import Reject
 
@@ -26,7 +26,7 @@ def test_a_summary_survives_its_own_json() -> None:
 
     assert again == Summary(**{**summary.__dict__, "shown_rejects": []})
     assert again.status is RunStatus.RECONCILED
-    assert again.outcomes == Counter({Outcome.NOT_ENROLLED: 3})
+    assert again.outcomes == Counter({TxnOutcome.NOT_ENROLLED: 3})
 
 
 def test_a_summary_saved_by_an_earlier_version_is_rebuilt_by_name_with_defaults() -> None:

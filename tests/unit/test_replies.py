@@ -6,7 +6,7 @@ import re
 import pytest
 
 from bot.domain.campaigns import Campaign
-from bot.domain.enrolment import Decision, Outcome
+from bot.domain.enrolment import Decision, EnrolmentOutcome
 from bot.domain.replies import (
     REPLY_TEMPLATE,
     ReplyIntent,
@@ -38,17 +38,17 @@ def reply_to(*decisions: Decision, post_id: str = "1900000000000000042") -> Repl
 @pytest.mark.parametrize(
     ("outcome", "group"),
     [
-        (Outcome.ENROLLED, "enrolled"),
-        (Outcome.ALREADY_ENROLLED, "already_enrolled"),
-        (Outcome.SOLD_OUT, "sold_out"),
-        (Outcome.NOT_STARTED, "not_started"),
-        (Outcome.OPENED_AFTER_POST, "opened_after_post"),
-        (Outcome.ENDED, "ended"),
-        (Outcome.BUDGET_SPENT, "budget_spent"),
-        (Outcome.RETIRED, "retired"),
+        (EnrolmentOutcome.ENROLLED, "enrolled"),
+        (EnrolmentOutcome.ALREADY_ENROLLED, "already_enrolled"),
+        (EnrolmentOutcome.SOLD_OUT, "sold_out"),
+        (EnrolmentOutcome.NOT_STARTED, "not_started"),
+        (EnrolmentOutcome.OPENED_AFTER_POST, "opened_after_post"),
+        (EnrolmentOutcome.ENDED, "ended"),
+        (EnrolmentOutcome.BUDGET_SPENT, "budget_spent"),
+        (EnrolmentOutcome.RETIRED, "retired"),
     ],
 )
-def test_each_outcome_lands_in_its_group(outcome: Outcome, group: str) -> None:
+def test_each_outcome_lands_in_its_group(outcome: EnrolmentOutcome, group: str) -> None:
     """Each reply-worthy outcome puts the campaign summary in its own context list."""
     intent = reply_to(Decision("amexmcdonalds", outcome, MCDONALDS))
     assert intent is not None
@@ -59,9 +59,9 @@ def test_each_outcome_lands_in_its_group(outcome: Outcome, group: str) -> None:
 def test_outcomes_are_grouped_in_order() -> None:
     """Several decisions fill several groups, each keeping the order written."""
     intent = reply_to(
-        Decision("amexzappos", Outcome.ENROLLED, ZAPPOS),
-        Decision("amexmcdonalds", Outcome.ENROLLED, MCDONALDS),
-        Decision("amexmcdonalds", Outcome.ALREADY_ENROLLED, MCDONALDS),
+        Decision("amexzappos", EnrolmentOutcome.ENROLLED, ZAPPOS),
+        Decision("amexmcdonalds", EnrolmentOutcome.ENROLLED, MCDONALDS),
+        Decision("amexmcdonalds", EnrolmentOutcome.ALREADY_ENROLLED, MCDONALDS),
     )
     assert intent is not None
     assert intent.context["enrolled"] == [ZAPPOS.summary(), MCDONALDS.summary()]
@@ -70,7 +70,7 @@ def test_outcomes_are_grouped_in_order() -> None:
 
 def test_reply_addresses_the_post() -> None:
     """The intent is keyed by the post, replies to it and uses the reply template."""
-    intent = reply_to(Decision("amexmcdonalds", Outcome.ENROLLED, MCDONALDS), post_id="42")
+    intent = reply_to(Decision("amexmcdonalds", EnrolmentOutcome.ENROLLED, MCDONALDS), post_id="42")
     assert intent is not None
     assert intent.dedupe_key == "post:42"
     assert intent.in_reply_to == "42"
@@ -81,8 +81,8 @@ def test_reply_addresses_the_post() -> None:
 
 def test_context_is_json_safe() -> None:
     """The context survives a JSON round trip unchanged (it is stored in the outbox)."""
-    intent = reply_to(Decision("amexmcdonalds", Outcome.ENROLLED, MCDONALDS),
-                      Decision("amexmcdonals", Outcome.UNKNOWN_HASHTAG))
+    intent = reply_to(Decision("amexmcdonalds", EnrolmentOutcome.ENROLLED, MCDONALDS),
+                      Decision("amexmcdonals", EnrolmentOutcome.UNKNOWN_HASHTAG))
     assert intent is not None
     assert json.loads(json.dumps(intent.context)) == intent.context
 
@@ -91,10 +91,10 @@ def test_context_is_json_safe() -> None:
     "decisions",
     [
         [],
-        [Decision("amexmcdonalds", Outcome.NOT_LINKED, MCDONALDS)],
-        [Decision("amexmcdonalds", Outcome.NOT_LINKED, MCDONALDS),
-         Decision("fridayvibes", Outcome.UNKNOWN_HASHTAG)],
-        [Decision("378282246310005", Outcome.UNKNOWN_HASHTAG)],
+        [Decision("amexmcdonalds", EnrolmentOutcome.NOT_LINKED, MCDONALDS)],
+        [Decision("amexmcdonalds", EnrolmentOutcome.NOT_LINKED, MCDONALDS),
+         Decision("fridayvibes", EnrolmentOutcome.UNKNOWN_HASHTAG)],
+        [Decision("378282246310005", EnrolmentOutcome.UNKNOWN_HASHTAG)],
     ],
     ids=["nothing", "not-linked", "not-linked-and-banter", "card-number-hashtag"],
 )
@@ -105,16 +105,16 @@ def test_nothing_to_say_gives_no_reply(decisions: list[Decision]) -> None:
 
 def test_hashtags_like_no_offer_are_named_as_typed_when_the_post_names_nothing_else() -> None:
     """Issue 11: a linked member whose hashtags name no offer and look like none hears so, as typed."""
-    intent = reply_to(Decision("fridayvibes", Outcome.UNKNOWN_HASHTAG, typed="FridayVibes"),
-                      Decision("yum", Outcome.UNKNOWN_HASHTAG))
+    intent = reply_to(Decision("fridayvibes", EnrolmentOutcome.UNKNOWN_HASHTAG, typed="FridayVibes"),
+                      Decision("yum", EnrolmentOutcome.UNKNOWN_HASHTAG))
     assert intent is not None
     assert intent.context["unknown"] == [{"typed": "#FridayVibes"}, {"typed": "#yum"}]
 
 
 def test_unknown_hashtags_beside_an_offer_are_not_named() -> None:
     """Next to a campaign hashtag, a hashtag like no offer is left out of the reply."""
-    intent = reply_to(Decision("amexzappos", Outcome.ENROLLED, ZAPPOS),
-                      Decision("yum", Outcome.UNKNOWN_HASHTAG))
+    intent = reply_to(Decision("amexzappos", EnrolmentOutcome.ENROLLED, ZAPPOS),
+                      Decision("yum", EnrolmentOutcome.UNKNOWN_HASHTAG))
     assert intent is not None
     assert intent.context["unknown"] == []
 
@@ -136,7 +136,7 @@ def test_a_quoted_hashtag_is_bounded_and_safe(typed: str, quoted: str | None) ->
 def test_every_list_is_capped_with_a_count_of_the_rest() -> None:
     """Five misspelt hashtags name three suggestions and count two more; other lists count nothing."""
     typos = ["amexmcdonals", "amexmcdonald", "amexmcdonaldss", "amexmacdonalds", "amexmcdnalds"]
-    intent = reply_to(*(Decision(t, Outcome.UNKNOWN_HASHTAG, typed=t) for t in typos))
+    intent = reply_to(*(Decision(t, EnrolmentOutcome.UNKNOWN_HASHTAG, typed=t) for t in typos))
     assert intent is not None
     assert [s["typed"] for s in intent.context["suggestions"]] == ["#" + t for t in typos[:3]]
     assert intent.context["more"] == {"suggestions": 2}  # lists that name everything count nothing
@@ -151,7 +151,7 @@ def test_cap_lists_is_generic_over_every_list() -> None:
 @pytest.mark.parametrize("typed", ["amexmcdonals", "amexmcdonald", "amexmcdonaldss", "amexmacdonalds"])
 def test_typo_of_campaign_hashtag_gets_suggestion(typed: str) -> None:
     """An unknown hashtag close to a campaign's suggests that campaign."""
-    intent = reply_to(Decision(typed, Outcome.UNKNOWN_HASHTAG))
+    intent = reply_to(Decision(typed, EnrolmentOutcome.UNKNOWN_HASHTAG))
     assert intent is not None
     assert intent.context["suggestions"] == [{"typed": f"#{typed}", **MCDONALDS.summary()}]
     assert intent.context["more"] == {}
@@ -160,8 +160,8 @@ def test_typo_of_campaign_hashtag_gets_suggestion(typed: str) -> None:
 
 def test_suggestion_sits_beside_enrolment() -> None:
     """A typo next to a valid hashtag adds a suggestion to the enrolment reply."""
-    intent = reply_to(Decision("amexzappos", Outcome.ENROLLED, ZAPPOS),
-                      Decision("amexmcdonals", Outcome.UNKNOWN_HASHTAG))
+    intent = reply_to(Decision("amexzappos", EnrolmentOutcome.ENROLLED, ZAPPOS),
+                      Decision("amexmcdonals", EnrolmentOutcome.UNKNOWN_HASHTAG))
     assert intent is not None
     assert intent.context["enrolled"] == [ZAPPOS.summary()]
     assert [s["hashtag"] for s in intent.context["suggestions"]] == ["#AmexMcDonalds"]
@@ -199,8 +199,8 @@ def test_suggest_is_asked_only_about_unknown_hashtags() -> None:
         asked.append(hashtag)
         return None
 
-    intent = enrolment_reply("42", "1001", [Decision("amexmcdonalds", Outcome.ENROLLED, MCDONALDS),
-                                            Decision("fridayvibes", Outcome.UNKNOWN_HASHTAG)],
+    intent = enrolment_reply("42", "1001", [Decision("amexmcdonalds", EnrolmentOutcome.ENROLLED, MCDONALDS),
+                                            Decision("fridayvibes", EnrolmentOutcome.UNKNOWN_HASHTAG)],
                              recording_suggest)
     assert asked == ["fridayvibes"]
     assert intent is not None

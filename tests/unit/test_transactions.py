@@ -19,8 +19,8 @@ from bot.domain.transactions import (
     Reject,
     Row,
     SensitiveColumn,
+    parse_header,
     parse_row,
-    read_header,
 )
 from tests.fakes import ALICE_CARD
 
@@ -38,26 +38,26 @@ def fields(names: list[str] = STANDARD, **values: str) -> list[str]:
     return [row.get(name, "extra") for name in names]
 
 
-# --- read_header --------------------------------------------------------------------------------
+# --- parse_header --------------------------------------------------------------------------------
 
 
 def test_header_maps_standard_columns() -> None:
     """The standard header maps each column to its position."""
-    assert read_header(STANDARD) == Columns(9, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+    assert parse_header(STANDARD) == Columns(9, 0, 1, 2, 3, 4, 5, 6, 7, 8)
 
 
 def test_header_columns_may_come_in_any_order_and_case() -> None:
     """Column names are matched whatever their order, case and surrounding spaces."""
     names = [" TYPE", "Amount ", "Currency", "merchant_NAME", "Transaction_Date", "card_number",
              "MERCHANT_ID", "Transaction_ID"]
-    columns = read_header(names)
+    columns = parse_header(names)
     assert columns == Columns(count=8, transaction_id=7, card_number=5, merchant_id=6, merchant_name=3,
                               amount=1, currency=2, transaction_date=4, type=0, original_transaction_id=None)
 
 
 def test_header_allows_unknown_columns() -> None:
     """Extra columns the bot does not know are allowed and skipped."""
-    columns = read_header(["terminal", *REQUIRED_COLUMNS, "mcc", ""])
+    columns = parse_header(["terminal", *REQUIRED_COLUMNS, "mcc", ""])
     assert (columns.count, columns.transaction_id, columns.type) == (11, 1, 8)
     assert columns.original_transaction_id is None
 
@@ -67,20 +67,20 @@ def test_header_without_a_required_column_is_refused_naming_it(missing: str) -> 
     """A header lacking a required column is refused, and the message names the missing column."""
     names = [n for n in STANDARD if n != missing]
     with pytest.raises(HeaderInvalid, match=rf"^the header lacks {missing}; expected columns"):
-        read_header(names)
+        parse_header(names)
 
 
 def test_header_missing_several_columns_names_all() -> None:
     """Every missing column is named, in the standard order."""
     with pytest.raises(HeaderInvalid, match=r"^the header lacks card_number, amount, type;"):
-        read_header(["transaction_id", "merchant_id", "merchant_name", "currency", "transaction_date"])
+        parse_header(["transaction_id", "merchant_id", "merchant_name", "currency", "transaction_date"])
 
 
 @pytest.mark.parametrize("twice", [["amount", "amount"], ["amount", " AMOUNT "], ["note", "Note"]])
 def test_header_with_a_duplicate_column_is_refused(twice: list[str]) -> None:
     """A column name that appears twice (ignoring case and spaces) makes the header invalid."""
     with pytest.raises(HeaderInvalid, match=f"column '{twice[0].strip().lower()}' appears twice"):
-        read_header([*REQUIRED_COLUMNS, *twice])
+        parse_header([*REQUIRED_COLUMNS, *twice])
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_header_with_a_duplicate_column_is_refused(twice: list[str]) -> None:
 def test_header_with_sensitive_authentication_data_is_refused(name: str) -> None:
     """A CVV, track data or PIN column refuses the whole file, and says to remove the column."""
     with pytest.raises(HeaderInvalid) as caught:
-        read_header([*STANDARD, name])
+        parse_header([*STANDARD, name])
     message = str(caught.value)
     assert repr(name.strip().lower()) in message
     assert "Remove the column and send the file again" in message
@@ -100,7 +100,7 @@ def test_header_with_sensitive_authentication_data_is_refused(name: str) -> None
     "name", ["pinned_at", "tracking_id", "spin", "pinyin", "spinach", "cvvx", "backtrack", "pinecone"])
 def test_header_allows_names_that_merely_contain_a_sensitive_word(name: str) -> None:
     """Names that only contain pin, track or cvv inside another word are allowed."""
-    assert read_header([*STANDARD, name]).count == len(STANDARD) + 1
+    assert parse_header([*STANDARD, name]).count == len(STANDARD) + 1
 
 
 SENSITIVE_COLUMN_NAMES = {
@@ -131,9 +131,9 @@ def test_security_code_track_and_pin_columns_are_refused_under_their_common_name
     file as sensitive (SensitiveColumn); expiry, service date, card type and the like pass."""
     if refused:
         with pytest.raises(SensitiveColumn, match="Remove the column and send the file again"):
-            read_header([*STANDARD, name])
+            parse_header([*STANDARD, name])
     else:
-        assert read_header([*STANDARD, name]).count == len(STANDARD) + 1
+        assert parse_header([*STANDARD, name]).count == len(STANDARD) + 1
 
 
 def test_there_are_at_least_thirty_names_of_each_kind() -> None:
@@ -148,7 +148,7 @@ def test_a_header_in_one_column_says_what_the_file_seems_separated_by(separator:
     """A header that is one field holding ; or a tab or | is reported as separated by it, not as
     lacking every column."""
     with pytest.raises(HeaderInvalid) as caught:
-        read_header([separator.join(STANDARD)])
+        parse_header([separator.join(STANDARD)])
     message = str(caught.value)
     assert f"looks separated by {says}" in message
     assert "Export it as comma-separated CSV" in message
@@ -159,9 +159,9 @@ def test_a_header_of_many_columns_is_read_in_one_pass() -> None:
     """Thirty thousand extra columns map, and one repeated among them is found (counted in one pass; the
     file reader refuses such a header before it gets here, this keeps the rule linear on its own)."""
     names = [*STANDARD, *(f"extra_{n}" for n in range(30_000))]
-    assert read_header(names).count == len(names)
+    assert parse_header(names).count == len(names)
     with pytest.raises(HeaderInvalid, match="'extra_29999' appears twice"):
-        read_header([*names, "EXTRA_29999"])
+        parse_header([*names, "EXTRA_29999"])
 
 
 # --- parse_row ----------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ def test_a_header_of_many_columns_is_read_in_one_pass() -> None:
 
 def test_good_row_parses_to_a_row() -> None:
     """A row whose every field is good becomes a Row with typed values."""
-    columns = read_header(STANDARD)
+    columns = parse_header(STANDARD)
     assert parse_row(fields(), columns, 7) == Row(
         7, "T1", ALICE_CARD, "MID-MCD-0001", "McDonald's", Decimal("12.50"), "USD", date(2026, 11, 23),
         "purchase", None)
@@ -177,7 +177,7 @@ def test_good_row_parses_to_a_row() -> None:
 
 def test_row_fields_are_trimmed_and_type_is_case_insensitive() -> None:
     """Spaces around text fields are dropped and the type may be written in any case."""
-    columns = read_header(STANDARD)
+    columns = parse_header(STANDARD)
     row = parse_row(fields(transaction_id=" R1 ", card_number=f" {ALICE_CARD} ", merchant_id=" MID ",
                            merchant_name=" Joe ", currency=" USD ", transaction_date=" 2026-11-23 ",
                            type=" Refund ", original_transaction_id=" T1 "), columns, 2)
@@ -202,7 +202,7 @@ def test_row_fields_are_trimmed_and_type_is_case_insensitive() -> None:
 )
 def test_rows_at_the_edges_of_each_rule_are_accepted(values: dict[str, str], ok: Decimal) -> None:
     """Values just inside each rule (one cent, 13 and 19 digits, 64 characters) are accepted."""
-    row = parse_row(fields(**values), read_header(STANDARD), 2)
+    row = parse_row(fields(**values), parse_header(STANDARD), 2)
     assert isinstance(row, Row)
     assert row.amount == ok
 
@@ -212,7 +212,7 @@ def test_rows_at_the_edges_of_each_rule_are_accepted(values: dict[str, str], ok:
 def test_a_refund_may_carry_either_sign_and_keeps_the_amount_refunded(amount: str, expected: Decimal) -> None:
     """A refund of -21.00 or 21.00 is the same refund: the row keeps the positive amount refunded."""
     row = parse_row(fields(amount=amount, type="refund", original_transaction_id="T0"),
-                    read_header(STANDARD), 2)
+                    parse_header(STANDARD), 2)
     assert isinstance(row, Row)
     assert (row.kind, row.amount) == ("refund", expected)
 
@@ -231,7 +231,7 @@ def test_a_refund_may_carry_either_sign_and_keeps_the_amount_refunded(amount: st
 def test_a_negative_purchase_and_badly_signed_refunds_are_rejected(values: dict[str, str],
                                                                    reason: str) -> None:
     """A negative purchase is rejected (purchases must be positive); a refund's minus excuses nothing else."""
-    assert parse_row(fields(**values), read_header(STANDARD), 5) == Reject(5, "amount", reason, "T1")
+    assert parse_row(fields(**values), parse_header(STANDARD), 5) == Reject(5, "amount", reason, "T1")
 
 
 REJECTIONS = [
@@ -299,7 +299,7 @@ REJECTIONS = [
 def test_bad_field_rejects_the_row_with_column_and_reason(values: dict[str, str], column: str,
                                                            reason: str) -> None:
     """Each bad value rejects its row naming the column, why and the transaction id, never the card."""
-    rejected = parse_row(fields(**values), read_header(STANDARD), 12)
+    rejected = parse_row(fields(**values), parse_header(STANDARD), 12)
     assert rejected == Reject(12, column, reason, "" if column == "transaction_id" else "T1")
     assert ALICE_CARD not in rejected.reason
     assert find_card_numbers(rejected.reason) == []
@@ -312,7 +312,7 @@ def test_bad_field_rejects_the_row_with_column_and_reason(values: dict[str, str]
 def test_a_reject_carries_the_transaction_id_masked_only_when_it_is_a_card_number(written: str,
                                                                                   shown: str) -> None:
     """The reject names the row's transaction id; a Luhn-valid 13-19 digit id keeps only its last 4."""
-    rejected = parse_row(fields(transaction_id=written, amount="1e3"), read_header(STANDARD), 5)
+    rejected = parse_row(fields(transaction_id=written, amount="1e3"), parse_header(STANDARD), 5)
     assert isinstance(rejected, Reject)
     assert rejected.transaction_id == shown
 
@@ -321,9 +321,9 @@ def test_a_row_with_a_field_too_many_names_its_id_only_when_the_id_comes_first()
     """With the id in the first column it is sure to be the row's; elsewhere a shifted field could
     stand in its place, so none is given."""
     row = [*fields(), "extra"]
-    assert parse_row(row, read_header(STANDARD), 3).transaction_id == "T1"  # type: ignore[union-attr]
+    assert parse_row(row, parse_header(STANDARD), 3).transaction_id == "T1"  # type: ignore[union-attr]
     names = STANDARD[::-1]
-    rejected = parse_row([*fields(names), "extra"], read_header(names), 3)
+    rejected = parse_row([*fields(names), "extra"], parse_header(names), 3)
     assert rejected == Reject(3, "", "has 10 fields where the header has 9", "")
 
 
@@ -332,7 +332,7 @@ def test_row_with_wrong_field_count_is_rejected(count: int) -> None:
     """A row with more or fewer fields than the header is rejected before any field is read."""
     row = [*fields(), "extra"][:count]
     reason = f"has {count} fields where the header has 9"
-    assert parse_row(row, read_header(STANDARD), 3) == Reject(3, "", reason, "T1")
+    assert parse_row(row, parse_header(STANDARD), 3) == Reject(3, "", reason, "T1")
 
 
 @pytest.mark.parametrize("column", ["amount", "currency", "transaction_date", "type"])
@@ -340,7 +340,7 @@ def test_row_with_wrong_field_count_is_rejected(count: int) -> None:
     "card", [ALICE_CARD, "4111111111111111", "3782 822463 10005", "3782-822463-10005", f"card {ALICE_CARD}"])
 def test_reason_never_quotes_a_card_number_put_in_another_column(column: str, card: str) -> None:
     """A card number in a column whose bad value is quoted is masked in the reason."""
-    rejected = parse_row(fields(**{column: card}), read_header(STANDARD), 4)
+    rejected = parse_row(fields(**{column: card}), parse_header(STANDARD), 4)
     assert isinstance(rejected, Reject)
     assert rejected.column == column
     digits = card.replace(" ", "").replace("-", "").removeprefix("card")
@@ -351,7 +351,7 @@ def test_reason_never_quotes_a_card_number_put_in_another_column(column: str, ca
 def test_missing_original_column_means_no_original() -> None:
     """Without an original_transaction_id column a refund has no reference."""
     names = list(REQUIRED_COLUMNS)
-    row = parse_row(fields(names, type="refund"), read_header(names), 2)
+    row = parse_row(fields(names, type="refund"), parse_header(names), 2)
     assert isinstance(row, Row)
     assert (row.kind, row.original_id) == ("refund", None)
 
@@ -428,7 +428,7 @@ def test_fast_path_accepts_only_lines_parse_row_accepts_with_same_values(order: 
                                                                          data: st.DataObject) -> None:
     """Every line LineParser vouches for, parse_row accepts with identical values, in any column order."""
     line = data.draw(lines(order))
-    assert_fast_path_agrees(read_header(order), line)
+    assert_fast_path_agrees(parse_header(order), line)
 
 
 @pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())
@@ -439,7 +439,7 @@ def test_negative_refunds_go_to_the_slow_path_and_equal_their_positive_form(orde
                                                                            data: st.DataObject) -> None:
     """The fast path leaves every negative refund to parse_row, which reads it as the same refund written
     without the minus (the same values, the same rejection)."""
-    columns = read_header(order)
+    columns = parse_header(order)
     values = [data.draw(FIELD_VALUES.get(name, _TEXT)) for name in order]
     values[columns.type] = data.draw(st.sampled_from(["refund", "Refund", " refund"]))
     positive = values[columns.amount].lstrip("-")
@@ -458,7 +458,7 @@ def test_negative_refunds_go_to_the_slow_path_and_equal_their_positive_form(orde
 @pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())
 def test_fast_path_accepts_a_good_line(order: list[str]) -> None:
     """A good unquoted line goes through the fast path with its values in the fixed order."""
-    columns = read_header(order)
+    columns = parse_header(order)
     line = ",".join(fields(order, type="refund", original_transaction_id="T0"))
     expected_original = "T0" if "original_transaction_id" in order else ""
     assert LineParser(columns).fields(line) == (
@@ -474,7 +474,7 @@ def test_fast_path_accepts_a_good_line(order: list[str]) -> None:
 def test_fast_path_leaves_doubtful_lines_to_parse_row(values: dict[str, str]) -> None:
     """Lines with spaces, odd case or bad values are not vouched for by the fast path."""
     line = ",".join(fields(**values))
-    assert LineParser(read_header(STANDARD)).fields(line) is None
+    assert LineParser(parse_header(STANDARD)).fields(line) is None
 
 
 @pytest.mark.parametrize("space", ["\xa0", "\u3000", "\u2028", "\x85", "\u2003"])
@@ -482,12 +482,12 @@ def test_fast_path_leaves_doubtful_lines_to_parse_row(values: dict[str, str]) ->
 def test_fast_path_agrees_on_ids_with_unicode_spaces(space: str, column: str) -> None:
     """An id padded with a Unicode space gets the same value (or a rejection) from both paths."""
     values = {column: f"{space}X1", "type": "refund"}
-    assert_fast_path_agrees(read_header(STANDARD), ",".join(fields(**values)))
+    assert_fast_path_agrees(parse_header(STANDARD), ",".join(fields(**values)))
 
 
 def test_fast_path_dates_are_remembered_but_bad_ones_still_refused() -> None:
     """Repeated dates give the same answer from the parser's cache, good or bad."""
-    parser = LineParser(read_header(STANDARD))
+    parser = LineParser(parse_header(STANDARD))
     good = ",".join(fields())
     bad = ",".join(fields(transaction_date="2026-02-30"))
     assert [parser.fields(x) is None for x in (good, bad, good, bad)] == [False, True, False, True]

@@ -156,11 +156,6 @@ class MemberRepository:
             found[fingerprint].append(link_period(member_id, linked_at, unlinked_at, tz))
         return {fingerprint: tuple(periods) for fingerprint, periods in found.items()}
 
-    def linked_count(self) -> int:
-        """Return how many members have a card linked."""
-        return self._conn.execute(
-            select(func.count()).where(members_t.c.card_fingerprint.is_not(None))).scalar_one()
-
     def key_use(self) -> dict[str | None, int]:
         """Return how many linked members' fingerprints were made with each key id (None: not known)."""
         rows = self._conn.execute(

@@ -4,6 +4,8 @@ One pass over the facts gathers per-period sets and sums and each enrolled membe
 qualifying purchase, next purchase, new or returning, spend around enrolling); the tables are
 built from those. Definitions: ``definitions.LABELS_AND_DEFINITIONS``; the precise rules are in
 the docstrings here. "Bought" always means a purchase not refunded in full.
+Over 300 lines on purpose: every table comes from the one pass above, and each table's rules
+read next to the others that share its definitions.
 """
 
 from __future__ import annotations
