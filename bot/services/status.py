@@ -92,7 +92,7 @@ def describe(status: BotStatus, now: datetime) -> list[str]:
     return lines
 
 
-def alerts(status: Status) -> list[tuple[str, list[str]]]:
+def alerts(status: BotStatus) -> list[tuple[str, list[str]]]:
     """Return what ops should look at, by heading: campaign file problems and budgets nearly
     spent (empty headings left out)."""
     budgets = []
