@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test test-postgres lint bench clean
+.PHONY: run test test-quick test-postgres lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,14 @@ run: $(BIN)/.installed
 	$(BIN)/offerbot users sample
 	$(BIN)/offerbot run --portal
 
-# Lint, type-check, then the whole test suite (on SQLite).
+# Lint, type-check, then the whole test suite (on SQLite), slow tests included.
 test: $(BIN)/.installed lint
 	$(BIN)/pytest -q
+
+# The quick loop while working (under a minute): everything but the tests marked slow (processes,
+# the crash harness, the state machine, the browser), with few Hypothesis examples each.
+test-quick: $(BIN)/.installed
+	HYPOTHESIS_PROFILE=quick $(BIN)/pytest -q -m "not slow"
 
 # The whole suite again on PostgreSQL: the local server (started if it is not running) and a
 # database made afresh for the run. PG_URL points elsewhere if you like.
