@@ -30,14 +30,16 @@ test: $(BIN)/.installed lint
 test-quick: $(BIN)/.installed
 	HYPOTHESIS_PROFILE=quick $(BIN)/pytest -q -m "not slow"
 
-# The whole suite again on PostgreSQL: the local server (started if it is not running) and a
-# database made afresh for the run. PG_URL points elsewhere if you like.
+# The tests that touch the database, again on PostgreSQL (slow ones included): the local server
+# (started if it is not running) and a database made afresh for the run. tests/unit uses no
+# database, so it runs once, in `make test`. PG_URL points elsewhere if you like.
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/offerbot_test
+DB_TESTS = tests/integration tests/e2e tests/contract tests/web tests/browser
 test-postgres: $(BIN)/.installed
 	./.ci/postgres-up
 	psql -h 127.0.0.1 -U postgres -q -c "DROP DATABASE IF EXISTS offerbot_test WITH (FORCE)" \
 		-c "CREATE DATABASE offerbot_test"
-	OFFERBOT_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q
+	OFFERBOT_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q $(DB_TESTS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check bot tests bench
