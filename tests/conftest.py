@@ -25,7 +25,7 @@ from bot.services.members import link_member
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, FakeSocialApi, FixedClock
 
 REPO = Path(__file__).resolve().parent.parent
-# Set to a PostgreSQL URL to run the whole suite on PostgreSQL (as .ci/run does, second pass).
+# Set to a PostgreSQL URL to run the tests on PostgreSQL (as `make test-postgres` does in .ci/run).
 POSTGRES_URL = os.environ.get("OFFERBOT_TEST_DATABASE_URL")
 
 # The Hypothesis profile of the tier: "default" (Hypothesis' own settings) for `make test`,
