@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test test-postgres lint bench clean
+.PHONY: run test test-quick test-postgres lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,18 +21,25 @@ run: $(BIN)/.installed
 	$(BIN)/offerbot users sample
 	$(BIN)/offerbot run --portal
 
-# Lint, type-check, then the whole test suite (on SQLite).
+# Lint, type-check, then the whole test suite (on SQLite), slow tests included.
 test: $(BIN)/.installed lint
 	$(BIN)/pytest -q
 
-# The whole suite again on PostgreSQL: the local server (started if it is not running) and a
-# database made afresh for the run. PG_URL points elsewhere if you like.
+# The quick loop while working (under a minute): everything but the tests marked slow (processes,
+# the crash harness, the state machine, the browser), with few Hypothesis examples each.
+test-quick: $(BIN)/.installed
+	HYPOTHESIS_PROFILE=quick $(BIN)/pytest -q -m "not slow"
+
+# The tests that touch the database, again on PostgreSQL (slow ones included): the local server
+# (started if it is not running) and a database made afresh for the run. tests/unit uses no
+# database, so it runs once, in `make test`. PG_URL points elsewhere if you like.
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/offerbot_test
+DB_TESTS = tests/integration tests/e2e tests/contract tests/web tests/browser
 test-postgres: $(BIN)/.installed
 	./.ci/postgres-up
 	psql -h 127.0.0.1 -U postgres -q -c "DROP DATABASE IF EXISTS offerbot_test WITH (FORCE)" \
 		-c "CREATE DATABASE offerbot_test"
-	OFFERBOT_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q
+	OFFERBOT_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q $(DB_TESTS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check bot tests bench

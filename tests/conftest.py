@@ -9,6 +9,7 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
@@ -24,8 +25,30 @@ from bot.services.members import link_member
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, FakeSocialApi, FixedClock
 
 REPO = Path(__file__).resolve().parent.parent
-# Set to a PostgreSQL URL to run the whole suite on PostgreSQL (as .ci/run does, second pass).
+# Set to a PostgreSQL URL to run the tests on PostgreSQL (as `make test-postgres` does in .ci/run).
 POSTGRES_URL = os.environ.get("OFFERBOT_TEST_DATABASE_URL")
+
+# The Hypothesis profile of the tier: "default" (Hypothesis' own settings) for `make test`,
+# "quick" for `make test-quick` (HYPOTHESIS_PROFILE=quick): few examples, no deadline, so the
+# quick loop stays under a minute; the full suite runs every example. See ARCHITECTURE.md.
+PROFILE_VAR = "HYPOTHESIS_PROFILE"
+QUICK_EXAMPLES = 10
+settings.register_profile("quick", max_examples=QUICK_EXAMPLES, deadline=None)
+HYPOTHESIS_PROFILE = os.environ.get(PROFILE_VAR) or "default"
+if HYPOTHESIS_PROFILE not in ("default", "quick"):
+    raise pytest.UsageError(f"{PROFILE_VAR}={HYPOTHESIS_PROFILE!r} is not a profile of this suite; "
+                            "use quick (make test-quick) or unset it (make test)")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def examples(full: int) -> int:
+    """Return the example count for a property test that sets its own: ``full``, fewer when quick.
+
+    A test's own ``@settings(max_examples=...)`` overrides the profile, so such tests ask here.
+    Quick, a tenth of ``full`` (at least 3, at most the profile's): a test that asks for few
+    examples does so because each one is costly.
+    """
+    return min(max(full // 10, 3), QUICK_EXAMPLES) if HYPOTHESIS_PROFILE == "quick" else full
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -121,10 +144,33 @@ def members(uow: UnitOfWorkFactory, fingerprinter: Fingerprinter, clock: FixedCl
     return {"alice": "1001", "bob": "1002", "carol": "1003"}
 
 
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """A SQLite database file migrated once per session, which each ``project`` copies (None on
+    PostgreSQL, whose test database is migrated once by ``_postgres`` and emptied per test)."""
+    if POSTGRES_URL:
+        return None
+    path = tmp_path_factory.mktemp("migrated") / "offerbot.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def copy_database(template: Path, path: Path) -> None:
+    """Copy a closed SQLite database file to ``path``, readable by its owner only (as the bot makes it)."""
+    with template.open("rb") as source, open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                                              "wb") as target:
+        shutil.copyfileobj(source, target)
+
+
 @pytest.fixture
-def project(tmp_path: Path, _postgres: Engine | None) -> Path:
-    """A copy of the project's config, campaigns, templates and sample data in a temp folder
-    (on PostgreSQL, with the test database emptied for it)."""
+def project(tmp_path: Path, _postgres: Engine | None, _migrated_sqlite: Path | None,
+            request: pytest.FixtureRequest) -> Path:
+    """A copy of the project's config, campaigns, templates and sample data in a temp folder, with
+    its database at the schema's head: a copy of the session's migrated SQLite file, or on
+    PostgreSQL the test database emptied for it. A test marked ``fresh_database`` gets no SQLite
+    file: the bot creates it (through the migrations) as on a new machine."""
     if _postgres is not None:
         empty_postgres(_postgres)
     for name in ("offers", "templates"):
@@ -133,6 +179,8 @@ def project(tmp_path: Path, _postgres: Engine | None) -> Path:
     (tmp_path / "data").mkdir()
     for sample in (REPO / "data").glob("sample_*"):
         shutil.copy(sample, tmp_path / "data" / sample.name)
+    if _migrated_sqlite is not None and request.node.get_closest_marker("fresh_database") is None:
+        copy_database(_migrated_sqlite, tmp_path / "data" / "offerbot.db")
     return tmp_path
 
 

@@ -19,6 +19,7 @@ def _env() -> dict[str, str]:
     return child_env(PYTHONUNBUFFERED="1")
 
 
+@pytest.mark.fresh_database  # as on a new machine: the bot creates its database
 def test_sigterm_stops_the_bot_with_exit_status_0(project: Path):
     """The bot replies to a sandbox post, then exits 0 on SIGTERM after finishing its jobs."""
     command = [sys.executable, "-m", "bot", "--config", str(project / "bot.toml")]
@@ -48,6 +49,7 @@ def test_sigterm_stops_the_bot_with_exit_status_0(project: Path):
     assert "offerbot stopped" in output
 
 
+@pytest.mark.fresh_database  # the bot creates the SQLite file itself, under umask 022
 def test_every_file_a_real_run_writes_is_its_owners_alone(project: Path):
     """Under umask 022 a real process still leaves every file it wrote 0600 and every folder 0700:
     database, WAL, key, sandbox replies, inbox copies, reasons, exports."""

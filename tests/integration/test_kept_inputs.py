@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot.adapters.kept_inputs import _Cursor, write_redacted_copy
 from bot.domain.cards import find_card_numbers, has_long_digit_run, mask_long_digit_runs
-from tests.conftest import HEADER
+from tests.conftest import HEADER, examples
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, tx_row
 
 MISTYPED = "378282246310006"  # Alice's card with its last digit wrong: not Luhn-valid
@@ -163,7 +163,7 @@ PIECES = st.sampled_from([ALICE_CARD, MISTYPED, "4111 1111 1111 1111", "12", "12
                           "\r\n", "é", "T1", " ", "-", "\x00", "0005"])
 
 
-@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@settings(max_examples=examples(300), derandomize=True, database=None, deadline=None)
 @given(body=st.lists(PIECES, max_size=40).map("".join), limit=st.integers(min_value=16, max_value=200))
 def test_no_long_digit_run_survives_and_only_digits_change(body: str, limit: int) -> None:
     """Whatever the file, the copy has the same length, differs only where digits became *, and holds
@@ -184,7 +184,7 @@ CELLS = st.sampled_from(["", "T1", ALICE_CARD, "12.50", "a b", "3782-8224", "é"
                          "9-9-9-9-9-9-9-9-9-9-9-9-9"])
 
 
-@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@settings(max_examples=examples(300), derandomize=True, database=None, deadline=None)
 @given(cells=st.lists(CELLS, min_size=1, max_size=12), card=st.integers(min_value=0, max_value=10),
        ending=st.sampled_from(["\n", "\r\n", "\r"]))
 def test_the_unquoted_fast_path_masks_exactly_as_the_field_walk(cells: list[str], card: int,

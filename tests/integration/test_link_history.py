@@ -24,7 +24,7 @@ from bot.services.members import link_member, unlink_member
 from bot.services.notices import queue_credit_notices
 from bot.services.reconciliation import ReconcileDeps, reconcile_file
 from bot.services.replies import send_replies
-from tests.conftest import HEADER, POSTGRES_URL, empty_postgres
+from tests.conftest import HEADER, POSTGRES_URL, empty_postgres, examples
 from tests.fakes import (
     ALICE_CARD,
     BOB_CARD,
@@ -264,7 +264,8 @@ def reference_owner(links: list[tuple[str, str, date, date | None]], card: str, 
     return None
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=EVENTS, day=st.integers(0, 6), kind=st.sampled_from(["purchase", "refund"]))
 def test_the_card_index_matches_the_rule_over_the_whole_history(engine, events, day, kind):
     """Whatever links, replacements, removals and STOPs happened, the scanner's card index (fast map

@@ -78,6 +78,7 @@ def test_rejects_recorded_before_transaction_ids_survive_the_upgrade(sqlite_file
 
 
 @pytest.mark.sqlite_only  # the shared PostgreSQL test database stays at head
+@pytest.mark.fresh_database  # it builds the file itself, at an old revision
 def test_an_old_schema_is_refused_until_db_upgrade(project, no_x_credentials, monkeypatch):
     """A database at an earlier revision stops the bot with the fix; `db upgrade` brings it up to date."""
     monkeypatch.chdir(project)

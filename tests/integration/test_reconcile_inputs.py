@@ -8,6 +8,7 @@ Bob (card ...8431) in FedEx ($5 on $20+); Carol (card ...1000) is linked but not
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from bot.domain.cards import find_card_numbers
 from bot.domain.reconcile import credit_id
 from bot.errors import FileRejected
-from bot.services import reconciliation
+from bot.services import reconciliation, staging
 from tests.conftest import HEADER
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, credits_in_db, exported, tx_row
 
@@ -197,17 +198,29 @@ def test_a_bad_field_is_rejected_in_its_column(ledger, make_csv, fields, column,
 
 # --- Repeated transaction ids ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("batch_rows", [reconciliation.BATCH_ROWS, 1], ids=["one-batch", "batch-per-row"])
-def test_a_transaction_id_repeated_in_one_file_counts_once(ledger, make_csv, monkeypatch, batch_rows):
-    """The second occurrence of an id in one file is rejected as a duplicate of line 2; the first is paid."""
-    monkeypatch.setattr(reconciliation, "BATCH_ROWS", batch_rows)
+@pytest.mark.parametrize(("batch_rows", "batches"), [(reconciliation.BATCH_ROWS, [3]), (1, [1, 1, 1])],
+                         ids=["one-batch", "batch-per-row"])
+def test_a_transaction_id_repeated_in_one_file_counts_once(ledger, make_csv, monkeypatch, batch_rows,
+                                                           batches):
+    """The second occurrence of an id in one file is rejected as a duplicate of line 2; the first is paid,
+    whether the file is staged in one batch or one batch per row (the repeat then in a later batch)."""
+    staged: list[int] = []
+    real_stage = staging.Stager.stage
+
+    def counted_stage(self, batch):
+        staged.append(batch.rows)
+        real_stage(self, batch)
+
+    monkeypatch.setattr(staging.Stager, "stage", counted_stage)
+    deps = dataclasses.replace(ledger.deps, batch_rows=batch_rows)
     path = make_csv("day.csv",
                     tx_row("T1", ALICE_CARD, ZAP, "80.00"),
                     tx_row("T2", BOB_CARD, FDX, "25.00"),
                     tx_row("T1", ALICE_CARD, ZAP, "80.00"))
 
-    summary = ledger.reconcile(path)
+    summary = reconciliation.reconcile_file(deps, ledger.catalog, path)
 
+    assert staged == batches  # rows per batch really staged
     assert_rows_add_up(summary, 3)
     assert credited_ids(summary) == ["T1", "T2"]
     [(line, column, reason)] = rejects_of(summary)

@@ -28,7 +28,7 @@ from bot.domain.enrolment import Enrolment
 from bot.services.campaigns import Catalog
 from bot.services.members import link_member
 from bot.services.reconciliation import ReconcileDeps, reconcile_file
-from tests.conftest import HEADER
+from tests.conftest import HEADER, examples
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, FixedClock, campaign, tx_row
 
 FIXED = campaign(id="ord-fixed", hashtag="#OrdFixed", merchant_ids=("MID-FIX-1", "MID-BOTH"),
@@ -140,7 +140,7 @@ def reconcile_files(engine: Engine, folder: Path, files: list[list[str]], batch_
 
 
 @pytest.mark.parametrize("batch_rows", [3, 200_000], ids=["small-chunks", "one-chunk"])
-@settings(max_examples=20, deadline=None, derandomize=True, database=None,
+@settings(max_examples=examples(20), deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(rows=days_of_trading(), shuffle=st.randoms(use_true_random=False))
 def test_net_credits_do_not_depend_on_row_order_nor_on_refunds_coming_first(
@@ -156,7 +156,7 @@ def test_net_credits_do_not_depend_on_row_order_nor_on_refunds_coming_first(
     assert reconcile_files(engine, tmp_path, refunds_first, batch_rows) == in_order
 
 
-@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+@settings(max_examples=examples(12), deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(rows=days_of_trading(), cut=st.integers(0, 20))
 def test_a_dry_run_decides_as_the_real_run_then_does_and_writes_nothing(engine, tmp_path, rows, cut):

@@ -848,6 +848,7 @@ def run_steps(*steps: tuple[str, dict[str, Any]]) -> None:
         machine.teardown()
 
 
+@pytest.mark.slow  # the state machine: 40 runs of 30 random steps (the fixed-step tests below are quick)
 def test_the_bot_keeps_its_promises_under_random_steps_and_crashes() -> None:
     """Random links, mentions, polls, sends, files and crashes never break an invariant of the model."""
     # No shrinking: a run costs a quarter of a second and shrinking 30 steps runs into Hypothesis's

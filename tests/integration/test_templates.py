@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from bot.adapters.templates import MAX_WEIGHTED_LENGTH, TemplateRenderer, weighted_length
 from bot.domain.replies import CREDIT_TEMPLATE, REPLY_TEMPLATE
 from bot.errors import BotError, ReplyTooLong
+from tests.conftest import examples
 from tests.fakes import REF, campaign, reply_context
 
 MCDONALDS = campaign().summary()
@@ -378,7 +379,7 @@ def test_every_reply_to_a_linked_member_fits_whatever_the_post_named(renderer: T
                              None if outcome is EnrolmentOutcome.UNKNOWN_HASHTAG else c, typed),
                          outcomes, campaigns, words)
 
-    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(decision, min_size=1, max_size=60), st.booleans())
     def fits(decisions: list[Decision], suggests: bool) -> None:
         suggestion = campaign(hashtag="#AmexMcDonalds" + "x" * 80) if suggests else None

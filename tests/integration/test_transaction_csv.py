@@ -23,7 +23,7 @@ from bot.adapters.transaction_csv import (
     read_rows,
 )
 from bot.errors import FileRejected
-from tests.conftest import HEADER
+from tests.conftest import HEADER, examples
 from tests.fakes import ALICE_CARD, BOB_CARD
 
 ROW1 = f"T1,{ALICE_CARD},MID-MCD-0001,McDonald's,12.00,USD,2026-11-23,purchase,"
@@ -305,7 +305,7 @@ CSV_TEXT = st.lists(st.sampled_from(["a", "1", ",", '"', '"', '""', "\n", "\r", 
                     max_size=50).map("".join)
 
 
-@settings(max_examples=400, derandomize=True, database=None, deadline=None)
+@settings(max_examples=examples(400), derandomize=True, database=None, deadline=None)
 @given(header=CSV_TEXT, body=CSV_TEXT, limit=st.integers(min_value=4, max_value=40))
 def test_bounded_rows_equal_the_unbounded_reader_but_for_rows_over_the_limit(header: str, body: str,
                                                                              limit: int) -> None:

@@ -23,9 +23,10 @@ from bot.domain.dashboard.tables import (
     Unit,
     members_cell,
 )
+from tests.conftest import examples
 from tests.dashboard_fakes import day, facts
 
-PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CENTS = st.integers(100, 20_000)
 
 
@@ -168,7 +169,7 @@ def grids(draw: st.DrawFn) -> Table:
     return b.build()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(grids())
 def test_no_suppressed_cell_of_a_two_way_table_can_be_worked_out(grid: Table) -> None:
     """For random two-way tables with margins, no hidden cell follows from the rows and columns, one
@@ -176,7 +177,7 @@ def test_no_suppressed_cell_of_a_two_way_table_can_be_worked_out(grid: Table) ->
     check_report([grid], 10)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(campaigns(), st.randoms(use_true_random=False))
 def test_the_report_does_not_depend_on_the_order_of_the_facts(campaign: CampaignFacts,
                                                               rng: random.Random) -> None:

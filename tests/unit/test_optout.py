@@ -4,6 +4,7 @@ import pytest
 
 from bot.domain.mentions import Command
 from bot.domain.optout import is_opt_out, words_of
+from tests.conftest import examples
 from tests.fakes import mention
 
 OPT_OUTS = [
@@ -131,7 +132,7 @@ def test_the_shortcut_for_plain_posts_agrees_with_the_rule_in_full() -> None:
                          "#AmexFedEx", "@offerbot", "fun", "stopping", "bus", "!", ",", "?"})
     words = st.lists(st.sampled_from(vocabulary) | st.text("abcdeilmnoprstu'#@", max_size=8), max_size=8)
 
-    @settings(max_examples=400, deadline=None)
+    @settings(max_examples=examples(400), deadline=None)
     @given(words, st.sampled_from([" ", "  ", ". "]))
     def agree(chosen: list[str], gap: str) -> None:
         text = gap.join(chosen)

@@ -22,6 +22,7 @@ from bot.domain.transactions import (
     parse_header,
     parse_row,
 )
+from tests.conftest import examples
 from tests.fakes import ALICE_CARD
 
 STANDARD = [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]
@@ -421,7 +422,7 @@ def assert_fast_path_agrees(columns: Columns, line: str) -> None:
 
 
 @pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())
-@settings(max_examples=400, derandomize=True, database=None, deadline=None,
+@settings(max_examples=examples(400), derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fast_path_accepts_only_lines_parse_row_accepts_with_same_values(order: list[str],
@@ -432,7 +433,7 @@ def test_fast_path_accepts_only_lines_parse_row_accepts_with_same_values(order: 
 
 
 @pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())
-@settings(max_examples=200, derandomize=True, database=None, deadline=None,
+@settings(max_examples=examples(200), derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_negative_refunds_go_to_the_slow_path_and_equal_their_positive_form(order: list[str],
