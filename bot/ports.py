@@ -151,6 +151,9 @@ class CampaignStore(Protocol):
     def reserve(self, campaign_id: str) -> bool:
         """Take one place of a campaign's limited quantity; False when none is left."""
 
+    def reserve_many(self, wanted: Mapping[str, int]) -> dict[str, int]:
+        """Take up to the places wanted of each limited campaign; return the places granted."""
+
     def add_enrolled(self, counts: Mapping[str, int]) -> None:
         """Count enrolments in campaigns without a limited quantity."""
 

@@ -13,8 +13,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.bootstrap import App
 from bot.clock import Clock
 from bot.errors import AuthError, BotError, RateLimited
+from bot.services.answering import poll_and_answer
 from bot.services.inbox import reconcile_inbox
-from bot.services.intake import poll_mentions
 from bot.services.notices import queue_credit_notices
 from bot.services.replies import send_replies
 
@@ -38,9 +38,14 @@ def jobs_for(app: App) -> list[Job]:
         if not app.locks.acquire("poller"):  # another instance leads; ask again next tick
             return
         catalog = app.campaigns.current()
-        report = poll_mentions(app.uow, app.api, catalog, app.clock, bot_user_id=settings.bot_user_id)
-        if report.posts:
-            logger.info("poll: %s", report.describe())
+        # The replies this poll queues go out straight after it, not at the next reply tick.
+        report = poll_and_answer(app.uow, app.api, catalog, app.renderer, app.clock,
+                                 bot_user_id=settings.bot_user_id, batch=settings.reply_batch,
+                                 me=app.instance, gone=app.locks.gone)
+        if report.poll.posts:
+            logger.info("poll: %s", report.poll.describe())
+        if report.sent is not None and report.sent.results:
+            logger.info("replies: %s", report.sent.describe())
 
     def send() -> None:
         report = send_replies(app.uow, app.api, app.renderer, app.clock, batch=settings.reply_batch,

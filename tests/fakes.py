@@ -525,6 +525,15 @@ class FakeCampaigns:
         row.enrolled += 1
         return True
 
+    def reserve_many(self, wanted: Mapping[str, int]) -> dict[str, int]:
+        granted = {}
+        for cid, n in sorted(wanted.items()):
+            if n > 0:
+                granted[cid] = 0
+                while granted[cid] < n and self.reserve(cid):
+                    granted[cid] += 1
+        return granted
+
     def add_enrolled(self, counts: Mapping[str, int]) -> None:
         for cid, n in counts.items():
             if cid in self._s.campaigns:

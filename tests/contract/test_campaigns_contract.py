@@ -75,3 +75,22 @@ def test_spending_stops_at_the_budget_and_clawbacks_give_back(uow, clock):
     with uow(readonly=True) as tx:
         assert tx.campaigns.spent_cents() == {"budgeted": 8_600}
         assert tx.campaigns.spent_totals() == {"budgeted": 8_600, "amex-mcdonalds": 500}
+
+
+def test_reserve_many_takes_a_whole_ask_or_what_is_left_and_never_more(uow, clock):
+    """reserve_many grants every place wanted while that many are left, then only the rest, then
+    none; a campaign without a limit takes all it asks, an unknown one none."""
+    limited = campaign(id="limited", hashtag="#AmexLimited", max_enrolments=5)
+    with uow() as tx:
+        tx.campaigns.sync([limited, campaign()], clock())
+        granted = [tx.campaigns.reserve_many({"limited": 2, "amex-mcdonalds": 3, "unknown": 1}),
+                   tx.campaigns.reserve_many({"limited": 2}),
+                   tx.campaigns.reserve_many({"limited": 2, "amex-mcdonalds": 0}),
+                   tx.campaigns.reserve_many({"limited": 1}),
+                   tx.campaigns.reserve_many({})]
+        tx.commit()
+
+    assert granted == [{"limited": 2, "amex-mcdonalds": 3, "unknown": 0}, {"limited": 2}, {"limited": 1},
+                       {"limited": 0}, {}]
+    with uow(readonly=True) as tx:
+        assert tx.campaigns.enrolment_counts() == {"limited": 5, "amex-mcdonalds": 3}

@@ -40,7 +40,7 @@ def test_campaigns_check_prints_file_line_field_message_and_exits_1(offerbot, pr
 def test_a_bad_setting_exits_2_naming_the_key_and_the_fix(offerbot, project):
     """A wrong value in bot.toml stops the bot with one message and exit status 2."""
     config = project / "bot.toml"
-    config.write_text(config.read_text().replace("poll_interval = 60", "poll_interval = 0"))
+    config.write_text(config.read_text().replace("poll_interval = 5", "poll_interval = 0"))
 
     result = offerbot("run", "--once")
 

@@ -63,7 +63,7 @@ def _reset(project: Path) -> None:
 def _prepare(project: Path) -> None:
     """Link MEMBERS members (a tenth of the cards are never linked) and set fast intervals."""
     config = project / "bot.toml"
-    config.write_text(config.read_text().replace("poll_interval = 60", "poll_interval = 1")
+    config.write_text(config.read_text().replace("poll_interval = 5", "poll_interval = 1")
                       .replace("reply_interval = 10", "reply_interval = 1")
                       .replace("reply_batch = 20", "reply_batch = 200")
                       .replace("batch_rows = 200000", "batch_rows = 4000"))

@@ -31,7 +31,7 @@ def _status(project: Path) -> str:
 def test_one_instance_polls_and_the_other_takes_over_when_it_is_killed(project: Path):
     """Every post gets one reply from whichever instance leads; killing the leader hands over."""
     config = project / "bot.toml"
-    config.write_text(config.read_text().replace("poll_interval = 60", "poll_interval = 1")
+    config.write_text(config.read_text().replace("poll_interval = 5", "poll_interval = 1")
                       .replace("reply_interval = 10", "reply_interval = 1"))
     runner = CliRunner(env=child_env())
     assert runner.invoke(cli, ["--config", str(config), "sync", "import",

@@ -24,7 +24,7 @@ from bot.services.intake import poll_mentions
 from bot.services.members import import_members
 from bot.services.reconciliation import ReconcileDeps, reconcile_file
 from tests.conftest import POSTGRES_URL, empty_postgres
-from tests.fakes import BOT_ID, FakeSocialApi, FixedClock, campaign, card_number, mention
+from tests.fakes import BOT_ID, FakeSocialApi, FixedClock, campaign, card_number, mention, wait_for
 
 ATTEMPTS, CAP = 500, 100
 KEY = b"k" * 32
@@ -145,3 +145,35 @@ def test_a_budget_is_never_passed_by_reconciliations_running_at_once(database, t
     assert counts(database, "SELECT spent_cents, budget_cents FROM campaigns WHERE id = 'budgeted'") == [
         (5000, 5000)]
     assert counts(database, "SELECT count(*) FROM credits") == [(10,)]
+
+
+@pytest.mark.postgres_only
+def test_two_sessions_reserving_the_last_places_at_once_never_pass_the_limit(engine):
+    """Session A takes 2 of the last 3 places and holds its transaction open; session B, asking for
+    2, waits on A's row lock, then finds only 1 left and takes that one: 3 granted, never 4."""
+    uow = unit_of_work_factory(engine)
+    limited = campaign(id="limited", hashtag="#AmexLimited", max_enrolments=5)
+    with uow() as tx:
+        tx.campaigns.sync([limited], FixedClock()())
+        assert tx.campaigns.reserve_many({"limited": 2}) == {"limited": 2}
+        tx.commit()
+    granted: list[dict[str, int]] = []
+
+    def session_b() -> None:
+        with uow() as tx:
+            granted.append(tx.campaigns.reserve_many({"limited": 2}))
+            tx.commit()
+
+    with uow() as a:
+        assert a.campaigns.reserve_many({"limited": 2}) == {"limited": 2}
+        b = threading.Thread(target=session_b)
+        b.start()
+        assert wait_for(lambda: counts(str(POSTGRES_URL), "SELECT count(*) FROM pg_stat_activity "
+                                       "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                                       "AND query LIKE 'UPDATE campaigns%'")
+                        == [(1,)], timeout=30), "session B never waited for A's lock"
+        a.commit()
+    b.join(timeout=30)
+
+    assert granted == [{"limited": 1}]
+    assert counts(str(POSTGRES_URL), "SELECT enrolled FROM campaigns WHERE id = 'limited'") == [(5,)]

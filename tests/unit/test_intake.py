@@ -12,7 +12,7 @@ from bot.errors import TransientApiError
 from bot.ports import UnitOfWorkFactory
 from bot.services.campaigns import Catalog
 from bot.services.intake import poll_mentions
-from tests.fakes import BOT_ID, FakeSocialApi, FakeStore, FixedClock, campaign, mention
+from tests.fakes import BOT_ID, FakeCampaigns, FakeSocialApi, FakeStore, FixedClock, campaign, mention
 
 
 def poll(uow: UnitOfWorkFactory, api: FakeSocialApi, catalog: Catalog, clock: FixedClock, **kwargs):
@@ -562,3 +562,39 @@ def test_stop_sent_twice_in_one_poll_is_confirmed_once(setup, store):
     poll(uow, api, catalog, clock)
 
     assert [key for key, _, _ in outbox(store)] == ["stop:1"]
+
+
+def test_places_taken_by_another_poller_meanwhile_go_to_the_earliest_posts(uow, api, clock, members, store,
+                                                                            monkeypatch):
+    """When a concurrent poller takes places between this batch's read and its reservation, the
+    places granted go to the oldest posts and the rest are sold out, as if reserved one by one:
+    a member whose first post found none left is told sold out again, never "already enrolled"."""
+    limited = campaign(id="limited", hashtag="#AmexLimited", max_enrolments=3)
+    mcdonalds = campaign()
+    with uow() as tx:
+        tx.campaigns.sync([limited, mcdonalds], clock())
+        tx.commit()
+    reserve_many = FakeCampaigns.reserve_many
+
+    def another_poller_first(self: FakeCampaigns, wanted: dict[str, int]) -> dict[str, int]:
+        self._s.campaigns["limited"].enrolled += 2  # committed by the other poller just now
+        return reserve_many(self, wanted)
+
+    monkeypatch.setattr(FakeCampaigns, "reserve_many", another_poller_first)
+    api.post(mention(10, "1001", "@offerbot #AmexLimited"),
+             mention(11, "1002", "@offerbot #AmexLimited #AmexMcDonalds"),
+             mention(12, "1003", "@offerbot #AmexLimited"),
+             mention(13, "1002", "@offerbot #AmexLimited"))
+
+    report = poll(uow, api, Catalog((limited, mcdonalds)), clock)
+
+    assert enrolments(uow) == {("1001", "limited"), ("1002", "amex-mcdonalds")}
+    assert report.outcomes == {"enrolled": 2, "sold out": 3}
+    replies = {to: context for _, to, context in outbox(store)}
+    assert [c["id"] for c in replies["10"]["enrolled"]] == ["limited"]
+    assert [c["id"] for c in replies["11"]["sold_out"]] == ["limited"]
+    assert [c["id"] for c in replies["12"]["sold_out"]] == ["limited"]
+    assert [c["id"] for c in replies["13"]["sold_out"]] == ["limited"]
+    assert replies["13"]["already_enrolled"] == []
+    with uow(readonly=True) as tx:
+        assert tx.campaigns.enrolment_counts() == {"limited": 3, "amex-mcdonalds": 1}

@@ -95,13 +95,76 @@ class CampaignRepository:
         """Take one place of a campaign's limited quantity; False when none is left."""
         return self._conn.execute(self._RESERVE, {"campaign_id": campaign_id}).rowcount == 1
 
+    # All the places a batch wants or none: the WHERE is re-checked on the newest row version
+    # after waiting for a concurrent writer (PostgreSQL) or under the one write lock (SQLite).
+    _RESERVE_ALL = (update(campaigns_t)
+                    .where(campaigns_t.c.id == bindparam("campaign_id"),
+                           or_(campaigns_t.c.max_enrolments.is_(None),
+                               campaigns_t.c.enrolled + bindparam("wanted") <= campaigns_t.c.max_enrolments))
+                    .values(enrolled=campaigns_t.c.enrolled + bindparam("wanted")))
+    _RESERVE_ALL_PG = ("UPDATE campaigns SET enrolled = enrolled + %(wanted)s WHERE id = %(campaign_id)s "
+                       "AND (max_enrolments IS NULL OR enrolled + %(wanted)s <= max_enrolments) "
+                       "RETURNING id")
+
+    def reserve_many(self, wanted: Mapping[str, int]) -> dict[str, int]:
+        """Take up to ``wanted[c]`` places of each limited campaign ``c``; return the places granted.
+
+        One conditional UPDATE per campaign takes every place it wants when that many are left
+        (never read-then-write, never past the limit); on PostgreSQL they go in one pipelined
+        round trip, in campaign order, so that two pollers lock the rows in the same order. Only
+        a campaign with fewer places left than wanted (its sell-out, or a concurrent poller) is
+        then served place by place until none is left.
+        """
+        asked = sorted((c, n) for c, n in wanted.items() if n > 0)
+        if not asked:
+            return {}
+        whole = self._reserve_whole(asked)
+        granted = {c: n for c, n in asked if c in whole}
+        for campaign_id, n in asked:
+            if campaign_id not in whole:
+                taken = 0
+                while taken < n and self.reserve(campaign_id):
+                    taken += 1
+                granted[campaign_id] = taken
+        return granted
+
+    def _reserve_whole(self, asked: list[tuple[str, int]]) -> set[str]:
+        """Return the campaigns whose whole ask was taken, one conditional UPDATE each."""
+        if self._conn.dialect.name != "postgresql":  # in the process: a round trip costs nothing
+            return {c for c, n in asked
+                    if self._conn.execute(self._RESERVE_ALL, {"campaign_id": c, "wanted": n}).rowcount == 1}
+        params = [{"campaign_id": c, "wanted": n} for c, n in asked]
+        taken: set[str] = set()
+        cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor:
+            cursor.executemany(self._RESERVE_ALL_PG, params, returning=True)
+            while True:
+                taken.update(row[0] for row in cursor.fetchall())
+                if not cursor.nextset():
+                    break
+        return taken
+
     _ADD_ENROLLED = (update(campaigns_t).where(campaigns_t.c.id == bindparam("campaign_id"))
                      .values(enrolled=campaigns_t.c.enrolled + bindparam("n")))
 
+    # One statement for a whole batch: psycopg would send one UPDATE per campaign. The rows are
+    # locked first in id order, so two writers moving several counters never deadlock.
+    _ADD_ENROLLED_PG = ("WITH locked AS (SELECT id FROM campaigns WHERE id = ANY(%(ids)s::varchar[]) "
+                        "ORDER BY id FOR NO KEY UPDATE) "
+                        "UPDATE campaigns SET enrolled = campaigns.enrolled + moves.n "
+                        "FROM unnest(%(ids)s::varchar[], %(ns)s::int[]) AS moves(id, n) "
+                        "WHERE campaigns.id = moves.id AND campaigns.id IN (SELECT id FROM locked)")
+
     def add_enrolled(self, counts: Mapping[str, int]) -> None:
         """Count enrolments in campaigns without a limited quantity (nothing to reserve)."""
-        if counts:
-            self._conn.execute(self._ADD_ENROLLED, [{"campaign_id": c, "n": n} for c, n in counts.items()])
+        moves = sorted((c, n) for c, n in counts.items() if n)
+        if not moves:
+            return
+        if self._conn.dialect.name == "postgresql":
+            self._conn.exec_driver_sql(self._ADD_ENROLLED_PG, {"ids": [c for c, _ in moves],
+                                                               "ns": [n for _, n in moves]})
+        else:
+            self._conn.execute(self._ADD_ENROLLED, [{"campaign_id": c, "n": n} for c, n in moves])
 
     _ADD_SPENT = (update(campaigns_t)
                   .where(campaigns_t.c.id == bindparam("campaign_id"),
