@@ -31,6 +31,7 @@ from bot.services.explain import explain
 from bot.services.reconcile_exports import currency_of
 from bot.services.status import read_status
 from bot.services.submissions import SubmissionError
+from bot.web.dashboard_view import charts_by_table
 from bot.web.registry import Ctx, new_token, route
 from bot.web.upload import UploadRefused, stream_upload
 
@@ -113,9 +114,13 @@ def _by_status(views: Iterable[CampaignView]) -> list[tuple[str, list[CampaignVi
 
 @route("/campaigns/{campaign_id}")
 def campaign_page(ctx: Ctx) -> Response:
-    """Show one campaign: its rules, standing and credits per file."""
+    """Show one campaign: its rules and dashboard, and for ops its exact standing and credits per file."""
     detail = _campaign(ctx)
-    return ctx.page("campaign.html", title=detail.view.id, detail=detail)
+    app = ctx.web.app
+    board = ctx.web.portal.read.dashboard(ctx.viewer, detail.view.id, app.campaigns.current().by_id,
+                                          app.clock())
+    return ctx.page("campaign.html", title=detail.view.id, detail=detail, report=board.report,
+                    charts=charts_by_table(board.report))
 
 
 def _campaign(ctx: Ctx) -> Any:
@@ -124,9 +129,9 @@ def _campaign(ctx: Ctx) -> Any:
                                         app.campaigns.current().by_id, app.clock())
 
 
-@route("/campaigns/{campaign_id}/totals.csv", kind="data")
+@route("/campaigns/{campaign_id}/totals.csv", access="ops", kind="data")
 def campaign_totals(ctx: Ctx) -> Response:
-    """Download a campaign's credits and clawbacks per transaction file (aggregates)."""
+    """Download a campaign's credits and clawbacks per transaction file (exact counts: ops only)."""
     detail = _campaign(ctx)
     ctx.audit("export download", f"{detail.view.id} totals.csv")
     rows = ([t.file_name, t.sha256, t.credits, _cents(t.credited_cents), t.clawbacks,
