@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+import dataclasses
+from datetime import UTC, date, datetime
 
 from bot.domain.dashboard.facts import Enrolment, History, Purchase
 from bot.domain.dashboard.report import Report, build_report
@@ -48,7 +49,7 @@ def rich_report(campaign: dict[str, str]) -> Report:
     purchases: list[Purchase] = []
     credits = []
     histories: list[History] = []
-    weekly = (60, 45, 38, 30, 26, 22, 18, 15, 14, 12, 11, 10, 9)
+    weekly = (60, 45, 38, 30, 26, 22, 18, 15, 14, 12, 11, 10, 10, 12, 14, 16, 17)  # to the last day
     member = 0
     for week, count in enumerate(weekly):
         for n in range(count):
@@ -63,7 +64,7 @@ def rich_report(campaign: dict[str, str]) -> Report:
                 when = joined.toordinal() + offset
                 if when <= last.toordinal() and (offset > 0 or n % 2 == 0):
                     purchases.append(Purchase(name, date.fromordinal(when), 1200 + 55 * (n % 8)))
-            if member % 5 < 3:  # redeemed: a qualifying purchase some days after enrolling
+            if member % 5 < 3 and joined.toordinal() + n % 12 <= last.toordinal():  # redeemed
                 first = date.fromordinal(joined.toordinal() + n % 12)
                 cents = 2500 + 150 * (n % 13)
                 refunded = n % 4 == 0
@@ -82,6 +83,7 @@ def rich_report(campaign: dict[str, str]) -> Report:
             purchases.append(Purchase(name, date(2026, 9, 1 + n % 28), 1500 + 40 * (n % 11)))
         if n % 4 == 0:
             purchases.append(Purchase(name, date(2026, 12, 1 + n % 28), 1600 + 40 * (n % 11)))
-    return build_report(facts(enrolments=enrolments, purchases=purchases, credits=credits,
-                              histories=histories, last_day=last, max_enrolments=400,
-                              budget_cents=500_000, **campaign))
+    held = facts(enrolments=enrolments, purchases=purchases, credits=credits, histories=histories,
+                 last_day=last, max_enrolments=None, budget_cents=None, enrol_until=last,
+                 redeem_by=day(150), **campaign)  # no quantity or budget, like the sample McDonald's offer
+    return build_report(dataclasses.replace(held, as_of=datetime(2027, 3, 1, 6, 5, tzinfo=UTC)))

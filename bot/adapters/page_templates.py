@@ -8,7 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from bot.domain.dashboard.definitions import definitions_for
+from bot.domain.dashboard.definitions import DEFINITIONS, definitions_for
 from bot.domain.dashboard.report import display
 from bot.domain.dashboard.tables import Hidden, Unit, Value
 from bot.domain.money import format_cents
@@ -46,6 +46,7 @@ class PageTemplates:
         self._env.filters["change"] = _change
         self._env.tests["suppressed"] = lambda value: isinstance(value, Hidden)
         self._env.globals["definitions_for"] = definitions_for
+        self._env.globals["definition_of"] = DEFINITIONS.__getitem__
         self._env.globals["Unit"] = Unit
 
     def render(self, template: str, context: dict[str, Any]) -> str:
