@@ -12,7 +12,7 @@ from starlette.responses import Response
 from bot.adapters.exports import neutralise
 from bot.adapters.sql.read_models import Dashboard, NotVisible
 from bot.domain.dashboard.report import CARDS, csv_rows, csv_value
-from bot.web.pages import _csv
+from bot.web.pages import csv_download
 from bot.web.registry import Ctx, route
 
 COMPARE_COLUMNS = ("figure", "label")
@@ -54,7 +54,7 @@ def dashboards_csv(ctx: Ctx) -> Response:
     columns = [*COMPARE_COLUMNS, *(b.view.id for b in boards)]
     rows = ([row["key"], row["label"], *("" if card is None else csv_value(card.total, card.unit)
                                          for card in row["cards"])] for row in _compare_rows(boards))
-    return _csv("dashboard.compare.csv", [neutralise(c) for c in columns],
+    return csv_download("dashboard.compare.csv", [neutralise(c) for c in columns],
                 ([neutralise(cell) for cell in row] for row in rows))
 
 
@@ -69,5 +69,5 @@ def dashboard_table_csv(ctx: Ctx) -> Response:
         raise NotVisible(name)
     ctx.audit("export download", f"{board.view.id} dashboard {name}.csv")
     header, *rows = csv_rows(table)
-    return _csv(f"{board.view.id}.{name}.csv", [neutralise(c) for c in header],
+    return csv_download(f"{board.view.id}.{name}.csv", [neutralise(c) for c in header],
                 ([neutralise(cell) for cell in row] for row in rows))

@@ -136,7 +136,7 @@ def campaign_totals(ctx: Ctx) -> Response:
     ctx.audit("export download", f"{detail.view.id} totals.csv")
     rows = ([t.file_name, t.sha256, t.credits, _cents(t.credited_cents), t.clawbacks,
              _cents(t.clawed_back_cents)] for t in detail.totals)
-    return _csv(f"{detail.view.id}.totals.csv", ("file", "sha256", "credits", "credited", "clawbacks",
+    return csv_download(f"{detail.view.id}.totals.csv", ("file", "sha256", "credits", "credited", "clawbacks",
                                                  "clawed_back"), rows)
 
 
@@ -215,7 +215,7 @@ def run_credits(ctx: Ctx) -> Response:
     """Download a file's credits export (the card system's columns), from the ledger."""
     run = _finished_run(ctx)
     ctx.audit("export download", f"{run.name} credits.csv (sha256 {run.sha256})")
-    return _csv(f"{Path(run.name).stem}.{run.sha256[:8]}.credits.csv", CREDIT_COLUMNS,
+    return csv_download(f"{Path(run.name).stem}.{run.sha256[:8]}.credits.csv", CREDIT_COLUMNS,
                 ctx.web.portal.read.credit_export(ctx.viewer, run.id))
 
 
@@ -224,7 +224,7 @@ def run_rejects(ctx: Ctx) -> Response:
     """Download a file's rejected rows (line, column, reason)."""
     run = _finished_run(ctx)
     ctx.audit("export download", f"{run.name} rejects.csv (sha256 {run.sha256})")
-    return _csv(f"{Path(run.name).stem}.{run.sha256[:8]}.rejects.csv", REJECT_COLUMNS,
+    return csv_download(f"{Path(run.name).stem}.{run.sha256[:8]}.rejects.csv", REJECT_COLUMNS,
                 ctx.web.portal.read.reject_export(ctx.viewer, run.id))
 
 
@@ -449,7 +449,7 @@ def _attachment(name: str) -> dict[str, str]:
     return {"content-disposition": f'attachment; filename="{name}"'}
 
 
-def _csv(name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+def csv_download(name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
     """Stream a CSV download row by row (never the whole file in memory)."""
 
     def lines() -> Iterator[str]:

@@ -34,17 +34,21 @@ class FakeTokenStore:
 
     def add(self, merchant: str, name: str, token_hash: str, shown: str, created_by: str,
             now: datetime) -> ApiToken:
+        """Keep a token."""
         token = ApiToken(len(self.rows) + 1, merchant, name, shown, created_by, now)
         self.rows[token.id] = (token, token_hash)
         return token
 
     def get(self, token_id: int) -> ApiToken | None:
+        """Return a token by id."""
         return self.rows[token_id][0] if token_id in self.rows else None
 
     def by_hash(self, token_hash: str) -> tuple[ApiToken, str] | None:
+        """Find a token by its hash."""
         return next((row for row in self.rows.values() if row[1] == token_hash), None)
 
     def revoke(self, token_id: int, by: str, now: datetime) -> bool:
+        """Revoke a token once."""
         token, kept = self.rows[token_id]
         if token.revoked_at is not None:
             return False
@@ -53,6 +57,7 @@ class FakeTokenStore:
         return True
 
     def used(self, token_id: int, now: datetime) -> None:
+        """Note a use (counted)."""
         token, kept = self.rows[token_id]
         self.uses += 1
         self.rows[token_id] = (ApiToken(token.id, token.merchant, token.name, token.shown, token.created_by,
@@ -67,6 +72,7 @@ class FakeAudit:
 
     def audit(self, now: datetime, event: str, *, actor: str | None = None, detail: str = "",
               address: str | None = None) -> None:
+        """Note an event."""
         self.events.append((event, actor, detail))
 
 

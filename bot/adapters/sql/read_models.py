@@ -265,15 +265,19 @@ class ReadModels:
         if row is None:
             raise NotVisible(campaign_id)
         return Dashboard(_campaign_view(row, by_id.get(row.id), now, exact=viewer.is_ops),
-                         self._report(row.id))
+                         self._report(row.id, row.merchant))
 
     def dashboards(self, viewer: Viewer, by_id: dict[str, Campaign], now: datetime) -> list[Dashboard]:
         """Return the dashboards of every campaign the viewer may see, side by side."""
-        return [Dashboard(view, self._report(view.id)) for view in self.campaigns(viewer, by_id, now)]
+        return [Dashboard(view, self._report(view.id, view.merchant))
+                for view in self.campaigns(viewer, by_id, now)]
 
-    def _report(self, campaign_id: str) -> Report | None:
+    def _report(self, campaign_id: str, merchant: str) -> Report | None:
+        """Return the campaign's stored report, only if it is that campaign's and merchant's."""
         report = self._reports.latest(campaign_id)
-        return report if report is not None and report.campaign_id == campaign_id else None
+        if report is None or report.campaign_id != campaign_id or report.merchant != merchant:
+            return None
+        return report
 
     # API tokens (merchants see their own)
     def api_tokens(self, viewer: Viewer) -> list[ApiToken]:
