@@ -15,7 +15,8 @@ from html import unescape
 import pytest
 
 from bot.domain.dashboard.definitions import definitions_for
-from bot.domain.dashboard.report import report_data, report_from_data
+from bot.domain.dashboard.report import csv_value, display, report_data, report_from_data
+from bot.domain.dashboard.tables import Hidden
 from bot.domain.enrolment import Enrolment
 from bot.web.dashboard_view import CHARTED, charts_by_table
 from tests.dashboard_sample import MCD, ZAP, rich_report, small_report
@@ -383,3 +384,31 @@ def test_a_rich_report_renders_with_every_chart_drawn(portal):
 
     assert html.count("<svg") == 6
     assert "Nothing to draw yet." not in html
+
+
+def test_every_cell_is_the_same_figure_on_the_page_in_the_csv_and_in_the_json(portal):
+    """For a campaign with hundreds of members and some hidden cells: each table's every cell reads
+    the same on the page (display), in its CSV (csv_value) and in the API (report_data)."""
+    report = portal.reports.put(rich_report(MCD))
+    mcd = signed_in(portal, "mcd@example.com")
+    html = mcd.get("/campaigns/amex-mcdonalds").text
+    data = {t["name"]: t for t in mcd.get("/api/v1/campaigns/amex-mcdonalds/report",
+                                          headers=bearer(portal)).json()["tables"]}
+    hidden = 0
+
+    for table in report.tables:
+        part = section(html, table.name)
+        rows = csv_of(mcd.get(f"/campaigns/amex-mcdonalds/dashboard/{table.name}.csv"))[1:]
+        for number, (label, values) in enumerate(zip(table.row_labels, table.values, strict=True)):
+            shown = [display(v, c.unit, report.currency) for v, c in zip(values, table.columns, strict=True)]
+            if len(table.rows) == 1 and len(table.columns) > 4:  # shown turned on its side
+                page = [row_cells(part, c.label)[0] for c in table.columns]
+            else:
+                page = row_cells(part, label)
+            assert [unescape(cell) for cell in page] == shown
+            columns = zip(values, table.columns, strict=True)
+            assert rows[number][2:] == [csv_value(v, c.unit) for v, c in columns]
+            assert [data[table.name]["rows"][number]["values"][c.key] for c in table.columns] == [
+                {"suppressed": v.text} if isinstance(v, Hidden) else v for v in values]
+            hidden += sum(isinstance(v, Hidden) for v in values)
+    assert hidden > 0
