@@ -21,6 +21,7 @@ from bot.adapters.passwords import PasswordHasher
 from bot.adapters.private_files import create_private, private_file, private_folder
 from bot.adapters.sandbox import SandboxApi
 from bot.adapters.scan_process import scan_in_second_process
+from bot.adapters.sql.api_tokens import ApiTokenRepository
 from bot.adapters.sql.engine import make_engine
 from bot.adapters.sql.portal import PortalRepository
 from bot.adapters.sql.read_models import ReadModels
@@ -33,8 +34,9 @@ from bot.clock import Clock, utc_now
 from bot.config import Settings
 from bot.domain.cards import KEY_VAR, Fingerprinter
 from bot.errors import ConfigError, SchemaOutdated
-from bot.ports import Locks, Renderer, SocialApi, UnitOfWorkFactory
+from bot.ports import DashboardReports, Locks, Renderer, SocialApi, UnitOfWorkFactory
 from bot.services.accounts import Accounts
+from bot.services.api_tokens import ApiTokens
 from bot.services.campaigns import CampaignSource
 from bot.services.keys import KeyUse, check_fingerprint_keys, key_use
 from bot.services.reconciliation import ReconcileDeps
@@ -189,13 +191,16 @@ class Portal:
     uploads: UploadDesk
     pages: PageTemplates
     locks: Locks  # its own holder name, so a portal run and the bot's inbox job exclude each other
+    tokens: ApiTokens  # the JSON API's per-merchant tokens
 
 
-def build_portal(app: App, *, hasher: PasswordHasher | None = None, runner: Runner | None = None) -> Portal:
-    """Build the portal's services; tests pass a cheap ``hasher`` and a synchronous ``runner``."""
+def build_portal(app: App, *, hasher: PasswordHasher | None = None, runner: Runner | None = None,
+                 reports: DashboardReports | None = None) -> Portal:
+    """Build the portal's services; tests pass a cheap ``hasher``, a synchronous ``runner`` and
+    their own dashboard ``reports`` (without any, the dashboard says there are no figures yet)."""
     settings = app.settings
     repo = PortalRepository(app.engine)
-    read = ReadModels(app.engine, repo)
+    read = ReadModels(app.engine, repo, reports)
     locks = locks_for(app.engine, f"{app.instance} (portal)", app.clock,
                       timedelta(seconds=max(3 * settings.poll_interval, 60)))
 
@@ -212,6 +217,7 @@ def build_portal(app: App, *, hasher: PasswordHasher | None = None, runner: Runn
                            runner or start_thread, keep=settings.keep_inputs),
         pages=PageTemplates(settings.templates_dir),
         locks=locks,
+        tokens=ApiTokens(ApiTokenRepository(app.engine), repo, app.clock, read.merchants),
     )
 
 

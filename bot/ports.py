@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
+from bot.domain.api_tokens import ApiToken
 from bot.domain.campaign_versions import CampaignRecord
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import KeyCheck
@@ -583,3 +584,23 @@ class DashboardReports(Protocol):
 
     def latest(self, campaign_id: str) -> Report | None:
         """The campaign's report as last computed, or None before the first computation."""
+
+
+class ApiTokenStore(Protocol):
+    """The JSON API's per-merchant tokens, kept as hashes."""
+
+    def add(self, merchant: str, name: str, token_hash: str, shown: str, created_by: str,
+            now: datetime) -> ApiToken:
+        """Keep a new token (its hash and first characters only); return it."""
+
+    def get(self, token_id: int) -> ApiToken | None:
+        """Return the token with this id."""
+
+    def by_hash(self, token_hash: str) -> tuple[ApiToken, str] | None:
+        """Return the token whose hash is ``token_hash``, with the hash as kept."""
+
+    def revoke(self, token_id: int, by: str, now: datetime) -> bool:
+        """Revoke a token; False when it was revoked already."""
+
+    def used(self, token_id: int, now: datetime) -> None:
+        """Note that the token was used at ``now``."""

@@ -288,8 +288,9 @@ def build_test_portal(project: Path, clock: FixedClock, *, runner=None):
     """Build the portal over a bot app in ``project``, with an ops user (ops@bank.example) and
     merchant users of McDonald's (mcd@example.com) and Zappos.com (zap@example.com).
 
-    Returns a namespace with app, portal (the services), web (the ASGI app), settings, clock and
-    project. Uploads are reconciled at once unless another ``runner`` is given.
+    Returns a namespace with app, portal (the services), web (the ASGI app), settings, clock,
+    project and reports (the dashboard's, a fake to put reports in). Uploads are reconciled at once
+    unless another ``runner`` is given.
     """
     from types import SimpleNamespace
 
@@ -302,14 +303,17 @@ def build_test_portal(project: Path, clock: FixedClock, *, runner=None):
     settings = load_settings(project / "bot.toml", read_environment(project / ".env"))
     app = bootstrap(settings, api=FakeSocialApi(), clock=clock)
     app.campaigns.load()
+    from tests.dashboard_sample import FakeDashboardReports
+
+    reports = FakeDashboardReports()  # the dashboard's stored reports: tests put theirs in
     services = build_portal(app, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
-                            runner=runner or (lambda job: job()))
+                            runner=runner or (lambda job: job()), reports=reports)
     for email, role, merchant in (("ops@bank.example", "ops", None),
                                   ("mcd@example.com", "merchant", "McDonald's"),
                                   ("zap@example.com", "merchant", "Zappos.com")):
         services.accounts.add(email, role, merchant, PASSWORD, by="tests")
     return SimpleNamespace(app=app, portal=services, web=create_app(app, services), settings=settings,
-                           clock=clock, project=project)
+                           clock=clock, project=project, reports=reports)
 
 
 @pytest.fixture

@@ -8,11 +8,13 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from bot.bootstrap import App, Portal
-from bot.web import pages
+from bot.web import api, dashboard, pages, tokens
 from bot.web.registry import ROUTES, Web, starlette_routes
 
-__all__ = ["ROUTES", "create_app"]  # ROUTES: every route, registered by importing pages
+__all__ = ["ROUTES", "create_app"]  # ROUTES: every route, registered by importing the route modules
 from bot.web.security import Cookies, SecurityHeaders
+
+_ROUTE_MODULES = (pages, dashboard, tokens, api)
 
 
 def create_app(app: App, portal: Portal) -> Starlette:

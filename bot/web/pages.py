@@ -35,6 +35,7 @@ from bot.services.explain import explain
 from bot.services.reconcile_exports import currency_of
 from bot.services.status import alerts, read_status
 from bot.services.submissions import SubmissionError
+from bot.web.dashboard_view import charts_by_table
 from bot.web.registry import Ctx, new_token, route
 from bot.web.upload import UploadRefused, stream_upload
 
@@ -119,9 +120,13 @@ def _by_status(views: Iterable[CampaignView]) -> list[tuple[str, list[CampaignVi
 
 @route("/campaigns/{campaign_id}")
 def campaign_page(ctx: Ctx) -> Response:
-    """Show one campaign: its rules, standing and credits per file."""
+    """Show one campaign: its rules and dashboard, and for ops its exact standing and credits per file."""
     detail = _campaign(ctx)
-    return ctx.page("campaign.html", title=detail.view.id, detail=detail)
+    app = ctx.web.app
+    board = ctx.web.portal.read.dashboard(ctx.viewer, detail.view.id, app.campaigns.current().by_id,
+                                          app.clock())
+    return ctx.page("campaign.html", title=detail.view.id, detail=detail, report=board.report,
+                    charts=charts_by_table(board.report))
 
 
 def _campaign(ctx: Ctx) -> Any:
@@ -130,14 +135,14 @@ def _campaign(ctx: Ctx) -> Any:
                                         app.campaigns.current().by_id, app.clock())
 
 
-@route("/campaigns/{campaign_id}/totals.csv", kind="data")
+@route("/campaigns/{campaign_id}/totals.csv", access="ops", kind="data")
 def campaign_totals(ctx: Ctx) -> Response:
-    """Download a campaign's credits and clawbacks per transaction file (aggregates)."""
+    """Download a campaign's credits and clawbacks per transaction file (exact counts: ops only)."""
     detail = _campaign(ctx)
     ctx.audit("export download", f"{detail.view.id} totals.csv")
     rows = ([t.file_name, t.sha256, t.credits, _cents(t.credited_cents), t.clawbacks,
              _cents(t.clawed_back_cents)] for t in detail.totals)
-    return _csv(f"{detail.view.id}.totals.csv", ("file", "sha256", "credits", "credited", "clawbacks",
+    return csv_download(f"{detail.view.id}.totals.csv", ("file", "sha256", "credits", "credited", "clawbacks",
                                                  "clawed_back"), rows)
 
 
@@ -216,7 +221,7 @@ def run_credits(ctx: Ctx) -> Response:
     """Download a file's credits export (the card system's columns), from the ledger."""
     run = _finished_run(ctx)
     ctx.audit("export download", f"{run.name} credits.csv (sha256 {run.sha256})")
-    return _csv(f"{Path(run.name).stem}.{run.sha256[:8]}.credits.csv", CREDIT_COLUMNS,
+    return csv_download(f"{Path(run.name).stem}.{run.sha256[:8]}.credits.csv", CREDIT_COLUMNS,
                 ctx.web.portal.read.credit_export(ctx.viewer, run.id))
 
 
@@ -225,7 +230,7 @@ def run_rejects(ctx: Ctx) -> Response:
     """Download a file's rejected rows (line, column, reason)."""
     run = _finished_run(ctx)
     ctx.audit("export download", f"{run.name} rejects.csv (sha256 {run.sha256})")
-    return _csv(f"{Path(run.name).stem}.{run.sha256[:8]}.rejects.csv", REJECT_COLUMNS,
+    return csv_download(f"{Path(run.name).stem}.{run.sha256[:8]}.rejects.csv", REJECT_COLUMNS,
                 ctx.web.portal.read.reject_export(ctx.viewer, run.id))
 
 
@@ -450,7 +455,7 @@ def _attachment(name: str) -> dict[str, str]:
     return {"content-disposition": f'attachment; filename="{name}"'}
 
 
-def _csv(name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+def csv_download(name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
     """Stream a CSV download row by row (never the whole file in memory)."""
 
     def lines() -> Iterator[str]:

@@ -2,8 +2,9 @@
 
 A route states who may call it; the wrapper signs the viewer in from the session cookie, refuses
 signed-out calls (a redirect for pages, 401 for data), answers 404 to anyone the route is not
-for, and checks the origin and the CSRF token of every POST. Handlers then only call a read
-model or a service and render.
+for, and checks the origin and the CSRF token of every POST. The JSON API's routes (access
+"token") take a merchant's API token from the Authorization header instead, and never a cookie.
+Handlers then only call a read model or a service and render.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.adapters.sql.read_models import NotVisible
@@ -25,8 +26,9 @@ from bot.bootstrap import App, Portal
 from bot.domain.portal import Role, Session, Viewer, tokens_match
 from bot.web.security import Cookies, same_origin
 
-Access = Literal["public", "signed-in", "ops", "merchant"]
+Access = Literal["public", "signed-in", "ops", "merchant", "token"]
 Kind = Literal["page", "data"]
+SCOPED = ("campaign_id", "submission_id", "token_id")  # path parameters naming a merchant's own thing
 MAX_FORM = 1024 * 1024  # bytes of an ordinary form (the daily file has its own route and limit)
 MAX_FORM_FILE = 64 * 1024 + 1  # a campaign file read from a form, one byte over its limit
 
@@ -49,10 +51,13 @@ class Ctx:
     session: Session | None
     form: dict[str, str] = field(default_factory=dict)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # field -> (name, first bytes)
+    token_viewer: Viewer | None = None  # the merchant of an API call's token
 
     @property
     def viewer(self) -> Viewer:
-        """Return the signed-in viewer (the wrapper has checked there is one)."""
+        """Return the signed-in viewer, or the API token's merchant (the wrapper has checked)."""
+        if self.token_viewer is not None:
+            return self.token_viewer
         assert self.session is not None
         return self.session.user.viewer
 
@@ -108,15 +113,17 @@ def route(path: str, *, methods: tuple[str, ...] = ("GET",), access: Access = "s
     """Register a handler for ``path``; the registry is the list every route test walks."""
 
     def register(handler: Handler) -> Handler:
-        scoped = next((p for p in ("campaign_id", "submission_id") if "{" + p + "}" in path), None)
+        scoped = next((p for p in SCOPED if "{" + p + "}" in path), None)
         ROUTES.append(Spec(path, handler, methods, access, kind, own_body, scoped))
         return handler
 
     return register
 
 
-def not_found(ctx: Ctx, kind: Kind) -> Response:
+def not_found(ctx: Ctx, kind: Kind, access: Access = "signed-in") -> Response:
     """Answer 404 the same way whether a thing is missing or not the viewer's."""
+    if access == "token":
+        return JSONResponse({"error": "not found"}, status_code=404)
     if kind == "data":
         return PlainTextResponse("not found", status_code=404)
     return ctx.page("error.html", 404, title="Not found",
@@ -128,6 +135,8 @@ def endpoint(spec: Spec) -> Callable[[Request], Any]:
 
     async def call(request: Request) -> Response:
         web: Web = request.app.state.web
+        if spec.access == "token":
+            return await _api_call(spec, request, web)
         client = request.client.host if request.client else None
         session = await run_in_threadpool(web.portal.accounts.session,
                                           request.cookies.get(web.cookies.session), address=client)
@@ -155,6 +164,21 @@ def endpoint(spec: Spec) -> Callable[[Request], Any]:
 
     call.__name__ = spec.handler.__name__
     return call
+
+
+async def _api_call(spec: Spec, request: Request, web: Web) -> Response:
+    """Run an API handler for the merchant whose token the call carries (cookies are ignored)."""
+    viewer = await run_in_threadpool(web.portal.tokens.authenticate, request.headers.get("authorization"))
+    if viewer is None:
+        return JSONResponse({"error": "send a valid API token: Authorization: Bearer obt_... (make one "
+                                      "on the portal's API tokens page)"}, status_code=401,
+                            headers={"www-authenticate": 'Bearer realm="offerbot"'})
+    ctx = Ctx(request, web, None, token_viewer=viewer)
+    try:
+        response: Response = await run_in_threadpool(spec.handler, ctx)
+    except NotVisible:
+        return not_found(ctx, spec.kind, spec.access)
+    return response
 
 
 def _allowed(access: Access, viewer: Viewer) -> bool:

@@ -12,6 +12,7 @@ from bot.domain.enrolment import Enrolment
 from bot.services.members import link_member
 from bot.web.app import ROUTES
 from tests.conftest import HEADER, PASSWORD, PORTAL_URL
+from tests.dashboard_sample import ZAP, small_report
 from tests.fakes import ALICE_CARD, csrf_of, sign_in, tx_row
 
 ZAPPOS_REQUEST = """id = "zappos-winter"
@@ -82,8 +83,26 @@ def zappos_objects(portal):
     zap = signed_in(portal, "zap@example.com")
     made = submit(zap, ZAPPOS_REQUEST)
     submission_id = re.search(r"/submissions/(\d+)", str(made.url)).group(1)
+    portal.reports.put(small_report(ZAP))  # Zappos has figures, an API token and a CSV to download
+    token = portal.portal.tokens.create(zap_viewer(portal), "Zappos BI").token
     return {"campaign_id": "amex-zappos", "submission_id": submission_id, "sha256": sha,
-            "upload_id": upload_id}
+            "upload_id": upload_id, "table": "summary", "token_id": str(token.id)}
+
+
+def zap_viewer(portal):
+    """Return the Zappos merchant user as the read models and services see them."""
+    return portal.portal.accounts.repo.user_by_email("zap@example.com").viewer
+
+
+def mcd_viewer(portal):
+    """Return the McDonald's merchant user as the read models and services see them."""
+    return portal.portal.accounts.repo.user_by_email("mcd@example.com").viewer
+
+
+def bearer(portal, viewer=None) -> dict[str, str]:
+    """Return the Authorization header of a new API token (McDonald's unless another viewer)."""
+    made = portal.portal.tokens.create(viewer or mcd_viewer(portal), "tests")
+    return {"Authorization": f"Bearer {made.text}"}
 
 
 def url_of(path: str, params: dict[str, str]) -> str:
@@ -100,7 +119,7 @@ def test_signed_out_every_private_route_redirects_or_answers_401(portal, path, m
     spec = next(s for s in ROUTES if s.path == path and method in s.methods)
     client = portal.client(follow_redirects=False)
     url = url_of(path, {"campaign_id": "amex-mcdonalds", "submission_id": "1", "sha256": "0" * 64,
-                        "upload_id": "1"})
+                        "upload_id": "1", "table": "summary", "token_id": "1"})
 
     response = client.request(method, url)
 
@@ -118,9 +137,12 @@ def test_a_merchant_gets_404_for_everything_of_another_merchant(portal, zappos_o
     the lists it may see hold nothing of Zappos (one test over the whole route registry)."""
     spec = next(s for s in ROUTES if s.path == path and method in s.methods)
     mcd = signed_in(portal, "mcd@example.com")
-    data = {"csrf": csrf_of(mcd.get("/submissions/new").text), "note": "x", "text": MCD_REQUEST}
+    data = {"csrf": csrf_of(mcd.get("/submissions/new").text), "note": "x", "text": MCD_REQUEST,
+            "name": "McDonald's BI"}
+    headers = bearer(portal) if spec.access == "token" else None  # the API: McDonald's own token
 
-    response = mcd.request(method, url_of(path, zappos_objects), data=data if method == "POST" else None)
+    response = mcd.request(method, url_of(path, zappos_objects), data=data if method == "POST" else None,
+                           headers=headers)
 
     if spec.access == "ops" or spec.scoped is not None:
         assert response.status_code == 404, response.text

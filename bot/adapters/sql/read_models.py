@@ -17,9 +17,12 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from sqlalchemy import Engine, Select, func, or_, select
 
 from bot.adapters.exports import neutralise
+from bot.adapters.no_reports import NoReports
+from bot.adapters.sql.api_tokens import api_token
 from bot.adapters.sql.engine import READONLY
 from bot.adapters.sql.portal import PortalRepository
 from bot.adapters.sql.tables import (
+    api_tokens_t,
     campaigns_t,
     credits_t,
     enrolments_t,
@@ -30,7 +33,9 @@ from bot.adapters.sql.tables import (
     submissions_t,
     uploads_t,
 )
+from bot.domain.api_tokens import ApiToken
 from bot.domain.campaigns import Campaign
+from bot.domain.dashboard.report import Report
 from bot.domain.hashtags import hashtag_key
 from bot.domain.ledger import FileStatus
 from bot.domain.money import cents_text
@@ -45,6 +50,7 @@ from bot.domain.portal import (
 )
 from bot.domain.reconcile import CreditKind
 from bot.domain.replies import ReplyStatus
+from bot.ports import DashboardReports
 
 PAGE = 50  # rows per page of a long list
 T = TypeVar("T")
@@ -56,17 +62,19 @@ class NotVisible(Exception):
 
 @dataclass(frozen=True)
 class CampaignView:
-    """One campaign's standing, as a list row."""
+    """One campaign's standing, as a list row. The exact operational figures (enrolled, remaining,
+    spent) are for ops only: a merchant's view has None there and reads the dashboard's
+    suppressed report instead, so no figure about fewer than k members reaches them."""
 
     id: str
     hashtag: str
     merchant: str
     status: str
-    enrolled: int
+    enrolled: int | None
     max_enrolments: int | None
     remaining: int | None
     budget_cents: int | None
-    spent_cents: int
+    spent_cents: int | None
     currency: str
     campaign: Campaign | None  # None once its file is gone from offers/
 
@@ -89,6 +97,14 @@ class CampaignDetail:
 
     view: CampaignView
     totals: list[CampaignTotals]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """A campaign's dashboard: the campaign, and its stored report (None before the first)."""
+
+    view: CampaignView
+    report: Report | None
 
 
 @dataclass(frozen=True)
@@ -187,8 +203,10 @@ def _offset(page: int, size: int = PAGE) -> int:
 class ReadModels:
     """Every query the portal's pages, exports and API make, each for one viewer."""
 
-    def __init__(self, engine: Engine, portal: PortalRepository) -> None:
+    def __init__(self, engine: Engine, portal: PortalRepository,
+                 reports: DashboardReports | None = None) -> None:
         self._engine, self._portal = engine, portal
+        self._reports: DashboardReports = reports or NoReports()
 
     def _conn(self) -> Any:
         return self._engine.connect().execution_options(**{READONLY: True})
@@ -209,7 +227,7 @@ class ReadModels:
         query = self._mine(viewer, select(campaigns_t), campaigns_t.c.merchant)
         with self._conn() as conn, conn.begin():
             rows = conn.execute(query.order_by(campaigns_t.c.id)).all()
-        views = [_campaign_view(r, by_id.get(r.id), now) for r in rows]
+        views = [_campaign_view(r, by_id.get(r.id), now, exact=viewer.is_ops) for r in rows]
         return sorted(views, key=lambda v: (v.campaign is None, v.campaign.enrol_from if v.campaign
                                             else date.min, v.id))
 
@@ -223,6 +241,8 @@ class ReadModels:
             row = conn.execute(query).first()
             if row is None:
                 raise NotVisible(campaign_id)
+            if not viewer.is_ops:  # exact counts per file: ops only (one credit is one member)
+                return CampaignDetail(_campaign_view(row, by_id.get(row.id), now, exact=False), [])
             totals = conn.execute(
                 select(files_t.c.name, files_t.c.sha256,
                        func.count().filter(c.kind == "credit"), func.sum(c.cents).filter(c.kind == "credit"),
@@ -230,9 +250,57 @@ class ReadModels:
                        func.sum(c.cents).filter(c.kind == "clawback"))
                 .join(files_t, files_t.c.id == c.file_id).where(c.campaign_id == campaign_id)
                 .group_by(files_t.c.id, files_t.c.name, files_t.c.sha256).order_by(files_t.c.id)).all()
-        return CampaignDetail(_campaign_view(row, by_id.get(row.id), now), [
+        return CampaignDetail(_campaign_view(row, by_id.get(row.id), now, exact=True), [
             CampaignTotals(name, sha, int(n or 0), int(cents or 0), int(m or 0), -int(back or 0))
             for name, sha, n, cents, m, back in totals])
+
+    # the dashboard (ops and merchants): the stored, suppressed reports
+    def dashboard(self, viewer: Viewer, campaign_id: str, by_id: dict[str, Campaign],
+                  now: datetime) -> Dashboard:
+        """Return one campaign's dashboard; NotVisible when it is not the viewer's (or does not exist)."""
+        query = self._mine(viewer, select(campaigns_t).where(campaigns_t.c.id == campaign_id),
+                           campaigns_t.c.merchant)
+        with self._conn() as conn, conn.begin():
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotVisible(campaign_id)
+        return Dashboard(_campaign_view(row, by_id.get(row.id), now, exact=viewer.is_ops),
+                         self._report(row.id, row.merchant))
+
+    def dashboards(self, viewer: Viewer, by_id: dict[str, Campaign], now: datetime) -> list[Dashboard]:
+        """Return the dashboards of every campaign the viewer may see, side by side."""
+        return [Dashboard(view, self._report(view.id, view.merchant))
+                for view in self.campaigns(viewer, by_id, now)]
+
+    def _report(self, campaign_id: str, merchant: str) -> Report | None:
+        """Return the campaign's stored report, only if it is that campaign's and merchant's."""
+        report = self._reports.latest(campaign_id)
+        if report is None or report.campaign_id != campaign_id or report.merchant != merchant:
+            return None
+        return report
+
+    # API tokens (merchants see their own)
+    def api_tokens(self, viewer: Viewer) -> list[ApiToken]:
+        """Return the API tokens the viewer may see, newest first."""
+        query = self._mine(viewer, select(api_tokens_t), api_tokens_t.c.merchant)
+        with self._conn() as conn, conn.begin():
+            rows = conn.execute(query.order_by(api_tokens_t.c.id.desc()).limit(500)).all()
+        return [api_token(r) for r in rows]
+
+    def api_token(self, viewer: Viewer, token_id: int) -> ApiToken:
+        """Return one API token; NotVisible when it is another merchant's (or does not exist)."""
+        query = self._mine(viewer, select(api_tokens_t).where(api_tokens_t.c.id == token_id),
+                           api_tokens_t.c.merchant)
+        with self._conn() as conn, conn.begin():
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotVisible(str(token_id))
+        return api_token(row)
+
+    def merchants(self) -> set[str]:
+        """Return the merchants that have a campaign (whom ops may make a token for)."""
+        with self._conn() as conn, conn.begin():
+            return {str(m) for m in conn.execute(select(campaigns_t.c.merchant).distinct()).scalars()}
 
     def ownerships(self, by_id: dict[str, Campaign]) -> list[Ownership]:
         """Return what every known campaign holds (files in force and the database's history)."""
@@ -389,13 +457,15 @@ class ReadModels:
         return [_upload(r) for r in rows]
 
 
-def _campaign_view(row: Any, campaign: Campaign | None, now: datetime) -> CampaignView:
+def _campaign_view(row: Any, campaign: Campaign | None, now: datetime, *, exact: bool) -> CampaignView:
     enrolled = int(row.enrolled)
     limit = row.max_enrolments
-    status = campaign.status(now, enrolled).value if campaign else "no file"
-    return CampaignView(row.id, row.hashtag, row.merchant, status, enrolled, limit,
-                        None if limit is None else max(limit - enrolled, 0), row.budget_cents,
-                        int(row.spent_cents), campaign.currency if campaign else "USD", campaign)
+    status = campaign.status(now, enrolled).value if campaign else "no file"  # sold out is public
+    remaining = None if limit is None else max(limit - enrolled, 0)
+    return CampaignView(row.id, row.hashtag, row.merchant, status, enrolled if exact else None, limit,
+                        remaining if exact else None, row.budget_cents,
+                        int(row.spent_cents) if exact else None, campaign.currency if campaign else "USD",
+                        campaign)
 
 
 def _run(row: Any, rejects: int = 0) -> RunView:

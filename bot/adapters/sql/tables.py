@@ -384,6 +384,22 @@ class UploadRow(SQLModel, table=True):
     message: str = Field(default="", max_length=2000)
 
 
+
+class ApiTokenRow(SQLModel, table=True):
+    """A merchant's token for the JSON API. Only a SHA-256 of the token is kept, never the token."""
+
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    merchant: str = Field(max_length=60, index=True)  # a campaign's merchant, exactly
+    name: str = Field(max_length=60)  # what it is for, as its creator named it
+    token_hash: str = Field(max_length=64, unique=True)
+    shown: str = Field(max_length=12)  # the token's first characters, to tell tokens apart
+    created_by: str = Field(max_length=254)
+    created_at: datetime = _when()
+    last_used_at: datetime | None = _when(nullable=True)
+    revoked_at: datetime | None = _when(nullable=True)
+    revoked_by: str | None = Field(default=None, max_length=254)
+
 # The tables as SQLAlchemy Core sees them: what the repositories' statements are built on.
 members_t: Table = MemberRow.__table__  # type: ignore[attr-defined]
 card_links_t: Table = CardLinkRow.__table__  # type: ignore[attr-defined]
@@ -405,3 +421,4 @@ sessions_t: Table = WebSessionRow.__table__  # type: ignore[attr-defined]
 audit_t: Table = AuditRow.__table__  # type: ignore[attr-defined]
 submissions_t: Table = SubmissionRow.__table__  # type: ignore[attr-defined]
 uploads_t: Table = UploadRow.__table__  # type: ignore[attr-defined]
+api_tokens_t: Table = ApiTokenRow.__table__  # type: ignore[attr-defined]
