@@ -21,6 +21,8 @@ from bot.adapters.passwords import PasswordHasher
 from bot.adapters.private_files import create_private, private_file, private_folder
 from bot.adapters.sandbox import SandboxApi
 from bot.adapters.scan_process import scan_in_second_process
+from bot.adapters.sql.dashboard_facts import SqlDashboardFacts
+from bot.adapters.sql.dashboard_reports import DashboardReportStore
 from bot.adapters.sql.engine import make_engine
 from bot.adapters.sql.portal import PortalRepository
 from bot.adapters.sql.read_models import ReadModels
@@ -36,6 +38,8 @@ from bot.errors import ConfigError, SchemaOutdated
 from bot.ports import Locks, Renderer, SocialApi, UnitOfWorkFactory
 from bot.services.accounts import Accounts
 from bot.services.campaigns import CampaignSource
+from bot.services.dashboards import StoredDashboards
+from bot.services.intake import POLLED
 from bot.services.keys import KeyUse, check_fingerprint_keys, key_use
 from bot.services.reconciliation import ReconcileDeps
 from bot.services.submissions import CampaignDesk
@@ -69,6 +73,20 @@ class App:
                              ReadLimits(settings.max_line_bytes, settings.max_columns),
                              previous_fingerprinter=self.previous_fingerprinter,
                              scanner=scan_in_second_process)
+
+    def dashboard_facts(self) -> SqlDashboardFacts:
+        """Return the dashboard's read model of the ledger (the campaigns in force, k from bot.toml)."""
+        return SqlDashboardFacts(self.engine, lambda: self.campaigns.current().by_id,
+                                 min_members=self.settings.dashboard_min_members, polled_cursor=POLLED)
+
+    def dashboard_store(self) -> DashboardReportStore:
+        """Return where the dashboard's reports are stored."""
+        return DashboardReportStore(self.engine)
+
+    def dashboard_reports(self) -> StoredDashboards:
+        """Return the DashboardReports port the portal's pages and API read (issue 12)."""
+        return StoredDashboards(self.dashboard_facts(), self.dashboard_store(),
+                                min_members=self.settings.dashboard_min_members, clock=self.clock)
 
     def key_use(self) -> KeyUse:
         """Return how many linked members use the current and the previous fingerprint key."""

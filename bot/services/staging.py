@@ -40,6 +40,9 @@ class Stager:
         summary.rows += batch.rows
         summary.other_merchant += batch.other_merchant
         summary.not_linked += batch.not_linked
+        # Every purchase (and refund) the scanner found is kept for the dashboard, decided or not;
+        # in the same transaction as the batch, so a resumed run keeps each once.
+        kept = batch.txns + batch.kept_only if batch.kept_only else batch.txns
         # Dropped by the scanner once it knew the enrolments, or here before that.
         txns, dropped, dropped_outcomes = batch.txns, batch.not_enrolled, batch.not_enrolled_outcomes
         if not batch.filtered and not self.everyone_enrolled:
@@ -59,6 +62,7 @@ class Stager:
                 summary.shown_rejects.extend(rejects[:room])
             ledger.add_rejects(self.file_id, rejects)
             ledger.stage(self.file_id, staged)
+            ledger.keep_purchases(self.file_id, kept)
             ledger.save_progress(self.file_id, summary.rows, summary.to_dict())
             session.commit()
         if self.exports is not None:  # after the commit: the file holds only what the ledger does
@@ -96,7 +100,8 @@ class Stager:
         """Drop purchases by members enrolled in none of the merchant's campaigns; return the rest,
         and how many were dropped (rows, and outcomes: one per campaign).
 
-        They can never earn nor lose a credit, so they are not kept, nor checked for repeats.
+        They can never earn nor lose a credit, so they are not decided, nor checked for repeats
+        (the dashboard keeps them all the same: see ``stage``).
         """
         enrolled_on, ids_of = self.enrolled_on, self.catalog.ids_by_merchant_id
         left: list[Txn] = []
