@@ -142,7 +142,7 @@ def test_latest_serves_a_current_report_with_a_fresh_as_of_and_recomputes_a_stal
 
 def test_the_stamp_changes_with_k_the_terms_and_each_counter() -> None:
     """Any input a report depends on moves its stamp; the same inputs give the same stamp."""
-    state = LedgerState(3, 4, 100, 500, 612)
+    state = LedgerState(3, 4, 100, 612)
     base = stamp(terms(), state, min_members=10)
     assert stamp(terms(), state, min_members=10) == base
     changed = {stamp(terms(), state, min_members=11), stamp(terms(budget_cents=1), state, min_members=10),

@@ -76,9 +76,10 @@ class SqlDashboardFacts:
             last_file, runs = conn.execute(
                 select(func.coalesce(func.max(f.id), 0), func.coalesce(func.sum(f.run), 0))
                 .where(f.status == FileStatus.RECONCILED.value)).one()
-            enrolled = conn.execute(select(func.count()).where(e.campaign_id == campaign_id)).scalar_one()
-            links, last_link = conn.execute(select(func.count(), func.coalesce(func.max(cl.id), 0))).one()
-        state = LedgerState(int(last_file), int(runs), int(enrolled), int(links), int(last_link))
+            enrolled = conn.execute(select(func.coalesce(func.max(e.id), 0))
+                                    .where(e.campaign_id == campaign_id)).scalar_one()
+            last_link = conn.execute(select(func.coalesce(func.max(cl.id), 0))).scalar_one()
+        state = LedgerState(int(last_file), int(runs), int(enrolled), int(last_link))
         return stamp(terms_of(campaign), state, min_members=self._k)
 
     def as_of(self, now: datetime) -> datetime:

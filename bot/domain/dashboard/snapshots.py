@@ -29,20 +29,20 @@ class StoredReport(NamedTuple):
 
 
 class LedgerState(NamedTuple):
-    """The counters a campaign's facts change with (each moves when the facts may have)."""
+    """The counters a campaign's facts change with (each moves when the facts may have), each read
+    along an index: a page asks for them on every view."""
 
     last_file: int  # the last transaction file reconciled to the end (0: none)
     runs: int  # runs reconciled to the end, over all files (`reconcile --again` adds one)
-    enrolments: int  # the campaign's enrolments
-    links: int  # card links ever made (a new link adds a member to the comparison pool)
-    last_link: int  # the latest card link's id
+    last_enrolment: int  # the id of the campaign's latest enrolment (enrolments are never deleted)
+    last_link: int  # the latest card link's id (a new link adds a member to the comparison pool)
 
 
 def stamp(terms: Terms, state: LedgerState, *, min_members: int) -> str:
     """Return the stamp of a report computed from ``state`` with k = ``min_members``."""
     terms_hash = hashlib.sha256(repr(_terms_key(terms)).encode()).hexdigest()[:12]
     return (f"v{REPORT_VERSION}:k{min_members}:t{terms_hash}:f{state.last_file}.{state.runs}"
-            f":e{state.enrolments}:l{state.links}.{state.last_link}")
+            f":e{state.last_enrolment}:l{state.last_link}")
 
 
 def _terms_key(terms: Terms) -> tuple[object, ...]:
