@@ -235,3 +235,32 @@ def test_retention_deletes_only_what_no_rule_keeps(ledger, make_csv, clock):
     assert gone == len(KEPT) - 1
     assert [row[0] for row in kept(ledger.engine)] == ["T8"]  # Nov 22: a day short of 13 months
     assert set(store.stamps()) == {"amex-virgin-america"}  # its merchant id had nothing to delete
+
+
+@pytest.mark.sqlite_only  # builds its own database at an older revision
+def test_upgrading_keeps_the_purchases_the_ledger_kept_for_the_dashboard(tmp_path):
+    """0009 starts the dashboard's history from card_transactions: purchases, and refunds naming
+    their purchase (a refund naming none is left out)."""
+    from bot.adapters.migrations import upgrade
+    from bot.adapters.sql.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    upgrade(engine, "0008")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO transaction_files (id, sha256, name, status, rows_done, counters, started_at, "
+            "notices_after, notices_done, phase, run, credits_before, earlier_runs) VALUES (1, "
+            f"'{1:064d}', 'd1.csv', 'reconciled', 3, '{{}}', '2026-11-23 12:00:00', 0, 0, "
+            "'done', 1, 0, '[]')")
+        for tid, kind, original in (("T1", "purchase", None), ("R1", "refund", "T1"), ("R2", "refund", None)):
+            conn.execute(text(
+                "INSERT INTO card_transactions (transaction_id, file_id, line, member_id, merchant_id, "
+                "cents, currency, day, kind, original_id, outcomes) VALUES (:tid, 1, 2, '1001', "
+                "'MID-MCD-0001', 500, 'USD', '2026-11-21', :kind, :original, 'amex-mcdonalds=credited')"),
+                {"tid": tid, "kind": kind, "original": original})
+
+    upgrade(engine)
+
+    assert kept(engine) == [("R1", "1001", "MID-MCD-0001", "2026-11-21", 500, "T1"),
+                            ("T1", "1001", "MID-MCD-0001", "2026-11-21", 500, None)]
+    engine.dispose()
