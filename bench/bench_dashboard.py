@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def write_transactions(path: Path, rows: int, members: int, seed: int) -> None:
                 recent.append((tid, card, amount))
 
 
-def median_ms(work, repeat: int) -> float:  # type: ignore[no-untyped-def]
+def median_ms(work: Callable[[], object], repeat: int) -> float:
     """Return the median wall time of ``work`` in milliseconds, after one warm-up call."""
     work()
     times = []

@@ -260,8 +260,9 @@ class DecisionLedger(Protocol):
     def staged_lines(self, file_id: int, transaction_ids: Sequence[str]) -> dict[str, int]:
         """Return the line each id was staged from, for those staged."""
 
-    def keep_purchases(self, file_id: int, txns: Sequence[Txn]) -> None:
-        """Keep purchases (and refunds naming one) for the dashboard, once per transaction id."""
+    def keep_purchases(self, file_id: int, txns: Sequence[Txn], *, decided: bool = False) -> None:
+        """Keep purchases (and refunds naming one) for the dashboard, once per transaction id
+        (``decided``: rows staged to be decided, which replace a row kept with their id)."""
 
     def staged_count(self, file_id: int) -> int:
         """Return how many rows of the file are staged."""

@@ -90,6 +90,26 @@ def test_a_rerun_again_and_a_resent_file_keep_each_purchase_once(ledger, make_cs
     assert kept(ledger.engine) == sorted([*KEPT, ("T11", "1003", "MID-MCD-0003", "2026-11-22", 600, None)])
 
 
+@pytest.mark.parametrize("batch_rows", [4, 200_000], ids=["batches-of-one", "one-batch"])
+def test_of_an_id_repeated_in_a_file_the_row_decided_is_kept(ledger, make_csv, clock, batch_rows):
+    """T50 is Carol's (enrolled in nothing: never decided) on line 2 and Alice's on line 3 (credited):
+    Alice's is kept, in one batch or two, so her credit has its qualifying purchase; of two rows
+    never decided, the first stays."""
+    ledger.deps.batch_rows = batch_rows
+    summary = ledger.reconcile(make_csv("dup.csv", tx_row("T50", CAROL_CARD, "MID-MCD-0001", "9.00"),
+                                        tx_row("T50", ALICE_CARD, "MID-MCD-0001", "12.50"),
+                                        tx_row("T51", CAROL_CARD, "MID-MCD-0001", "6.00"),
+                                        tx_row("T51", BOB_CARD, "MID-MCD-0001", "7.00")))
+
+    assert summary.outcomes["credited"] == 1
+    assert kept(ledger.engine) == [("T50", "1001", "MID-MCD-0001", "2026-11-21", 1250, None),
+                                   ("T51", "1003", "MID-MCD-0001", "2026-11-21", 600, None)]
+    facts, _ = dashboard(ledger, clock)
+    read = facts.facts_for("amex-mcdonalds", clock())
+    assert [p for p in read.purchases if p.qualifying] == [Purchase("1001", date(2026, 11, 21), 1250, True)]
+    assert build_report(read, min_members=K).campaign_id == "amex-mcdonalds"  # the facts hold together
+
+
 class Killed(BaseException):
     """Stands for kill -9 between two committed batches."""
 
