@@ -46,7 +46,8 @@ from bot.services.reconciliation import ReconcileDeps, reconcile_file
 
 ENROLLED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 # What a reconciliation writes: emptied between runs on a server database (SQLite runs copy the seed).
-LEDGER = ("transaction_files", "card_transactions", "credits", "rejects", "outbox")
+LEDGER = ("transaction_files", "card_transactions", "credits", "rejects", "outbox", "merchant_purchases",
+          "dashboard_reports")
 
 
 def clock() -> datetime:

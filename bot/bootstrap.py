@@ -22,6 +22,8 @@ from bot.adapters.private_files import create_private, private_file, private_fol
 from bot.adapters.sandbox import SandboxApi
 from bot.adapters.scan_process import scan_in_second_process
 from bot.adapters.sql.api_tokens import ApiTokenRepository
+from bot.adapters.sql.dashboard_facts import SqlDashboardFacts
+from bot.adapters.sql.dashboard_reports import DashboardReportStore
 from bot.adapters.sql.engine import make_engine
 from bot.adapters.sql.portal import PortalRepository
 from bot.adapters.sql.read_models import ReadModels
@@ -38,6 +40,8 @@ from bot.ports import DashboardReports, Locks, Renderer, SocialApi, UnitOfWorkFa
 from bot.services.accounts import Accounts
 from bot.services.api_tokens import ApiTokens
 from bot.services.campaigns import CampaignSource
+from bot.services.dashboards import StoredDashboards
+from bot.services.intake import POLLED
 from bot.services.keys import KeyUse, check_fingerprint_keys, key_use
 from bot.services.reconciliation import ReconcileDeps
 from bot.services.submissions import CampaignDesk
@@ -71,6 +75,20 @@ class App:
                              ReadLimits(settings.max_line_bytes, settings.max_columns),
                              previous_fingerprinter=self.previous_fingerprinter,
                              scanner=scan_in_second_process)
+
+    def dashboard_facts(self) -> SqlDashboardFacts:
+        """Return the dashboard's read model of the ledger (the campaigns in force, k from bot.toml)."""
+        return SqlDashboardFacts(self.engine, lambda: self.campaigns.current().by_id,
+                                 min_members=self.settings.dashboard_min_members, polled_cursor=POLLED)
+
+    def dashboard_store(self) -> DashboardReportStore:
+        """Return where the dashboard's reports are stored."""
+        return DashboardReportStore(self.engine)
+
+    def dashboard_reports(self) -> StoredDashboards:
+        """Return the DashboardReports port the portal's pages and API read (issue 12)."""
+        return StoredDashboards(self.dashboard_facts(), self.dashboard_store(),
+                                min_members=self.settings.dashboard_min_members, clock=self.clock)
 
     def key_use(self) -> KeyUse:
         """Return how many linked members use the current and the previous fingerprint key."""
@@ -197,10 +215,10 @@ class Portal:
 def build_portal(app: App, *, hasher: PasswordHasher | None = None, runner: Runner | None = None,
                  reports: DashboardReports | None = None) -> Portal:
     """Build the portal's services; tests pass a cheap ``hasher``, a synchronous ``runner`` and
-    their own dashboard ``reports`` (without any, the dashboard says there are no figures yet)."""
+    their own dashboard ``reports`` (by default the stored reports, refreshed when stale)."""
     settings = app.settings
     repo = PortalRepository(app.engine)
-    read = ReadModels(app.engine, repo, reports)
+    read = ReadModels(app.engine, repo, reports if reports is not None else app.dashboard_reports())
     locks = locks_for(app.engine, f"{app.instance} (portal)", app.clock,
                       timedelta(seconds=max(3 * settings.poll_interval, 60)))
 

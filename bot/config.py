@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.domain.dashboard.facts import DEFAULT_MIN_MEMBERS, SettingInvalid, check_min_members
 from bot.environment import XCredentials, fingerprint_key, previous_fingerprint_key, x_credentials
 from bot.errors import ConfigError
 
@@ -30,6 +31,7 @@ _SCHEMA: dict[str, dict[str, Any]] = {
                   "batch_rows": 200_000, "keep_inputs": "redacted", "max_line_bytes": 8192,
                   "max_columns": 100},
     "portal": {"host": "127.0.0.1", "port": 8000, "url": "", "max_upload_bytes": 200 * 1024 * 1024},
+    "dashboard": {"min_members": DEFAULT_MIN_MEMBERS},
 }
 KEEP_INPUTS = ("redacted", "none")  # what the inbox keeps of a file once it is done with it
 # Bounds of [reconcile] max_line_bytes and max_columns: below them no real file fits, above
@@ -88,6 +90,7 @@ class Settings:
     fingerprint_key: bytes | None = field(default=None, repr=False)
     previous_fingerprint_key: bytes | None = field(default=None, repr=False)
     portal: PortalSettings = field(default_factory=lambda: PortalSettings())
+    dashboard_min_members: int = DEFAULT_MIN_MEMBERS  # k: cells of fewer members are suppressed
 
     @property
     def sandbox(self) -> bool:
@@ -159,7 +162,33 @@ def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
         fingerprint_key=fingerprint_key(environ),
         previous_fingerprint_key=previous_fingerprint_key(environ),
         portal=_portal(source, table),
+        dashboard_min_members=_min_members(source, table, data, path),
     )
+
+
+def _min_members(source: str, table: dict[str, dict[str, Any]], data: dict[str, Any], path: Path) -> int:
+    """Return ``[dashboard] min_members`` checked by the dashboard's own rule, as a ConfigError."""
+    value = table["dashboard"]["min_members"]
+    try:
+        return check_min_members(value)
+    except SettingInvalid as exc:
+        where = _line_of(path, "dashboard", "min_members") if "dashboard" in data else None
+        at = f" (line {where})" if where else ""
+        raise ConfigError(source, "[dashboard] min_members", f"{value!r}{at} is not valid: {exc}",
+                          f"set it to a whole number of members of at least 5 under [dashboard], "
+                          f"e.g. min_members = {DEFAULT_MIN_MEMBERS}") from exc
+
+
+def _line_of(path: Path, section: str, key: str) -> int | None:
+    """Return the line number of ``key = ...`` under ``[section]`` in ``path`` (for the error)."""
+    current = ""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.strip()
+        if text.startswith("[") and "]" in text:
+            current = text[1:text.index("]")].strip()
+        elif current == section and re.match(rf"{key}\s*=", text):
+            return number
+    return None
 
 
 def _portal(source: str, table: dict[str, dict[str, Any]]) -> PortalSettings:

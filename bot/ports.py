@@ -18,7 +18,9 @@ from bot.domain.api_tokens import ApiToken
 from bot.domain.campaign_versions import CampaignRecord
 from bot.domain.campaigns import Campaign
 from bot.domain.cards import KeyCheck
+from bot.domain.dashboard.facts import CampaignFacts
 from bot.domain.dashboard.report import Report
+from bot.domain.dashboard.snapshots import StoredReport
 from bot.domain.enrolment import Enrolment
 from bot.domain.ledger import (
     ExportedCredit,
@@ -259,6 +261,10 @@ class DecisionLedger(Protocol):
     def staged_lines(self, file_id: int, transaction_ids: Sequence[str]) -> dict[str, int]:
         """Return the line each id was staged from, for those staged."""
 
+    def keep_purchases(self, file_id: int, txns: Sequence[Txn], *, decided: bool = False) -> None:
+        """Keep purchases (and refunds naming one) for the dashboard, once per transaction id
+        (``decided``: rows staged to be decided, which replace a row kept with their id)."""
+
     def staged_count(self, file_id: int) -> int:
         """Return how many rows of the file are staged."""
 
@@ -368,6 +374,12 @@ class Ledger(DecisionLedger, Protocol):
 
     def transactions_of(self, member_id: str) -> list[KeptTransaction]:
         """Return the kept transactions of a member, oldest first."""
+
+    def kept_merchant_ids(self) -> list[str]:
+        """Return the merchant ids the dashboard's kept purchases are at."""
+
+    def prune_purchases(self, before: Mapping[str, date]) -> int:
+        """Delete the dashboard's kept purchases dated before ``before[merchant_id]``; return how many."""
 
 
 # --- the unit of work -------------------------------------------------------------------------
@@ -604,3 +616,30 @@ class ApiTokenStore(Protocol):
 
     def used(self, token_id: int, now: datetime) -> None:
         """Note that the token was used at ``now``."""
+class DashboardStore(Protocol):
+    """Where the dashboard's reports are kept, one per campaign."""
+
+    def stored(self, campaign_id: str) -> StoredReport | None:
+        """Return the campaign's stored report, or None."""
+
+    def stamps(self) -> dict[str, str]:
+        """Return the stamp of every stored report, by campaign id."""
+
+    def save(self, report: StoredReport, now: datetime) -> None:
+        """Store (or replace) a campaign's report, in a transaction of its own."""
+
+    def forget(self, campaign_ids: Sequence[str]) -> None:
+        """Drop these campaigns' stored reports (recomputed when next asked for)."""
+
+
+class DashboardFacts(Protocol):
+    """The ledger as the dashboard reads it: one campaign's facts, and the state they come from."""
+
+    def facts_for(self, campaign_id: str, now: datetime) -> CampaignFacts:
+        """Return everything the campaign's dashboard is computed from (as of the ledger now)."""
+
+    def stamp_of(self, campaign_id: str) -> str:
+        """Return what the campaign's facts depend on, cheaply: it changes whenever they may."""
+
+    def as_of(self, now: datetime) -> datetime:
+        """Return when the last poll and reconciliation finished (``now`` if neither ever ran)."""

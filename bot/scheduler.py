@@ -14,11 +14,13 @@ from bot.bootstrap import App
 from bot.clock import Clock
 from bot.errors import AuthError, BotError, RateLimited
 from bot.services.answering import poll_and_answer
+from bot.services.dashboards import prune_kept_purchases, refresh_dashboards
 from bot.services.inbox import reconcile_inbox
 from bot.services.notices import queue_credit_notices
 from bot.services.replies import send_replies
 
 logger = logging.getLogger(__name__)
+RETENTION_SECONDS = 6 * 3600.0  # the retention rule works in days: a few checks a day are plenty
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,8 @@ class Job:
 
 
 def jobs_for(app: App) -> list[Job]:
-    """Return the bot's jobs: poll mentions, reconcile the inbox, queue credit notices, reply."""
+    """Return the bot's jobs: poll mentions, reconcile the inbox, refresh the dashboards, queue credit
+    notices, reply, and apply the dashboard's retention rule."""
     settings = app.settings
 
     def poll() -> None:
@@ -62,11 +65,26 @@ def jobs_for(app: App) -> list[Job]:
     def notices() -> None:
         queue_credit_notices(app.uow, app.campaigns.current(), app.clock)
 
+    def dashboards() -> None:
+        # Cheap when nothing moved (a few counters per campaign): a report is recomputed only
+        # after a reconciliation run or a poll that enrolled someone changed its stamp.
+        facts = app.dashboard_facts()
+        done = refresh_dashboards(facts, app.dashboard_store(), facts.campaign_ids(),
+                                  min_members=settings.dashboard_min_members, clock=app.clock)
+        if done.computed or done.failed:
+            logger.info("dashboards: %s", done.describe())
+
+    def retention() -> None:
+        today = app.clock().astimezone(settings.tz).date()
+        prune_kept_purchases(app.uow, app.campaigns.current(), app.dashboard_store(), today=today)
+
     # In this order, `run --once` takes a post or a file all the way to its reply.
     return [Job("poll-mentions", settings.poll_interval, poll),
             Job("reconcile-inbox", settings.reconcile_interval, reconcile),
+            Job("refresh-dashboards", settings.poll_interval, dashboards),
             Job("queue-credit-notices", settings.reply_interval, notices),
-            Job("send-replies", settings.reply_interval, send)]
+            Job("send-replies", settings.reply_interval, send),
+            Job("prune-kept-purchases", RETENTION_SECONDS, retention)]
 
 
 def guarded(job: Job) -> Callable[[], None]:

@@ -40,6 +40,9 @@ class ScanBatch:
 
     rows: int = 0
     txns: list[Txn] = field(default_factory=list)  # linked members' rows at campaign merchants
+    # Purchases by members enrolled in none of the merchant's campaigns: never decided, only kept
+    # for the merchant dashboard (new or returning, before and after, the comparison group).
+    kept_only: list[Txn] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     other_merchant: int = 0  # rows at merchants no campaign has
     not_linked: int = 0  # rows of cards no member linked
@@ -131,6 +134,8 @@ def scan(facts: FileFacts, columns: Columns, skip: int, interest: Interest, fing
                       and enrolled_in_none(enrolled, member, campaigns)):
                     batch.not_enrolled += 1
                     batch.not_enrolled_outcomes += len(campaigns)
+                    batch.kept_only.append(Txn(line, tid, member, "", mid, _cents(amount), currency,
+                                               day_of(day), kind))  # type: ignore[arg-type]
                 else:
                     txns.append(Txn(line, tid, member, card[-4:], mid, _cents(amount), currency,
                                     day_of(day), kind, original or None))  # type: ignore[arg-type]

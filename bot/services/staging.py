@@ -40,11 +40,14 @@ class Stager:
         summary.rows += batch.rows
         summary.other_merchant += batch.other_merchant
         summary.not_linked += batch.not_linked
-        # Dropped by the scanner once it knew the enrolments, or here before that.
+        # Dropped by the scanner once it knew the enrolments, or here before that; the dashboard
+        # keeps them all the same (``undecided``), with the rows staged to be decided.
         txns, dropped, dropped_outcomes = batch.txns, batch.not_enrolled, batch.not_enrolled_outcomes
+        undecided = batch.kept_only
         if not batch.filtered and not self.everyone_enrolled:
-            txns, rows, outcomes = self._drop_not_enrolled(txns)
-            dropped, dropped_outcomes = dropped + rows, dropped_outcomes + outcomes
+            txns, undecided = self._drop_not_enrolled(txns)
+            dropped, dropped_outcomes = dropped + len(undecided), dropped_outcomes + sum(
+                len(self.catalog.ids_by_merchant_id[t.merchant_id]) for t in undecided)
         summary.count_not_enrolled(dropped, dropped_outcomes)
         rejects = batch.rejects
         self.renew()
@@ -59,6 +62,11 @@ class Stager:
                 summary.shown_rejects.extend(rejects[:room])
             ledger.add_rejects(self.file_id, rejects)
             ledger.stage(self.file_id, staged)
+            # In the batch's transaction, so a resumed run keeps each once; the staged rows
+            # second, as they replace an undecided row with their id (the dashboard then holds
+            # the row that earned the credit).
+            ledger.keep_purchases(self.file_id, undecided)
+            ledger.keep_purchases(self.file_id, staged, decided=True)
             ledger.save_progress(self.file_id, summary.rows, summary.to_dict())
             session.commit()
         if self.exports is not None:  # after the commit: the file holds only what the ledger does
@@ -92,24 +100,23 @@ class Stager:
             staged.append(txn)
         return staged, sent_again
 
-    def _drop_not_enrolled(self, txns: list[Txn]) -> tuple[list[Txn], int, int]:
-        """Drop purchases by members enrolled in none of the merchant's campaigns; return the rest,
-        and how many were dropped (rows, and outcomes: one per campaign).
+    def _drop_not_enrolled(self, txns: list[Txn]) -> tuple[list[Txn], list[Txn]]:
+        """Split off the purchases by members enrolled in none of the merchant's campaigns; return
+        the rest, and those.
 
-        They can never earn nor lose a credit, so they are not kept, nor checked for repeats.
+        They can never earn nor lose a credit, so they are not decided, nor checked for repeats
+        (the dashboard keeps them all the same: see ``stage``).
         """
         enrolled_on, ids_of = self.enrolled_on, self.catalog.ids_by_merchant_id
         left: list[Txn] = []
-        rows = outcomes = 0
+        dropped: list[Txn] = []
         for txn in txns:
-            if txn.kind == "purchase":
-                ids = ids_of[txn.merchant_id]
-                if enrolled_in_none(enrolled_on, txn.member_id, ids):
-                    rows += 1
-                    outcomes += len(ids)
-                    continue
-            left.append(txn)
-        return left, rows, outcomes
+            ids = ids_of[txn.merchant_id]
+            if txn.kind == "purchase" and enrolled_in_none(enrolled_on, txn.member_id, ids):
+                dropped.append(txn)
+            else:
+                left.append(txn)
+        return left, dropped
 
 
 def count_sent_again(summary: Summary, catalog: Catalog, txn: Txn, before: Seen, since: str) -> None:

@@ -181,11 +181,16 @@ def _outcome_of_reconciling(project: Path) -> dict:
                                     "ORDER BY transaction_id, campaign_id, kind")).all()
         spent = dict(conn.execute(text("SELECT id, spent_cents FROM campaigns")).all())
         counters = json.loads(conn.execute(text("SELECT counters FROM transaction_files")).scalar())
+        # The dashboard's kept purchases: each once, as a clean run keeps them (issue 12).
+        kept = conn.execute(text("SELECT transaction_id, member_id, merchant_id, day, cents, refund_of "
+                                 "FROM merchant_purchases ORDER BY transaction_id")).all()
     engine.dispose()
     counters.pop("exports")  # paths are the same here, but say nothing about the money
     [export] = (project / "data" / "exports").glob("*.credits.csv")
     assert not list((project / "data" / "exports").glob(".*.partial"))
-    return {"credits": credits, "spent": spent, "summary": counters, "export": export.read_bytes()}
+    assert kept  # the day has purchases at campaign merchants by linked cards, enrolled or not
+    return {"credits": credits, "spent": spent, "summary": counters, "export": export.read_bytes(),
+            "kept": kept}
 
 
 def _progress(project: Path) -> tuple[str | None, str | None, int | None]:

@@ -84,6 +84,22 @@ def test_input_limits_and_what_is_kept_have_defaults_and_may_be_set(folder: Path
     assert (chosen.keep_inputs, chosen.max_line_bytes, chosen.max_columns) == ("none", 65536, 400)
 
 
+def test_dashboard_min_members_defaults_to_ten_and_may_be_raised(folder: Path) -> None:
+    """[dashboard] min_members (k) is 10 unless bot.toml sets a whole number of at least 5."""
+    assert load_settings(write_config(folder, MINIMAL), {}).dashboard_min_members == 10
+    assert load_settings(REPO / "bot.toml", {}).dashboard_min_members == 10
+    for k in (5, 25):
+        text = MINIMAL + f"[dashboard]\nmin_members = {k}\n"
+        assert load_settings(write_config(folder, text), {}).dashboard_min_members == k
+
+
+def test_dashboard_min_members_error_names_its_line(folder: Path) -> None:
+    """A min_members below 5 is refused with the line it is on, so the fix is easy to find."""
+    error = config_error(folder, MINIMAL + "\n[dashboard]\nmin_members = 3\n")
+    assert "(line 6)" in str(error)
+    assert "single out a member" in str(error)
+
+
 def test_handle_may_start_with_at_and_user_id_may_be_integer(folder: Path) -> None:
     """'@offerbot' loses its '@' and an unquoted numeric user_id becomes a string."""
     text = '[bot]\nhandle = "@offerbot"\nuser_id = 1850000000\ntimezone = "America/New_York"\n'
@@ -199,6 +215,18 @@ BAD_CONFIGS: dict[str, tuple[str, str, str]] = {
                         "from 8 to 10,000"),
     "max-columns-float": (MINIMAL + "[reconcile]\nmax_columns = 100.5\n", "[reconcile] max_columns",
                           "max_columns = 100"),
+    "min-members-four": (MINIMAL + "[dashboard]\nmin_members = 4\n", "[dashboard] min_members",
+                         "at least 5"),
+    "min-members-zero": (MINIMAL + "[dashboard]\nmin_members = 0\n", "[dashboard] min_members",
+                         "min_members = 10"),
+    "min-members-float": (MINIMAL + "[dashboard]\nmin_members = 10.5\n", "[dashboard] min_members",
+                          "whole number"),
+    "min-members-text": (MINIMAL + '[dashboard]\nmin_members = "ten"\n', "[dashboard] min_members",
+                         "whole number"),
+    "min-members-bool": (MINIMAL + "[dashboard]\nmin_members = true\n", "[dashboard] min_members",
+                         "whole number"),
+    "min-members-typo": (MINIMAL + "[dashboard]\nmin_member = 10\n", "[dashboard] min_member",
+                         "did you mean 'min_members'?"),
 }
 
 

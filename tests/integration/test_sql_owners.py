@@ -28,6 +28,7 @@ OWNERS = {
     "web_users": "portal", "web_sessions": "portal", "audit_log": "portal",
     "campaign_submissions": "portal", "web_uploads": "portal",
     "api_tokens": "api_tokens",
+    "merchant_purchases": "ledger_purchases", "dashboard_reports": "dashboard_reports",
 }
 WRITERS = ("insert", "update", "delete", "upsert", "BulkInsert")  # functions that take the table
 _RAW_WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE)\s+\"?(\w+)", re.IGNORECASE)

@@ -102,6 +102,9 @@ SNAPSHOT = {
     "rejects": 'SELECT file_id, line, "column", reason FROM rejects ORDER BY file_id, line',
     "files": "SELECT id, sha256, status, rows_done, counters, notices_after, notices_done "
              "FROM transaction_files ORDER BY id",
+    # The dashboard's kept purchases: a crashed and resumed run keeps each as its clean twin does.
+    "kept": "SELECT transaction_id, member_id, merchant_id, day, cents, currency, refund_of, file_id "
+            "FROM merchant_purchases ORDER BY transaction_id",
 }
 
 

@@ -1,5 +1,6 @@
 """The ledger as one repository: transaction files and rejects (ledger_files), rows waiting to be
-decided (ledger_waiting), kept transactions and credits (ledger_credits). Each part owns its tables;
+decided (ledger_waiting), kept transactions and credits (ledger_credits), the purchases the
+dashboard counts (ledger_purchases). Each part owns its tables;
 the budgets spent belong to the campaigns, so ``add_spent`` goes through their repository."""
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from sqlalchemy import Connection
 from bot.adapters.sql.campaigns import CampaignRepository
 from bot.adapters.sql.ledger_credits import CreditLedger
 from bot.adapters.sql.ledger_files import FileLedger
+from bot.adapters.sql.ledger_purchases import PurchaseLedger
 from bot.adapters.sql.ledger_waiting import WaitingLedger
 
 
-class LedgerRepository(FileLedger, WaitingLedger, CreditLedger):
+class LedgerRepository(FileLedger, WaitingLedger, CreditLedger, PurchaseLedger):
     """Transaction files, the transactions that mattered, credits and rejected rows."""
 
     def __init__(self, conn: Connection, campaigns: CampaignRepository) -> None:

@@ -171,6 +171,9 @@ class OverlayLedger:
         """Stage rows in the scratch file."""
         self._store.stage(file_id, txns)
 
+    def keep_purchases(self, file_id: int, txns: Sequence[Txn], *, decided: bool = False) -> None:
+        """Keep nothing: a dry run changes no dashboard (and the scratch file needs none)."""
+
     def staged_lines(self, file_id: int, transaction_ids: Sequence[str]) -> dict[str, int]:
         """Return the lines staged in the scratch file."""
         return self._store.staged_lines(file_id, transaction_ids)

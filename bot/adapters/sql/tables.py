@@ -310,6 +310,43 @@ class LeaseRow(SQLModel, table=True):
     acquired_at: datetime = _when()
 
 
+class MerchantPurchaseRow(SQLModel, table=True):
+    """A purchase, or a refund of one, at a campaign's merchant id by a linked card, enrolled or
+    not, before or after enrolling: what the merchant dashboard counts (issue 12).
+
+    No card digits at all, not even the last four. A refund names the purchase it refunds
+    (``refund_of``); a purchase's refunded cents are the sum of its refunds, read with it, so a
+    refund kept before its purchase (another file, a later batch) still counts. Kept once per
+    transaction id, ever; deleted by the retention job (bot.services.dashboards).
+    """
+
+    __tablename__ = "merchant_purchases"
+    # Read and pruned by merchant id and day; clustered on the id, which arrives mostly in order.
+    __table_args__ = (Index("ix_merchant_purchases_merchant_day", "merchant_id", "day"),
+                      {"sqlite_with_rowid": False})
+    transaction_id: str = Field(sa_column=Column(TXN_ID, primary_key=True))
+    member_id: str = Field(max_length=20)
+    merchant_id: str = Field(max_length=64)
+    day: date
+    cents: int
+    currency: str = Field(max_length=3)
+    refund_of: str | None = Field(default=None, max_length=64)  # NULL: a purchase
+    file_id: int  # the file that brought it (no foreign key: the rows outlive nothing, and block nothing)
+
+
+class DashboardReportRow(SQLModel, table=True):
+    """A campaign's merchant dashboard as last computed (report_data as JSON), and the stamp of
+    the ledger it was computed from: a page reads this one row, whatever the size of the data."""
+
+    __tablename__ = "dashboard_reports"
+    campaign_id: str = Field(primary_key=True, max_length=64)
+    stamp: str = Field(max_length=200)
+    as_of: datetime = _when()
+    min_members: int
+    data: str
+    computed_at: datetime = _when()
+
+
 # The portal's tables: users, sessions, the audit log, campaign requests, uploads.
 
 
@@ -416,6 +453,8 @@ staged_t: Table = StagedTransactionRow.__table__  # type: ignore[attr-defined]
 pending_t: Table = PendingRefundRow.__table__  # type: ignore[attr-defined]
 rejects_t: Table = RejectRow.__table__  # type: ignore[attr-defined]
 leases_t: Table = LeaseRow.__table__  # type: ignore[attr-defined]
+merchant_purchases_t: Table = MerchantPurchaseRow.__table__  # type: ignore[attr-defined]
+dashboard_reports_t: Table = DashboardReportRow.__table__  # type: ignore[attr-defined]
 users_t: Table = WebUserRow.__table__  # type: ignore[attr-defined]
 sessions_t: Table = WebSessionRow.__table__  # type: ignore[attr-defined]
 audit_t: Table = AuditRow.__table__  # type: ignore[attr-defined]

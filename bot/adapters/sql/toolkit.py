@@ -70,8 +70,11 @@ class BulkInsert:
     and datetimes into what the dialect stores.
     """
 
-    def __init__(self, table: Table, columns: Sequence[str], *, ignore_conflicts: Sequence[str] = ()) -> None:
+    def __init__(self, table: Table, columns: Sequence[str], *, ignore_conflicts: Sequence[str] = (),
+                 update_conflicts: bool = False) -> None:
         self._table, self._columns, self._ignore = table, tuple(columns), tuple(ignore_conflicts)
+        # With update_conflicts, a row whose ignore_conflicts key exists replaces it instead.
+        self._update = update_conflicts and bool(self._ignore)
         self._compiled: dict[str, tuple[str, tuple[int, ...] | None]] = {}
 
     COPY_FROM = 200  # rows; below this a COPY's extra statements cost more than they save
@@ -103,8 +106,10 @@ class BulkInsert:
         keys = ", ".join(quote(c) for c in self._ignore)
         create = (f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "  # noqa: S608
                   f"AS SELECT {columns} FROM {table} WITH NO DATA")
+        changes = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in self._columns
+                            if c not in self._ignore)
         move = (f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
-                f"ON CONFLICT ({keys}) DO NOTHING")
+                f"ON CONFLICT ({keys}) " + (f"DO UPDATE SET {changes}" if self._update else "DO NOTHING"))
         if self._ignore:
             conn.exec_driver_sql(create)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -117,7 +122,10 @@ class BulkInsert:
 
     def _compile(self, conn: Connection) -> tuple[str, tuple[int, ...] | None]:
         stmt = upsert(conn, self._table).values({c: bindparam(c) for c in self._columns})
-        if self._ignore:
+        if self._update:
+            stmt = stmt.on_conflict_do_update(index_elements=list(self._ignore), set_={
+                c: stmt.excluded[c] for c in self._columns if c not in self._ignore})
+        elif self._ignore:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(self._ignore))
         compiled = stmt.compile(dialect=conn.dialect)
         extra = set(compiled.positiontup or compiled.binds) - set(self._columns)

@@ -1,7 +1,7 @@
 """The JSON API's per-merchant tokens (kept as a SHA-256 of the token, never the token).
 
 Revision ID: 0010
-Revises: 0008 (0009 is the dashboard's reports, on another branch: re-chained at merge)
+Revises: 0009
 Create Date: 2026-12-03 10:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
