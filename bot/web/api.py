@@ -31,7 +31,7 @@ def _campaign(board: Dashboard) -> dict[str, Any]:
 
 
 @route("/api/v1/campaigns", access="token", kind="data")
-def campaigns(ctx: Ctx) -> Response:
+def api_v1_campaigns(ctx: Ctx) -> Response:
     """Return the token's merchant's campaigns: terms, status and when their figures are as of."""
     app = ctx.web.app
     boards = ctx.web.portal.read.dashboards(ctx.viewer, app.campaigns.current().by_id, app.clock())
@@ -39,7 +39,7 @@ def campaigns(ctx: Ctx) -> Response:
 
 
 @route("/api/v1/campaigns/{campaign_id}/report", access="token", kind="data")
-def report(ctx: Ctx) -> Response:
+def api_v1_report(ctx: Ctx) -> Response:
     """Return a campaign's dashboard report (the same suppressed figures as its page)."""
     app = ctx.web.app
     board = ctx.web.portal.read.dashboard(ctx.viewer, ctx.request.path_params["campaign_id"],
