@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.bootstrap import bootstrap
-from bot.config import load_settings, read_environment
+from bot.config import load_settings
+from bot.environment import read_environment
 
 
 def test_the_sample_files_give_mcdonalds_real_numbers_with_k_ten(offerbot, project: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 import responses
 
 from bot.adapters.x_api import XApi
-from bot.config import XCredentials
+from bot.environment import XCredentials
 from bot.errors import RateLimited, TransientApiError
 from bot.services.answering import AnswerReport, poll_and_answer
 from bot.services.replies import retry_delay, send_replies
