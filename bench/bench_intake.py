@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import responses
+from sqlalchemy import Engine
 
 from bench.data import BOT_ID, database_kind, fresh_database, link_members, mention_pages, write_campaigns
 from bot.adapters.sql.unit_of_work import unit_of_work_factory
@@ -81,9 +83,12 @@ def main() -> None:
                 def reply(self, text: str, in_reply_to: str) -> str:
                     raise NotImplementedError
 
-            handle_started = time.perf_counter()
+            server_before = server_cpu(engine)
+            cpu_started, handle_started = time.process_time(), time.perf_counter()
             report = poll_mentions(uow, Prefetched(), catalog, clock, bot_user_id=BOT_ID)
             handle_seconds = time.perf_counter() - handle_started
+            handle_cpu = time.process_time() - cpu_started
+            server_seconds = server_cpu(engine) - server_before
 
         total = fetch_seconds + handle_seconds
         with uow(readonly=True) as tx:
@@ -92,10 +97,31 @@ def main() -> None:
               f"{fetch_seconds:.2f}s ({report.posts / fetch_seconds:,.0f} posts/s)")
         print(f"handled (rules + {kind}, transactions of ~1,000 posts): {handle_seconds:.2f}s "
               f"({report.posts / handle_seconds:,.0f} posts/s)")
+        # Wall time swings with other load on the machine; CPU seconds are the steadier figure.
+        server = f" + PostgreSQL server {server_seconds:.2f}s" if kind == "PostgreSQL" else ""
+        print(f"handled CPU: this process {handle_cpu:.2f}s{server}")
         print(f"outcomes: {dict(sorted(report.outcomes.items()))}; {queued:,} replies queued")
         print(f"TOTAL ({kind}): {report.posts:,} posts in {total:.2f}s = {report.posts / total:,.0f} posts/s "
               f"(target >= 5,000)")
         engine.dispose()
+
+
+def server_cpu(engine: Engine) -> float:
+    """Return the CPU seconds the PostgreSQL backends of this database have used (0 on SQLite, or
+    when the server's processes cannot be read: it runs on the same machine, as here)."""
+    if engine.dialect.name != "postgresql":
+        return 0.0
+    with engine.connect() as conn:
+        pids = [pid for (pid,) in conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return total
 
 
 if __name__ == "__main__":
