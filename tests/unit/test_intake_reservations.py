@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.cards import Fingerprinter, mask_card_numbers
-from bot.domain.enrolment import Enrolment, Outcome, decide, summarise
+from bot.domain.enrolment import Enrolment, EnrolmentOutcome, decide, summarise
 from bot.domain.members import LinkEnd
 from bot.domain.mentions import Command, HandledPost, Mention
 from bot.domain.replies import ReplyIntent, enrolment_reply, opt_out_reply
@@ -90,14 +90,14 @@ def reference_handle_posts(tx: UnitOfWork, mentions: list[Mention], catalog: Cat
                                enrolled_in=enrolled_in[m.author_id], enrolment_counts=counts,
                                spent_cents=spent, now=now)
             for index, decision in enumerate(decisions):
-                if decision.outcome is Outcome.ENROLLED:
+                if decision.outcome is EnrolmentOutcome.ENROLLED:
                     assert decision.campaign is not None
                     campaign_id = decision.campaign.id
                     if decision.campaign.max_enrolments is None:
                         unlimited[campaign_id] += 1
                     elif not tx.campaigns.reserve(campaign_id):
                         decisions[index] = decision.sold_out()
-                        report.outcomes[Outcome.SOLD_OUT.value] += 1
+                        report.outcomes[EnrolmentOutcome.SOLD_OUT.value] += 1
                         continue
                     enrolments.append(Enrolment(m.author_id, campaign_id, m.post_id, m.acted_at(now)))
                     enrolled_in[m.author_id].add(campaign_id)
