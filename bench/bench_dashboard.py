@@ -23,17 +23,19 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bench.bench_reconcile import peak_rss_mb
 from bench.data import KEY, card_number, database_kind, fresh_database, link_members, user_id
 from bot.adapters.chart_svg import ChartRenderer
 from bot.adapters.locks import instance_name, locks_for
+from bot.adapters.migrations import upgrade
 from bot.adapters.scan_process import scan_in_second_process
 from bot.adapters.sql.dashboard_facts import SqlDashboardFacts
 from bot.adapters.sql.dashboard_reports import DashboardReportStore
 from bot.adapters.sql.engine import make_engine
 from bot.adapters.sql.unit_of_work import unit_of_work_factory
-from bot.domain.cards import Fingerprinter
+from bot.domain.cards import KEY_VAR, Fingerprinter
 from bot.domain.dashboard.charts import dashboard_charts
 from bot.domain.enrolment import Enrolment
 from bot.services.campaigns import CampaignSource
@@ -42,7 +44,8 @@ from bot.services.intake import POLLED
 from bot.services.reconciliation import ReconcileDeps, reconcile_file
 
 CAMPAIGN = "merchant-000"
-TARGET_MS = 300  # the page and its API call, HTML and HTTP included (timed after the portal's merge)
+TARGET_MS = 300  # the page and its API call, HTML and HTTP included
+PASSWORD = "bench-Password-1234"  # noqa: S105 (a throwaway user of the benchmark's own database)
 REPO = Path(__file__).resolve().parent.parent
 OPEN = date(2026, 9, 1)
 
@@ -65,7 +68,13 @@ def seed(root: Path, url: str, enrolments: int, pool: int) -> None:
     """Build the database: ``enrolments + pool`` linked members, the first ``enrolments`` enrolled
     on days spread over the campaign's first ten weeks."""
     write_campaign(root / "offers")
-    engine = fresh_database(url)
+    if url.startswith("sqlite"):
+        # Migrated, not made from the models: the HTTP step starts the real app, which checks
+        # the schema's revision (a new file each run).
+        engine = make_engine(url)
+        upgrade(engine)
+    else:
+        engine = fresh_database(url)
     uow = unit_of_work_factory(engine)
     CampaignSource(root / "offers", UTC, uow, lambda: datetime(2026, 6, 1, tzinfo=UTC)).load()
     link_members(uow, enrolments + pool, lambda: datetime(2026, 5, 1, tzinfo=UTC))
@@ -149,9 +158,56 @@ def child(step: str, url: str, offers: Path, csv: Path, exports: Path, repeat: i
         figures["page_data_ms"] = median_ms(
             lambda: [renderer.render(c) for c in dashboard_charts(reports.latest(CAMPAIGN), prefix=CAMPAIGN)],
             repeat)
+        figures.update(http_figures(engine, offers, repeat))
     figures["peak_rss_mb"] = peak_rss_mb()
     engine.dispose()
     return figures
+
+
+def http_figures(engine: Any, offers: Path, repeat: int) -> dict[str, float]:
+    """Time the campaign page and its API call through the whole portal (routing, sign-in
+    check, the read model's merchant check, HTML or JSON), as the merchant, median of ``repeat``."""
+    from starlette.testclient import TestClient
+
+    from bot.adapters.passwords import PasswordHasher
+    from bot.bootstrap import bootstrap, build_portal
+    from bot.config import load_settings
+    from bot.web.app import create_app
+
+    root = offers.parent
+    (root / "data").mkdir(exist_ok=True)
+    text = (REPO / "bot.toml").read_text()
+    text = text.replace('offers = "offers"', f'offers = "{offers}"')
+    text = text.replace('templates = "templates"', f'templates = "{REPO / "templates"}"')
+    text = text.replace('data = "data"', f'data = "{root / "data"}"')
+    (root / "bot.toml").write_text(text)
+    settings = load_settings(root / "bot.toml", {KEY_VAR: KEY.hex()})
+    app = bootstrap(settings, clock=clock, engine=engine)
+    app.campaigns.load()
+    portal = build_portal(app, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+                          runner=lambda job: job())
+    portal.accounts.add("bench@merchant.example", "merchant", "Merchant 000", PASSWORD, by="bench")
+    web = create_app(app, portal)
+    base = "http://127.0.0.1:8000"
+    client = TestClient(web, base_url=base, headers={"Origin": base})
+    form = client.get("/signin").text
+    csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    client.post("/signin", data={"email": "bench@merchant.example", "password": PASSWORD,
+                                 "csrf": csrf, "next": "/"})
+    viewer = portal.accounts.repo.user_by_email("bench@merchant.example").viewer
+    bearer = {"Authorization": f"Bearer {portal.tokens.create(viewer, 'bench').text}"}
+
+    def page() -> None:
+        response = client.get(f"/campaigns/{CAMPAIGN}")
+        assert response.status_code == 200, response.status_code
+        assert "fewer than" in response.text or "Enrolments" in response.text
+
+    def api() -> None:
+        response = client.get(f"/api/v1/campaigns/{CAMPAIGN}/report", headers=bearer)
+        assert response.status_code == 200, response.status_code
+        assert response.json()["campaign_id"] == CAMPAIGN
+
+    return {"page_ms": median_ms(page, repeat), "api_ms": median_ms(api, repeat)}
 
 
 def main() -> None:
@@ -184,7 +240,9 @@ def main() -> None:
             for step in ("reconcile", "refresh", "serve"):
                 out = subprocess.run([sys.executable, "-m", "bench.bench_dashboard", "--child", step, url,
                                       str(root / "offers"), str(csv), str(root / f"exports-{scale}x"),
-                                      str(args.repeat)], check=True, capture_output=True, text=True)
+                                      str(args.repeat)], check=False, capture_output=True, text=True)
+                if out.returncode:
+                    sys.exit(f"{step} failed:\n{out.stderr}")
                 found = json.loads(out.stdout)
                 figures.update({f"{step}.{k}" if k == "peak_rss_mb" else k: v for k, v in found.items()})
             print(f"  reconcile {figures['reconcile_s']:.1f}s ({figures['kept']:,.0f} purchases kept, "
@@ -193,7 +251,9 @@ def main() -> None:
                   f"{figures['refresh.peak_rss_mb']:.0f} MB")
             print(f"  latest {figures['latest_ms']:.1f} ms, charts {figures['charts_ms']:.1f} ms, "
                   f"latest + charts {figures['page_data_ms']:.1f} ms (median of {args.repeat}, warm; "
-                  f"page target {TARGET_MS} ms with HTML and HTTP), peak RSS "
+                  f"page target {TARGET_MS} ms with HTML and HTTP)", flush=True)
+            print(f"  campaign page {figures['page_ms']:.1f} ms, API call {figures['api_ms']:.1f} ms "
+                  f"(median of {args.repeat}, warm, over HTTP; target {TARGET_MS} ms each), peak RSS "
                   f"{figures['serve.peak_rss_mb']:.0f} MB", flush=True)
             csv.unlink()
 

@@ -40,7 +40,7 @@ from bot.ports import DashboardReports, Locks, Renderer, SocialApi, UnitOfWorkFa
 from bot.services.accounts import Accounts
 from bot.services.api_tokens import ApiTokens
 from bot.services.campaigns import CampaignSource
-from bot.services.dashboards import StoredDashboards
+from bot.services.dashboards import Refreshed, StoredDashboards, refresh_dashboards
 from bot.services.intake import POLLED
 from bot.services.keys import KeyUse, check_fingerprint_keys, key_use
 from bot.services.reconciliation import ReconcileDeps
@@ -89,6 +89,12 @@ class App:
         """Return the DashboardReports port the portal's pages and API read (issue 12)."""
         return StoredDashboards(self.dashboard_facts(), self.dashboard_store(),
                                 min_members=self.settings.dashboard_min_members, clock=self.clock)
+
+    def refresh_dashboards(self) -> Refreshed:
+        """Recompute the stored dashboard report of every campaign whose ledger moved."""
+        facts = self.dashboard_facts()
+        return refresh_dashboards(facts, self.dashboard_store(), facts.campaign_ids(),
+                                  min_members=self.settings.dashboard_min_members, clock=self.clock)
 
     def key_use(self) -> KeyUse:
         """Return how many linked members use the current and the previous fingerprint key."""

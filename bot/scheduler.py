@@ -14,7 +14,7 @@ from bot.bootstrap import App
 from bot.clock import Clock
 from bot.errors import AuthError, BotError, RateLimited
 from bot.services.answering import poll_and_answer
-from bot.services.dashboards import prune_kept_purchases, refresh_dashboards
+from bot.services.dashboards import prune_kept_purchases
 from bot.services.inbox import reconcile_inbox
 from bot.services.notices import queue_credit_notices
 from bot.services.replies import send_replies
@@ -68,9 +68,7 @@ def jobs_for(app: App) -> list[Job]:
     def dashboards() -> None:
         # Cheap when nothing moved (a few counters per campaign): a report is recomputed only
         # after a reconciliation run or a poll that enrolled someone changed its stamp.
-        facts = app.dashboard_facts()
-        done = refresh_dashboards(facts, app.dashboard_store(), facts.campaign_ids(),
-                                  min_members=settings.dashboard_min_members, clock=app.clock)
+        done = app.refresh_dashboards()
         if done.computed or done.failed:
             logger.info("dashboards: %s", done.describe())
 

@@ -64,6 +64,10 @@ def reconcile(obj: Context, file: Path, dry_run: bool, campaigns_path: Path | No
     if dry_run:
         _echo_rejects(summary)
         click.echo("Dry run: nothing was written.")
+    elif summary.status != "already reconciled":
+        # The merchants' dashboards move with the ledger; a running bot would catch up within a
+        # poll interval, but ops reconciling by hand may have no bot running.
+        click.echo(f"dashboards: {app.refresh_dashboards().describe()}")
 
 
 def _catalog_for(app: App, path: Path | None, *, save: bool) -> Catalog:
