@@ -26,9 +26,11 @@ test: $(BIN)/.installed lint
 	$(BIN)/pytest -q
 
 # The quick loop while working (under a minute): everything but the tests marked slow (processes,
-# the crash harness, the state machine, the browser), with few Hypothesis examples each.
+# the crash harness, the state machine, the browser), with few Hypothesis examples each, over every
+# core (pytest-xdist), temporary files in memory where /dev/shm exists (no fsync to wait for).
 test-quick: $(BIN)/.installed
-	HYPOTHESIS_PROFILE=quick $(BIN)/pytest -q -m "not slow"
+	TMPDIR=$$(test -d /dev/shm && echo /dev/shm || echo "$${TMPDIR:-/tmp}") HYPOTHESIS_PROFILE=quick \
+		$(BIN)/pytest -q -m "not slow" -n auto
 
 # The tests that touch the database, again on PostgreSQL (slow ones included): the local server
 # (started if it is not running) and a database made afresh for the run. tests/unit uses no

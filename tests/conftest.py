@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -91,15 +92,27 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
+@pytest.fixture(scope="session")
+def _sqlite_schema() -> Iterator[Any]:
+    """An in-memory SQLite database with every table, made once per session (its sqlite3
+    connection): each ``engine`` starts as a copy of it rather than creating the tables again."""
+    template = make_engine("sqlite://")
+    create_schema(template)
+    with template.connect() as conn:
+        yield conn.connection.driver_connection
+    template.dispose()
+
+
 @pytest.fixture
-def engine(_postgres: Engine | None) -> Iterator[Engine]:
-    """A fresh database: in-memory SQLite, or the emptied PostgreSQL test database."""
+def engine(_postgres: Engine | None, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A fresh database: in-memory SQLite with every table, or the emptied PostgreSQL test database."""
     if _postgres is not None:
         empty_postgres(_postgres)
         yield _postgres
         return
     engine = make_engine("sqlite://")
-    create_schema(engine)
+    with engine.connect() as conn:  # one shared in-memory database (a StaticPool): copy into it
+        request.getfixturevalue("_sqlite_schema").backup(conn.connection.driver_connection)
     yield engine
     engine.dispose()
 
