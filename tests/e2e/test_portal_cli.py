@@ -17,6 +17,7 @@ from tests.fakes import child_env, wait_for
 GOOD = "tulip ledger orbit canoe"
 
 
+@pytest.mark.slow  # a portal or a CLI run per case: in `make test`, not the quick loop
 def test_users_add_list_disable_and_reset(offerbot):
     """Accounts are managed from the command line; the password comes from stdin and is never shown."""
     added = offerbot("users", "add", "--role", "merchant", "--merchant", "McDonald's", "mcd@example.com",
@@ -52,6 +53,7 @@ def test_users_add_refuses_bad_details_saying_why(offerbot, args, password, mess
     assert message in result.output
 
 
+@pytest.mark.slow  # a portal or a CLI run per case: in `make test`, not the quick loop
 def test_users_sample_makes_the_sample_accounts_only_on_the_embedded_default(offerbot):
     """On SQLite and the sandbox it prints the URL and fresh passwords; on PostgreSQL it refuses."""
     first = offerbot("users", "sample")

@@ -131,6 +131,7 @@ def test_signed_out_every_private_route_redirects_or_answers_401(portal, path, m
         assert response.status_code == 401
 
 
+@pytest.mark.slow  # a portal or a CLI run per case: in `make test`, not the quick loop
 @pytest.mark.parametrize(("path", "method"), PRIVATE)
 def test_a_merchant_gets_404_for_everything_of_another_merchant(portal, zappos_objects, path, method):
     """McDonald's user: every route naming Zappos's campaign or request, and every ops route, is 404;
@@ -264,6 +265,7 @@ def test_a_session_idle_for_15_minutes_is_over(portal):
     assert "session ended" in audit_text(portal)
 
 
+@pytest.mark.slow  # a portal or a CLI run per case: in `make test`, not the quick loop
 def test_a_session_ends_after_12_hours_however_busy(portal):
     """The absolute timeout ends a session that was never idle."""
     client = signed_in(portal, "ops@bank.example")
