@@ -15,16 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.bench_dashboard_numbers import median_ms
 from bench.bench_reconcile import peak_rss_mb
 from bench.data import KEY, card_number, database_kind, fresh_database, link_members, user_id
 from bot.adapters.chart_svg import ChartRenderer
@@ -114,17 +113,6 @@ def write_transactions(path: Path, rows: int, members: int, seed: int) -> None:
                 recent.append((tid, card, amount))
 
 
-def median_ms(work: Callable[[], object], repeat: int) -> float:
-    """Return the median wall time of ``work`` in milliseconds, after one warm-up call."""
-    work()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
 def child(step: str, url: str, offers: Path, csv: Path, exports: Path, repeat: int) -> dict[str, float]:
     """Run one step in this (fresh) process; return its figures."""
     engine = make_engine(url)
@@ -152,12 +140,13 @@ def child(step: str, url: str, offers: Path, csv: Path, exports: Path, repeat: i
         renderer = ChartRenderer(REPO / "templates")
         report = reports.latest(CAMPAIGN)
         assert report is not None
-        figures["latest_ms"] = median_ms(lambda: reports.latest(CAMPAIGN), repeat)
+        figures["latest_ms"] = median_ms(lambda: reports.latest(CAMPAIGN), repeat, warm=True)
         figures["charts_ms"] = median_ms(
-            lambda: [renderer.render(c) for c in dashboard_charts(report, prefix=CAMPAIGN)], repeat)
+            lambda: [renderer.render(c) for c in dashboard_charts(report, prefix=CAMPAIGN)], repeat,
+            warm=True)
         figures["page_data_ms"] = median_ms(
             lambda: [renderer.render(c) for c in dashboard_charts(reports.latest(CAMPAIGN), prefix=CAMPAIGN)],
-            repeat)
+            repeat, warm=True)
         figures.update(http_figures(engine, offers, repeat))
     figures["peak_rss_mb"] = peak_rss_mb()
     engine.dispose()
@@ -207,7 +196,7 @@ def http_figures(engine: Any, offers: Path, repeat: int) -> dict[str, float]:
         assert response.status_code == 200, response.status_code
         assert response.json()["campaign_id"] == CAMPAIGN
 
-    return {"page_ms": median_ms(page, repeat), "api_ms": median_ms(api, repeat)}
+    return {"page_ms": median_ms(page, repeat, warm=True), "api_ms": median_ms(api, repeat, warm=True)}
 
 
 def main() -> None:

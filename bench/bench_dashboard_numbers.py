@@ -69,8 +69,10 @@ def generate(enrolments: int, purchases: int, seed: int = 12) -> CampaignFacts:
     return CampaignFacts(terms, span, as_of, enrolled, bought, credits, histories)
 
 
-def median_ms(work: Callable[[], object], repeat: int) -> float:
-    """Return the median wall time of ``work`` in milliseconds."""
+def median_ms(work: Callable[[], object], repeat: int, *, warm: bool = False) -> float:
+    """Return the median wall time of ``work`` in milliseconds (after one untimed call if ``warm``)."""
+    if warm:
+        work()
     times = []
     for _ in range(repeat):
         started = time.perf_counter()

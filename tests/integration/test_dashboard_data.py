@@ -15,27 +15,17 @@ from bot.domain.dashboard.report import build_report, report_data
 from bot.services.dashboards import StoredDashboards, prune_kept_purchases, refresh_dashboards
 from bot.services.intake import POLLED
 from tests.fakes import ALICE_CARD, BOB_CARD, CAROL_CARD, tx_row
+from tests.integration.test_reconciliation import sample_day as reconciliation_day
 
 K = 5  # the smallest k allowed: small hand-built ledgers show some figures
 
 
 def sample_day(make_csv, name: str = "day.csv", *extra: str):
-    """Alice (enrolled at McDonald's and Zappos), Bob (FedEx) and Carol (enrolled in nothing) shop;
-    an unlinked card and another merchant's row are there too; T8 refunds $10 of T3."""
-    return make_csv(
-        name,
-        *extra,
-        tx_row("T1", ALICE_CARD, "MID-MCD-0001", "12.50"),
-        tx_row("T2", ALICE_CARD, "MID-ZAP-0001", "70.00"),
-        tx_row("T3", ALICE_CARD, "MID-ZAP-0002", "80.00"),
-        tx_row("T4", BOB_CARD, "MID-FDX-0001", "25.00"),
-        tx_row("T5", "4111111111111111", "MID-MCD-0001", "9.00"),
-        tx_row("T6", CAROL_CARD, "MID-MCD-0002", "9.00"),
-        tx_row("T7", BOB_CARD, "SHOP-1", "99.00"),
-        tx_row("T8", ALICE_CARD, "MID-ZAP-0001", "10.00", kind="refund", original="T3", day="2026-11-22"),
-        tx_row("T9", BOB_CARD, "MID-FDX-0001", "30.00", day="2026-11-19"),
-        tx_row("T10", CAROL_CARD, "MID-MCD-0001", "4.00", day="2026-11-18"),
-    )
+    """The reconciliation tests' day (Alice enrolled at McDonald's and Zappos, Bob at FedEx, Carol
+    in nothing; an unlinked card, another merchant's row, T8 refunding $10 of T3) and T10, Carol's
+    earlier purchase at McDonald's."""
+    return reconciliation_day(make_csv, name, *extra,
+                              tx_row("T10", CAROL_CARD, "MID-MCD-0001", "4.00", day="2026-11-18"))
 
 
 KEPT = [("T1", "1001", "MID-MCD-0001", "2026-11-21", 1250, None),

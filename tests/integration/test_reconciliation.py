@@ -30,11 +30,13 @@ DAY_CREDITS = [("T1", "amex-mcdonalds", "credit", 500), ("T3", "amex-zappos", "c
                ("T4", "amex-fedex", "credit", 500), ("T8", "amex-zappos", "clawback", -1000)]
 
 
-def sample_day(make_csv, name: str = "day.csv") -> Path:
+def sample_day(make_csv, name: str = "day.csv", *extra: str) -> Path:
     """A day with a bit of everything: credit, below minimum, other merchant, unlinked card,
-    not enrolled, a refund reversing a credit, a purchase before enrolment."""
+    not enrolled, a refund reversing a credit, a purchase before enrolment (and ``extra`` rows
+    first)."""
     return make_csv(
         name,
+        *extra,
         tx_row("T1", ALICE_CARD, "MID-MCD-0001", "12.50"),
         tx_row("T2", ALICE_CARD, "MID-ZAP-0001", "70.00"),
         tx_row("T3", ALICE_CARD, "MID-ZAP-0002", "80.00"),
