@@ -221,6 +221,22 @@ class ReadModels:
         """Restrict ``query`` to the viewer's merchant (ops see every row)."""
         return query if viewer.is_ops else query.where(column == viewer.merchant)
 
+    def _mine_newest(self, viewer: Viewer, table: Any) -> list[Any]:
+        """Return the viewer's rows of a table with ``id`` and ``merchant``, newest first (500 at most)."""
+        query = self._mine(viewer, select(table), table.c.merchant)
+        with self._conn() as conn, conn.begin():
+            return list(conn.execute(query.order_by(table.c.id.desc()).limit(500)).all())
+
+    def _mine_one(self, viewer: Viewer, table: Any, row_id: int) -> Any:
+        """Return the row ``row_id`` of such a table; NotVisible when it is another merchant's
+        (or does not exist): the same answer, so a merchant cannot learn which ids exist."""
+        query = self._mine(viewer, select(table).where(table.c.id == row_id), table.c.merchant)
+        with self._conn() as conn, conn.begin():
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotVisible(str(row_id))
+        return row
+
     # campaigns (ops and merchants)
     def campaigns(self, viewer: Viewer, by_id: dict[str, Campaign], now: datetime) -> list[CampaignView]:
         """Return the campaigns the viewer may see, with status, enrolments and budget spent."""
@@ -282,20 +298,11 @@ class ReadModels:
     # API tokens (merchants see their own)
     def api_tokens(self, viewer: Viewer) -> list[ApiToken]:
         """Return the API tokens the viewer may see, newest first."""
-        query = self._mine(viewer, select(api_tokens_t), api_tokens_t.c.merchant)
-        with self._conn() as conn, conn.begin():
-            rows = conn.execute(query.order_by(api_tokens_t.c.id.desc()).limit(500)).all()
-        return [api_token(r) for r in rows]
+        return [api_token(r) for r in self._mine_newest(viewer, api_tokens_t)]
 
     def api_token(self, viewer: Viewer, token_id: int) -> ApiToken:
         """Return one API token; NotVisible when it is another merchant's (or does not exist)."""
-        query = self._mine(viewer, select(api_tokens_t).where(api_tokens_t.c.id == token_id),
-                           api_tokens_t.c.merchant)
-        with self._conn() as conn, conn.begin():
-            row = conn.execute(query).first()
-        if row is None:
-            raise NotVisible(str(token_id))
-        return api_token(row)
+        return api_token(self._mine_one(viewer, api_tokens_t, token_id))
 
     def merchants(self) -> set[str]:
         """Return the merchants that have a campaign (whom ops may make a token for)."""
@@ -423,20 +430,11 @@ class ReadModels:
     # campaign requests (merchants see their own)
     def submissions(self, viewer: Viewer) -> list[Submission]:
         """Return the campaign requests the viewer may see, newest first."""
-        query = self._mine(viewer, select(submissions_t), submissions_t.c.merchant)
-        with self._conn() as conn, conn.begin():
-            rows = conn.execute(query.order_by(submissions_t.c.id.desc()).limit(500)).all()
-        return [_submission(r) for r in rows]
+        return [_submission(r) for r in self._mine_newest(viewer, submissions_t)]
 
     def submission(self, viewer: Viewer, submission_id: int) -> Submission:
         """Return one request; NotVisible when it is another merchant's (or does not exist)."""
-        query = self._mine(viewer, select(submissions_t).where(submissions_t.c.id == submission_id),
-                           submissions_t.c.merchant)
-        with self._conn() as conn, conn.begin():
-            row = conn.execute(query).first()
-        if row is None:
-            raise NotVisible(str(submission_id))
-        return _submission(row)
+        return _submission(self._mine_one(viewer, submissions_t, submission_id))
 
     # uploads (ops)
     def upload(self, viewer: Viewer, upload_id: int) -> Upload:
