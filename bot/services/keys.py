@@ -32,16 +32,20 @@ class KeyUse:
         """Return how many linked members still use the previous key (0 without one)."""
         return 0 if self.previous is None else self.members.get(self.previous.key_id, 0)
 
-    def describe(self) -> list[str]:
-        """Return lines for `offerbot status`."""
-        lines = [f"fingerprint key  key id {self.current.key_id}, {self.on_current:,} linked members"]
+    def entries(self) -> list[tuple[str, str]]:
+        """Return (label, what it says) for each key in use: the current one, and a previous one."""
+        found = [("fingerprint key", f"key id {self.current.key_id}, {self.on_current:,} linked members")]
         if self.previous is not None:
             left = self.on_previous
             todo = (f"{left:,} linked members still use it: re-link them (`offerbot sync import` of the "
                     "member file)" if left else
                     f"no linked member uses it any more: remove {PREVIOUS_KEY_VAR}")
-            lines.append(f"previous key     key id {self.previous.key_id}, {todo}")
-        return lines
+            found.append(("previous key", f"key id {self.previous.key_id}, {todo}"))
+        return found
+
+    def describe(self) -> list[str]:
+        """Return lines for `offerbot status`."""
+        return [f"{label:<17}{text}" for label, text in self.entries()]
 
 
 def key_use(uow: UnitOfWorkFactory, current: KeyCheck, previous: KeyCheck | None) -> KeyUse:
