@@ -44,6 +44,8 @@ from bot.domain.enrolment import Enrolment
 from bot.services.campaigns import CampaignSource
 from bot.services.reconciliation import ReconcileDeps, reconcile_file
 
+# Issue 13: 1M rows within this many times DuckDB's time for the same matching, in the same run.
+RATIO_TARGET = {"SQLite": 2, "PostgreSQL": 3}
 ENROLLED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 # What a reconciliation writes: emptied between runs on a server database (SQLite runs copy the seed).
 LEDGER = ("transaction_files", "card_transactions", "credits", "rejects", "outbox", "merchant_purchases",
@@ -265,8 +267,9 @@ def main() -> None:
         print(f"agreement: {len(mine & theirs):,} credits identical, {len(mine - theirs):,} only in "
               f"offerbot, {len(theirs - mine):,} only in DuckDB ({len(refunded):,} (member, campaign) "
               "pairs with a clawback left out of both)")
-        print(f"ratio {label} / DuckDB: {ours['seconds'] / duck_seconds:.1f}x (target <= 5x); "
-              f"1M: {ours['seconds']:.2f}s (target <= 5s); peak RSS 1x {runs[1]['peak_mb']:.0f} MB, "
+        target = RATIO_TARGET.get(kind, 2)
+        print(f"ratio {label} / DuckDB: {ours['seconds'] / duck_seconds:.1f}x (target <= {target}x, "
+              f"issue 13); peak RSS 1x {runs[1]['peak_mb']:.0f} MB, "
               f"2x {runs[2]['peak_mb']:.0f} MB (target <= 250 MB, flat)")
 
 
