@@ -177,3 +177,31 @@ def test_two_sessions_reserving_the_last_places_at_once_never_pass_the_limit(eng
 
     assert granted == [{"limited": 1}]
     assert counts(str(POSTGRES_URL), "SELECT enrolled FROM campaigns WHERE id = 'limited'") == [(5,)]
+
+
+def test_reconciliation_moves_budgets_in_campaign_id_order(engine):
+    """add_spent updates campaign rows in id order, as intake's reservations lock them, so a
+    reconciliation and a poller on one PostgreSQL database never wait on each other in a cycle."""
+    from sqlalchemy import event
+
+    uow = unit_of_work_factory(engine)
+    ids = ["amex-zeta", "amex-alpha", "amex-mid"]
+    with uow() as tx:
+        tx.campaigns.sync([campaign(id=i, hashtag=f"#{i.replace('-', '')}") for i in ids],
+                          datetime(2026, 11, 1, tzinfo=UTC))
+        tx.commit()
+    updated: list[str] = []
+
+    def spy(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE CAMPAIGNS"):
+            updated.append(next(v for v in (parameters.values() if isinstance(parameters, dict)
+                                            else parameters) if v in ids))
+
+    event.listen(engine, "before_cursor_execute", spy)
+    try:
+        with uow() as tx:
+            assert tx.campaigns.add_spent({"amex-zeta": 100, "amex-alpha": 200, "amex-mid": 300}) == []
+            tx.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", spy)
+    assert updated == sorted(ids)

@@ -179,7 +179,9 @@ class CampaignRepository:
         whose budget the increase would have passed, which were left unchanged.
         """
         refused = []
-        for campaign_id, delta in deltas.items():
+        # In id order, as intake's reservations and counters lock campaign rows: a reconciliation
+        # and a poller on one PostgreSQL database then never wait on each other in a cycle.
+        for campaign_id, delta in sorted(deltas.items()):
             if delta and self._conn.execute(self._ADD_SPENT, {"campaign_id": campaign_id,
                                                               "delta": delta}).rowcount != 1:
                 refused.append(campaign_id)
