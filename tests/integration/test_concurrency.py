@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from bot.adapters.locks import locks_for
 from bot.adapters.sql.engine import create_schema, make_engine
@@ -182,8 +182,6 @@ def test_two_sessions_reserving_the_last_places_at_once_never_pass_the_limit(eng
 def test_reconciliation_moves_budgets_in_campaign_id_order(engine):
     """add_spent updates campaign rows in id order, as intake's reservations lock them, so a
     reconciliation and a poller on one PostgreSQL database never wait on each other in a cycle."""
-    from sqlalchemy import event
-
     uow = unit_of_work_factory(engine)
     ids = ["amex-zeta", "amex-alpha", "amex-mid"]
     with uow() as tx:
