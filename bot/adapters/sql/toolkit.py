@@ -7,6 +7,7 @@ statement once per dialect and talk to the driver directly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,6 +28,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
 PG_CHUNK = 20_000  # ids per PostgreSQL array parameter: one round trip for a whole batch
+# What a column's type says beyond the type an array parameter is cast to: VARCHAR(100)'s size,
+# NUMERIC(12, 2)'s precision, a COLLATE "C" (the column's own collation applies all the same).
+_SIZE = re.compile(r"\(\d+(?:,\s*\d+)?\)|\s+COLLATE\s+\"[^\"]*\"")
 
 
 def upsert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
@@ -77,48 +81,44 @@ class BulkInsert:
         self._update = update_conflicts and bool(self._ignore)
         self._compiled: dict[str, tuple[str, tuple[int, ...] | None]] = {}
 
-    COPY_FROM = 200  # rows; below this a COPY's extra statements cost more than they save
-
     def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` in one executemany (on PostgreSQL, a COPY for many rows)."""
+        """Insert ``rows``: one executemany on SQLite, one statement on PostgreSQL."""
         if not rows:
             return
-        if conn.dialect.name == "postgresql" and len(rows) >= self.COPY_FROM:
-            self._copy(conn, rows)
+        if conn.dialect.name == "postgresql":
+            # psycopg's executemany sends one INSERT per row; this sends one array per column
+            # (binary: no quoting of every value), and the server unnests them in one INSERT.
+            conn.exec_driver_sql(self._unnest_sql(conn), {
+                f"c{i}": list(values) for i, values in enumerate(zip(*rows, strict=True))})
             return
         sql, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
-        if order is None:  # named parameters (psycopg)
+        if order is None:  # named parameters
             conn.exec_driver_sql(sql, [dict(zip(self._columns, row, strict=True)) for row in rows])
         else:
             conn.exec_driver_sql(sql, [tuple(row[i] for i in order) for row in rows]
                                  if order != tuple(range(len(self._columns))) else list(rows))
 
-    def _copy(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """COPY ``rows`` in: psycopg's executemany still sends one INSERT per row.
-
-        COPY has no ON CONFLICT, so a table with ignored conflicts is filled through a
-        temporary staging table (emptied at commit) and one INSERT ... SELECT.
-        """
-        # Every name comes from our own table models and is quoted by the dialect.
-        quote = conn.dialect.identifier_preparer.quote
-        table, columns = quote(self._table.name), ", ".join(quote(c) for c in self._columns)
-        stage = quote(f"stage_{self._table.name}")
-        keys = ", ".join(quote(c) for c in self._ignore)
-        create = (f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "  # noqa: S608
-                  f"AS SELECT {columns} FROM {table} WITH NO DATA")
-        changes = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in self._columns
-                            if c not in self._ignore)
-        move = (f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
-                f"ON CONFLICT ({keys}) " + (f"DO UPDATE SET {changes}" if self._update else "DO NOTHING"))
-        if self._ignore:
-            conn.exec_driver_sql(create)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor, cursor.copy(f"COPY {stage if self._ignore else table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        if self._ignore:
-            conn.exec_driver_sql(move)
-            conn.exec_driver_sql(f"TRUNCATE {stage}")
+    def _unnest_sql(self, conn: Connection) -> str:
+        """Return (built once) this table's INSERT ... SELECT FROM unnest(...) [ON CONFLICT ...]."""
+        found = self._compiled.get("unnest")
+        if found is None:
+            # Every name and type comes from our own table models, quoted by the dialect.
+            quote = conn.dialect.identifier_preparer.quote
+            table, columns = quote(self._table.name), ", ".join(quote(c) for c in self._columns)
+            # Cast to the type without its size (see _SIZE): an explicit cast to VARCHAR(n) would
+            # cut a longer value short, where the INSERT refuses it.
+            arrays = ", ".join(
+                f"%(c{i})b::{_SIZE.sub('', self._table.c[c].type.compile(dialect=conn.dialect))}[]"
+                for i, c in enumerate(self._columns))
+            sql = f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})"  # noqa: S608
+            if self._ignore:
+                keys = ", ".join(quote(c) for c in self._ignore)
+                changes = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in self._columns
+                                    if c not in self._ignore)
+                sql += f" ON CONFLICT ({keys}) " + (f"DO UPDATE SET {changes}" if self._update
+                                                     else "DO NOTHING")
+            self._compiled["unnest"] = found = (sql, None)
+        return found[0]
 
     def _compile(self, conn: Connection) -> tuple[str, tuple[int, ...] | None]:
         stmt = upsert(conn, self._table).values({c: bindparam(c) for c in self._columns})
