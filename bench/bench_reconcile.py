@@ -49,7 +49,7 @@ RATIO_TARGET = {"SQLite": 2, "PostgreSQL": 3}
 ENROLLED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 # What a reconciliation writes: emptied between runs on a server database (SQLite runs copy the seed).
 LEDGER = ("transaction_files", "card_transactions", "credits", "rejects", "outbox", "merchant_purchases",
-          "dashboard_reports")
+          "dashboard_reports", "staged_transactions", "pending_refunds", "leases")
 
 
 def clock() -> datetime:

@@ -81,15 +81,14 @@ class BulkInsert:
         self._update = update_conflicts and bool(self._ignore)
         self._compiled: dict[str, tuple[str, tuple[int, ...] | None]] = {}
 
+    COPY_FROM = 200  # rows; below this a COPY costs more than the INSERTs it saves
+
     def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert ``rows``: one executemany on SQLite, one statement on PostgreSQL."""
+        """Insert ``rows`` in one executemany (on PostgreSQL, one statement: see ``_bulk``)."""
         if not rows:
             return
-        if conn.dialect.name == "postgresql":
-            # psycopg's executemany sends one INSERT per row; this sends one array per column
-            # (binary: no quoting of every value), and the server unnests them in one INSERT.
-            conn.exec_driver_sql(self._unnest_sql(conn), {
-                f"c{i}": list(values) for i, values in enumerate(zip(*rows, strict=True))})
+        if conn.dialect.name == "postgresql" and (self._ignore or len(rows) >= self.COPY_FROM):
+            self._bulk(conn, rows)
             return
         sql, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
         if order is None:  # named parameters
@@ -97,6 +96,25 @@ class BulkInsert:
         else:
             conn.exec_driver_sql(sql, [tuple(row[i] for i in order) for row in rows]
                                  if order != tuple(range(len(self._columns))) else list(rows))
+
+    def _bulk(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert many rows on PostgreSQL in one statement (psycopg's executemany sends one per row).
+
+        A plain insert is a COPY, the cheapest way in. COPY knows no ON CONFLICT, so a table
+        with ignored conflicts takes one INSERT ... SELECT FROM unnest(one array per column):
+        binary arrays, as quoting every value of a text array costs more than the statement.
+        """
+        if self._ignore:
+            conn.exec_driver_sql(self._unnest_sql(conn), {
+                f"c{i}": list(values) for i, values in enumerate(zip(*rows, strict=True))})
+            return
+        # Every name comes from our own table models and is quoted by the dialect.
+        quote = conn.dialect.identifier_preparer.quote
+        table, columns = quote(self._table.name), ", ".join(quote(c) for c in self._columns)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def _unnest_sql(self, conn: Connection) -> str:
         """Return (built once) this table's INSERT ... SELECT FROM unnest(...) [ON CONFLICT ...]."""
