@@ -427,6 +427,10 @@ class UnitOfWork(Protocol):
     def commit(self) -> None:
         """Make the transaction's writes permanent."""
 
+    def sending_ahead(self) -> AbstractContextManager[object]:
+        """Return a block whose writes go out without waiting for each one's answer; an error
+        comes out by the block's end at the latest (no reads inside it)."""
+
 
 class LedgerSession(Protocol):
     """One transaction over a DecisionLedger: rolled back on leaving unless committed."""

@@ -14,6 +14,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -759,6 +760,9 @@ class FakeUnitOfWork:
         assert self._state is not None, "commit outside the transaction"
         self._store.state = self._state
         self._state = copy.deepcopy(self._state)  # later writes in this block need another commit
+
+    def sending_ahead(self) -> AbstractContextManager[object]:
+        return nullcontext()  # in memory: every write is done when it returns
 
 
 class FakeStore:

@@ -126,14 +126,15 @@ def _handle_posts(tx: UnitOfWork, mentions: list[Mention], catalog: Catalog, now
 
     for mention, was_linked in decided.stops:
         _stop(tx, mention, was_linked, now, report)
-    tx.enrolments.add_many(decided.enrolments)
-    tx.campaigns.add_enrolled(decided.unlimited)
     unique_replies: dict[str, ReplyIntent] = {}  # two edits in one batch share the one edit reply
     for intent in decided.replies:
         unique_replies.setdefault(intent.dedupe_key, intent)
     replies = list(unique_replies.values())
-    tx.outbox.add_many(replies, now)
-    tx.posts.add_many(decided.posts)
+    with tx.sending_ahead():
+        tx.enrolments.add_many(decided.enrolments)
+        tx.campaigns.add_enrolled(decided.unlimited)
+        tx.outbox.add_many(replies, now)
+        tx.posts.add_many(decided.posts)
     report.outcomes.update(decided.outcomes)
     report.handled += len(fresh)
     report.replies_queued += len(replies)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from psycopg import pq
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -87,7 +88,8 @@ class BulkInsert:
         """Insert ``rows`` in one executemany (on PostgreSQL, one statement: see ``_bulk``)."""
         if not rows:
             return
-        if conn.dialect.name == "postgresql" and (self._ignore or len(rows) >= self.COPY_FROM):
+        if conn.dialect.name == "postgresql" and (self._ignore or len(rows) >= self.COPY_FROM
+                                                  or _sending_ahead(conn)):
             self._bulk(conn, rows)
             return
         sql, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
@@ -100,11 +102,12 @@ class BulkInsert:
     def _bulk(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert many rows on PostgreSQL in one statement (psycopg's executemany sends one per row).
 
-        A plain insert is a COPY, the cheapest way in. COPY knows no ON CONFLICT, so a table
-        with ignored conflicts takes one INSERT ... SELECT FROM unnest(one array per column):
-        binary arrays, as quoting every value of a text array costs more than the statement.
+        A plain insert is a COPY, the cheapest way in for a large batch. COPY knows no ON
+        CONFLICT, and cannot run while writes are sent ahead (pipeline mode): then one INSERT ...
+        SELECT FROM unnest(one array per column) does it, with binary arrays, as quoting every
+        value of a text array costs more than the statement.
         """
-        if self._ignore:
+        if self._ignore or _sending_ahead(conn):
             conn.exec_driver_sql(self._unnest_sql(conn), {
                 f"c{i}": list(values) for i, values in enumerate(zip(*rows, strict=True))})
             return
@@ -153,6 +156,12 @@ class BulkInsert:
                  if compiled.positional else None)
         self._compiled[conn.dialect.name] = found = (str(compiled), order)
         return found
+
+
+def _sending_ahead(conn: Connection) -> bool:
+    """Tell whether this PostgreSQL connection is in pipeline mode (the unit of work's sending_ahead)."""
+    pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
+    return bool(pgconn.pipeline_status != pq.PipelineStatus.OFF)
 
 
 class InLookup:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -62,6 +63,16 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         """Make the transaction's writes permanent."""
         self._tx.commit()
+
+    def sending_ahead(self) -> AbstractContextManager[object]:
+        """Send the block's writes without waiting for each one's answer (PostgreSQL's pipeline
+        mode), so the server works on one while this process prepares the next; an error comes
+        out by the block's end at the latest. SQLite, in this process, has nothing to wait for."""
+        if self._conn.dialect.name != "postgresql":
+            return nullcontext()
+        pipeline: AbstractContextManager[object] = (
+            self._conn.connection.driver_connection.pipeline())  # type: ignore[union-attr]
+        return pipeline
 
 
 class SqlUnitOfWorkFactory:
