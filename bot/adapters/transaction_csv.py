@@ -27,6 +27,7 @@ _CHUNK = 1 << 20
 # little enough that reading stays within a few hundred KiB whatever the file holds.
 _BLOCK = 1 << 15
 _LOW = 1 << 12  # read the next block when less than this is left, so runs stay long
+_UNEVEN_ENDING = re.compile(r"\r(?!\n)|(?<!\r)\n").search  # a line end that is not a CRLF
 RawRow = tuple[int, "str | list[str] | Unreadable"]  # (first line, raw line or fields)
 TRUNCATED = ("the last line has no line ending, so the file may be cut short here; the row was "
              "not used. Send the file again (complete files end with a line break)")
@@ -155,11 +156,13 @@ def read_header(facts: FileFacts) -> list[str]:
 class Lines:
     """Consecutive whole lines of the file, each ended by a LF, none holding a quote or a CR.
 
-    ``text`` is the lines joined by their LFs, without the LF after the last one. Some may be blank
-    or too long: ``plain_row`` says what each is.
+    ``text`` is the lines joined by LFs, without the LF after the last one; in the file each line
+    ends with ``ending`` bytes (a LF, or a CRLF). Some may be blank or too long: ``plain_row``
+    says what each is.
     """
 
     text: str
+    ending: int = 1
 
 
 Stretch = tuple[int, "str | list[str] | Unreadable | Lines"]  # (first line, one row or a run of lines)
@@ -177,7 +180,7 @@ def read_rows(facts: FileFacts, *, skip: int = 0) -> Generator[RawRow, None, Non
     for start, row in read_stretches(facts, skip=skip):
         if isinstance(row, Lines):
             for number, text in enumerate(row.text.split("\n"), start):
-                plain = plain_row(text, limits)
+                plain = plain_row(text, limits, row.ending)
                 if plain is not None:
                     yield number, plain
         else:
@@ -203,7 +206,7 @@ def read_stretches(facts: FileFacts, *, skip: int = 0) -> Generator[Stretch, Non
                 if lines is not None:
                     if skip:  # a resumed run: the run's rows one by one, until skip is spent
                         for offset, line in enumerate(lines.text.split("\n"), number + 1):
-                            plain = plain_row(line, limits)
+                            plain = plain_row(line, limits, lines.ending)
                             if plain is None:
                                 continue
                             if skip:
@@ -236,12 +239,12 @@ def read_stretches(facts: FileFacts, *, skip: int = 0) -> Generator[Stretch, Non
             yield start, row
 
 
-def plain_row(line: str, limits: ReadLimits) -> str | Unreadable | None:
+def plain_row(line: str, limits: ReadLimits, ending: int = 1) -> str | Unreadable | None:
     """Return one line of a Lines run as read_rows yields it: None for a blank line (not a row)."""
     if not line:
         return None
-    # Its LF counts towards the limit: the same test read_rows makes of a line read alone.
-    if len(line) < limits.max_line_bytes // 4 or _size(line) < limits.max_line_bytes:
+    # Its line end counts towards the limit: the same test read_rows makes of a line read alone.
+    if len(line) + ending <= limits.max_line_bytes // 4 or _size(line) + ending <= limits.max_line_bytes:
         return line
     return Unreadable(limits.too_long())
 
@@ -262,6 +265,7 @@ class _Text:
         self._eof = False
         self._last_lf = -1  # where the block's last LF is
         self._quote = self._cr = -1  # no quote (CR) from where it was looked for up to here
+        self._uneven = -1  # no line end but CRLF from where it was looked for up to here
 
     def _fill(self) -> bool:
         """Read the next block on to what is left; return False at the end of the file."""
@@ -274,7 +278,7 @@ class _Text:
         self._buf = self._buf[self._pos:] + more
         self._pos = 0
         self._last_lf = self._buf.rfind("\n")
-        self._quote = self._cr = -1
+        self._quote = self._cr = self._uneven = -1
         return True
 
     def readline(self, size: int) -> str:
@@ -312,6 +316,8 @@ class _Text:
         if self._cr < pos:
             found = buf.find("\r", pos, stop)
             self._cr = stop if found < 0 else found
+        if self._cr < stop and buf.startswith("\r\n", self._cr) and buf.find("\n", pos, self._cr) < 0:
+            return self._crlf_lines(stop)  # the first line ends with a CRLF: a run of CRLF lines
         stop = min(stop, self._cr)
         if stop < end:  # a quote or a CR: the run ends with the line before the one holding it
             stop = buf.rfind("\n", pos, stop)
@@ -319,6 +325,23 @@ class _Text:
                 return None
         self._pos = stop + 1
         return Lines(buf[pos:stop])
+
+    def _crlf_lines(self, stop: int) -> Lines | None:
+        """Return the run of whole CRLF lines from here that ends before ``stop`` (a quote, or the
+        block's last LF), with LFs for line ends; None if the first line is not one."""
+        buf, pos = self._buf, self._pos
+        if self._uneven < pos:
+            lfs = buf.count("\n", pos, stop + 1)
+            if buf.count("\r", pos, stop + 1) == lfs == buf.count("\r\n", pos, stop + 1):
+                self._uneven = stop + 1  # the usual file: three counts instead of a slower search
+            else:
+                found = _UNEVEN_ENDING(buf, pos, stop + 1)
+                self._uneven = stop + 1 if found is None else found.start()
+        cut = buf.rfind("\n", pos, min(self._uneven, stop + 1))
+        if cut < pos:
+            return None
+        self._pos = cut + 1
+        return Lines(buf[pos:cut - 1].replace("\r\n", "\n"), 2)
 
 
 def _open(facts: FileFacts) -> TextIO:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from itertools import compress, count, islice
-from operator import not_
+from operator import itemgetter, not_
 from typing import Generic, TypeVar
 
 from bot.adapters.transaction_csv import FileFacts, Lines, Unreadable, plain_row, read_header, read_stretches
@@ -119,33 +119,17 @@ def scan(facts: FileFacts, columns: Columns, skip: int, interest: Interest, fing
     batch = ScanBatch(filtered=enrolled is not None)
     txns, kept_only, rejects = batch.txns, batch.kept_only, batch.rejects
     size = max(batch_rows // 4, 1)
-
-    def decide(line: int, values: tuple[str, ...], when: date | None, campaigns: tuple[str, ...]) -> int:
-        """Keep a good row at a campaign's merchant; return 0 (card not linked), 1 (kept only) or 2."""
-        tid, card, mid, amount, currency, _, kind, original = values[:8]
-        member = members.get(fp := fingerprint(card))
-        if member is None and slow_owner is not None:
-            member = slow_owner(fp, card, when, kind)
-        if member is None:
-            return 0
-        if enrolled is not None and kind == "purchase" and enrolled_in_none(enrolled, member, campaigns):
-            kept_only.append(Txn(line, tid, member, "", mid, _cents(amount), currency,
-                                 when, kind))  # type: ignore[arg-type]
-            return 1
-        txns.append(Txn(line, tid, member, card[-4:], mid, _cents(amount), currency,
-                        when, kind, original or None))  # type: ignore[arg-type]
-        return 2
-
+    cents_of: dict[str, int] = {}
     # The batch's counts are kept here and written to it when it is handed over: a local is
     # cheaper than an attribute, a million times over.
     rows = other_merchant = not_linked = not_enrolled = not_enrolled_outcomes = 0
     for start, stretch in stretches:
         loose: str | list[str] | Unreadable | None = None
         if isinstance(stretch, Lines):  # a run of plain lines, matched all at once
-            found = each_line(stretch.text)
-            odd, whens, mids = _odd_lines(found, quick, parser)
+            found, ending = each_line(stretch.text), stretch.ending
+            odd, whens = _odd_lines(found, quick - ending + 1, parser)
         else:  # one row as read_rows yields it
-            found, loose, odd, whens, mids = _ONE_ROW, stretch, [0], {}, ()
+            found, loose, odd, whens, ending = _ONE_ROW, stretch, [0], {}, 1
         at, end = 0, len(found)
         odd.append(end)
         next_odd = iter(odd).__next__
@@ -163,42 +147,54 @@ def scan(facts: FileFacts, columns: Columns, skip: int, interest: Interest, fing
             if at < upto:  # good rows, as many as the batch has room for: most at no campaign's merchant
                 stop = min(upto, at + size - rows)
                 rows += stop - at
-                other_merchant += stop - at
-                for index in compress(range(at, stop), map(at_campaign, islice(mids, at, stop))):
-                    values = found[index]
-                    campaigns = campaigns_of[values[2]]
-                    other_merchant -= 1
-                    outcome = decide(start + index, values, whens[values[5]], campaigns)
-                    if outcome == 0:
-                        not_linked += 1
-                    elif outcome == 1:
-                        not_enrolled += 1
-                        not_enrolled_outcomes += len(campaigns)
+                hits = [(start + index, found[index]) for index in
+                        compress(range(at, stop), map(at_campaign, map(_MID, islice(found, at, stop))))]
+                other_merchant += stop - at - len(hits)
                 at = stop
-                continue
-            # A row read alone, or a line the pattern cannot vouch for (as LineParser.fields would
-            # not): read and checked as read_rows and parse_row take it.
-            line, upto = start + at, next_odd()
-            row = plain_row(found[at][8], limits) if loose is None else loose
-            at += 1
-            if row is None:  # a blank line is not a row
-                continue
-            rows += 1
-            checked: tuple[str, ...] | None = fast(row) if isinstance(row, str) else None
-            if checked is None:
-                checked = _checked(row, columns, line, rejects, day_of)
-                if checked is None:
+            else:
+                # A row read alone, or a line the pattern cannot vouch for (as LineParser.fields
+                # would not): read and checked as read_rows and parse_row take it.
+                line, upto = start + at, next_odd()
+                row = plain_row(found[at][8], limits, ending) if loose is None else loose
+                at += 1
+                if row is None:  # a blank line is not a row
                     continue
-            theirs = campaigns_of.get(checked[2])
-            if theirs is None:
-                other_merchant += 1
-                continue
-            outcome = decide(line, checked, day_of(checked[5]), theirs)
-            if outcome == 0:
-                not_linked += 1
-            elif outcome == 1:
-                not_enrolled += 1
-                not_enrolled_outcomes += len(theirs)
+                rows += 1
+                checked: tuple[str, ...] | None = fast(row) if isinstance(row, str) else None
+                if checked is None:
+                    checked = _checked(row, columns, line, rejects, day_of)
+                    if checked is None:
+                        continue
+                if checked[2] not in campaigns_of:
+                    other_merchant += 1
+                    continue
+                hits = [(line, (*checked, ""))]  # shaped as a run's line: its values, then a line
+            for line, values in hits:  # good rows at a campaign's merchant
+                tid, card, mid, amount, currency, day, kind, original, _ = values
+                campaigns = campaigns_of[mid]
+                when = whens.get(day)
+                if when is None:
+                    when = day_of(day)
+                member = members.get(fp := fingerprint(card))
+                if member is None and slow_owner is not None:
+                    member = slow_owner(fp, card, when, kind)
+                if member is None:
+                    not_linked += 1
+                    continue
+                cents = cents_of.get(amount)
+                if cents is None:
+                    cents = _cents(amount)
+                    if len(cents_of) < 100_000:  # amounts repeat: worked out once each, within bounds
+                        cents_of[amount] = cents
+                if (enrolled is not None and kind == "purchase"
+                        and enrolled_in_none(enrolled, member, campaigns)):
+                    not_enrolled += 1
+                    not_enrolled_outcomes += len(campaigns)
+                    kept_only.append(Txn(line, tid, member, "", mid, cents, currency,
+                                         when, kind))  # type: ignore[arg-type]
+                else:
+                    txns.append(Txn(line, tid, member, card[-4:], mid, cents, currency,
+                                    when, kind, original or None))  # type: ignore[arg-type]
     if rows:
         batch.rows, batch.other_merchant, batch.not_linked = rows, other_merchant, not_linked
         batch.not_enrolled, batch.not_enrolled_outcomes = not_enrolled, not_enrolled_outcomes
@@ -210,28 +206,32 @@ _ONE_ROW: list[tuple[str, ...]] = [("", "", "", "", "", "", "", "", "")]
 
 
 def _odd_lines(found: list[tuple[str, ...]], quick: int, parser: LineParser
-               ) -> tuple[list[int], dict[str, date | None], tuple[str, ...]]:
+               ) -> tuple[list[int], dict[str, date | None]]:
     """Return the positions (in order) of the lines of a run that LineParser.fields would not
-    vouch for, the date each distinct date text names, and the merchant ids; checked column by
-    column, at C speed."""
-    tids, _, mids, _, _, dates, kinds, originals, texts = zip(*found, strict=True)
-    odd = set(compress(count(), map(not_, tids)))  # blank lines, and lines the pattern refused
+    vouch for, and the date each distinct date text names; checked column by column, at C speed."""
+    odd = list(compress(count(), map(not_, map(_TID, found))))  # blank, or refused by the pattern
     whens = {}
     bad = set()
     days_get, day_of = parser.days.get, parser.day
-    for text in set(dates):
+    for text in set(map(_DATE, found)):
         when = days_get(text)
         whens[text] = when = day_of(text) if when is None else when
         if when is None and text:  # no such date (the lines the pattern refused have none)
             bad.add(text)
+    more = False
     if bad:
-        odd.update(compress(count(), map(bad.__contains__, dates)))
-    if max(map(len, texts)) >= quick:  # a line that may be over the limit, counted as read alone
-        odd.update(index for index, text in enumerate(texts) if len(text) >= quick)
-    if "purchase" in compress(kinds, originals):  # only refunds refer to an original transaction
-        odd.update(index for index, (kind, original) in enumerate(zip(kinds, originals, strict=True))
-                   if original and kind == "purchase")
-    return sorted(odd), whens, mids
+        odd += compress(count(), map(bad.__contains__, map(_DATE, found)))
+        more = True
+    if max(map(len, map(_LINE, found))) >= quick:  # may be over the limit: counted as read alone
+        odd += (index for index, values in enumerate(found) if len(values[8]) >= quick)
+        more = True
+    if "purchase" in compress(map(_KIND, found), map(_ORIGINAL, found)):  # only refunds have one
+        odd += (index for index, values in enumerate(found) if values[7] and values[6] == "purchase")
+        more = True
+    return sorted(set(odd)) if more else odd, whens
+
+
+_TID, _MID, _DATE, _KIND, _ORIGINAL, _LINE = (itemgetter(n) for n in (0, 2, 5, 6, 7, 8))
 
 
 def _checked(row: str | list[str] | Unreadable, columns: Columns, line: int, rejects: list[Reject],

@@ -173,21 +173,21 @@ def test_the_readers_lines_are_the_text_files_readline(text: str, sizes: list[in
                 break
 
 
-def test_a_run_of_plain_lines_stops_before_a_quote_or_a_cr() -> None:
-    """Lines reach a run only whole, LF-ended, without quote or CR; the rest is left to readline."""
-    text = transaction_csv._Text(io.StringIO('a\nb\n"c"\nd\r\ne\nf', newline="").read)
-    found = text.lines()
-    assert found is not None
-    assert found.text == "a\nb"
+def test_a_run_of_plain_lines_stops_before_a_quote_or_another_line_end() -> None:
+    """Lines reach a run only whole, without a quote, all LF-ended or all CRLF-ended; the rest is
+    left to readline."""
+    text = transaction_csv._Text(io.StringIO('a\nb\n"c"\nd\r\ne\r\nf\ng\rh\n\ni', newline="").read)
+    assert text.lines() == transaction_csv.Lines("a\nb")
     assert text.lines() is None
     assert text.readline(100) == '"c"\n'
+    assert text.lines() == transaction_csv.Lines("d\ne", 2)
+    assert text.lines() == transaction_csv.Lines("f")
     assert text.lines() is None
-    assert text.readline(100) == "d\r\n"
-    found = text.lines()
-    assert found is not None
-    assert found.text == "e"
+    assert text.readline(100) == "g\r"
+    assert text.lines() == transaction_csv.Lines("h\n")
     assert text.lines() is None
-    assert text.readline(100) == "f"
+    assert text.readline(100) == "i"
+    assert text.readline(100) == ""
 
 
 def scanned_both_ways(data: bytes, limits: ReadLimits) -> tuple[list[ScanBatch], list[ScanBatch]]:
