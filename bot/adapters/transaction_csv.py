@@ -307,8 +307,8 @@ class _Text:
         if len(self._buf) - self._pos < _LOW:
             self._fill()
         buf, pos, end = self._buf, self._pos, self._last_lf
-        if end < pos:
-            return None
+        if end < pos:  # no LF ahead: the lines at hand can only end with a CR
+            return self._cr_lines()
         if self._quote < pos:
             found = buf.find('"', pos, end)
             self._quote = end if found < 0 else found
@@ -325,6 +325,25 @@ class _Text:
                 return None
         self._pos = stop + 1
         return Lines(buf[pos:stop])
+
+    def _cr_lines(self) -> Lines | None:
+        """Return the run of whole CR-ended lines from here (no LF is left in the block), with LFs
+        for line ends; None if the first line holds a quote or is not whole."""
+        buf, pos = self._buf, self._pos
+        # A CR that ends the block may be the first half of a CRLF, unless the file ends there.
+        last = buf.rfind("\r", pos, len(buf) if self._eof else len(buf) - 1)
+        if last < pos:
+            return None
+        if self._quote < pos:
+            found = buf.find('"', pos, last)
+            self._quote = last if found < 0 else found
+        stop = last
+        if self._quote < last:  # a quote: the run ends with the line before the one holding it
+            stop = buf.rfind("\r", pos, self._quote)
+            if stop < pos:
+                return None
+        self._pos = stop + 1
+        return Lines(buf[pos:stop].replace("\r", "\n"))
 
     def _crlf_lines(self, stop: int) -> Lines | None:
         """Return the run of whole CRLF lines from here that ends before ``stop`` (a quote, or the

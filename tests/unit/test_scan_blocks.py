@@ -219,3 +219,14 @@ def test_rows_just_under_at_and_over_the_limit_read_the_same(ending: str, wide: 
     fast, slow = scanned_both_ways(data.encode("utf-8"), limits)
     assert fast == slow
     assert sum(len(b.rejects) for b in fast) == int(delta > 0)
+
+
+def test_a_file_of_cr_ended_lines_is_read_by_runs_too() -> None:
+    """With no LF ahead, whole CR-ended lines without a quote make a run (LFs for their ends)."""
+    text = transaction_csv._Text(io.StringIO('a\rb\r\r"c"\rd\re', newline="").read)
+    assert text.lines() == transaction_csv.Lines("a\nb\n")
+    assert text.lines() is None
+    assert text.readline(100) == '"c"\r'
+    assert text.lines() == transaction_csv.Lines("d")
+    assert text.lines() is None
+    assert text.readline(100) == "e"
