@@ -108,7 +108,7 @@ def scan(facts: FileFacts, columns: Columns, skip: int, interest: Interest, fing
     """
     stretches = read_stretches(facts, skip=skip)
     limits = facts.limits
-    quick = limits.max_line_bytes // 4  # a line shorter than this (with its LF) is within the limit
+    quick = limits.max_line_bytes // 4  # this many characters, line end included, are within the limit
     parser = LineParser(columns)
     fast, day_of, each_line = parser.fields, parser.day, parser.each_line
     fingerprint = fingerprinter.fingerprint
