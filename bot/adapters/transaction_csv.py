@@ -1,9 +1,11 @@
 """Reading the card system's daily file: checked whole first, then streamed row by row.
 
-Nothing here holds more than one row, however the file is shaped: lines are read at most
-``max_line_bytes`` at a time, and a longer row is skipped (its line breaks still counted) and
-reported, never kept. Over 300 lines on purpose: the file's one reader, from its bytes (encoding,
-line ends, hash) to its rows, so that no other code parses a transaction file.
+Nothing here holds more than one row and a block of text, however the file is shaped: the text is
+read a block at a time, lines are taken from it at most ``max_line_bytes`` at a time, and a longer
+row is skipped (its line breaks still counted) and reported, never kept. Runs of plain lines (LF
+endings, no quote, no CR) are handed over whole, to be matched in one go. Over 300 lines on
+purpose: the file's one reader, from its bytes (encoding, line ends, hash) to its rows, so that no
+other code parses a transaction file.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from typing import NamedTuple, TextIO
 from bot.errors import FileRejected
 
 _CHUNK = 1 << 20
+# Characters of text read at a time: enough lines per run that a run's cost is its lines', and
+# little enough that reading stays within a few hundred KiB whatever the file holds.
+_BLOCK = 1 << 15
+_LOW = 1 << 12  # read the next block when less than this is left, so runs stay long
+_UNEVEN_ENDING = re.compile(r"\r(?!\n)|(?<!\r)\n").search  # a line end that is not a CRLF
 RawRow = tuple[int, "str | list[str] | Unreadable"]  # (first line, raw line or fields)
 TRUNCATED = ("the last line has no line ending, so the file may be cut short here; the row was "
              "not used. Send the file again (complete files end with a line break)")
@@ -145,6 +152,22 @@ def read_header(facts: FileFacts) -> list[str]:
     return fields
 
 
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """Consecutive whole lines of the file, each ended by a LF, none holding a quote or a CR.
+
+    ``text`` is the lines joined by LFs, without the LF after the last one; in the file each line
+    ends with ``ending`` bytes (a LF, or a CRLF). Some may be blank or too long: ``plain_row``
+    says what each is.
+    """
+
+    text: str
+    ending: int = 1
+
+
+Stretch = tuple[int, "str | list[str] | Unreadable | Lines"]  # (first line, one row or a run of lines)
+
+
 def read_rows(facts: FileFacts, *, skip: int = 0) -> Generator[RawRow, None, None]:
     """Yield (first line, row) for each data row after the header.
 
@@ -153,31 +176,191 @@ def read_rows(facts: FileFacts, *, skip: int = 0) -> Generator[RawRow, None, Non
     or Unreadable (bad quoting, cut short, longer than the limit). ``skip`` rows are passed over
     (a resumed run). Files with or without a BOM, with LF, CRLF or CR line endings, read the same.
     """
-    limit = facts.limits.max_line_bytes
+    limits = facts.limits
+    for start, row in read_stretches(facts, skip=skip):
+        if isinstance(row, Lines):
+            for number, text in enumerate(row.text.split("\n"), start):
+                plain = plain_row(text, limits, row.ending)
+                if plain is not None:
+                    yield number, plain
+        else:
+            yield start, row
+
+
+def read_stretches(facts: FileFacts, *, skip: int = 0) -> Generator[Stretch, None, None]:
+    """Yield what ``read_rows`` yields, but runs of plain lines as Lines (first line, run), in
+    file order; a run's line numbers follow one another. Once ``skip`` rows are passed over."""
+    limits = facts.limits
+    limit = limits.max_line_bytes
     cap, quick = limit + 1, limit // 4  # a line of `quick` characters cannot pass `limit` bytes
     with _open(facts) as handle:
-        read = handle.readline
+        text = _Text(handle.read)
+        read = text.readline
         records = _Records(read, limit)
         header = records.next()
         number = max(header.lines, 1) if header else 1  # the header's last line
-        while text := records.pending() or read(cap):
+        while True:
+            piece = records.pending()
+            if not piece:
+                lines = text.lines()
+                if lines is not None:
+                    if skip:  # a resumed run: the run's rows one by one, until skip is spent
+                        for offset, line in enumerate(lines.text.split("\n"), number + 1):
+                            plain = plain_row(line, limits, lines.ending)
+                            if plain is None:
+                                continue
+                            if skip:
+                                skip -= 1
+                                continue
+                            yield offset, plain
+                    else:
+                        yield number + 1, lines
+                    number += lines.text.count("\n") + 1
+                    continue
+                piece = read(cap)
+                if not piece:
+                    return
             number += 1
             start = number
             row: str | list[str] | Unreadable
             # The usual line: no quote, its line ending read, short enough to be sure of its size.
-            if '"' not in text and text.endswith(LINE_ENDINGS) and (
-                    len(text) <= quick or _size(text) <= limit):
-                row = text.rstrip("\r\n")
+            if '"' not in piece and piece.endswith(LINE_ENDINGS) and (
+                    len(piece) <= quick or _size(piece) <= limit):
+                row = piece.rstrip("\r\n")
                 if not row:  # a blank line is not a row
                     continue
             else:
-                record = records.rest(text)
+                record = records.rest(piece)
                 number += record.lines - 1
-                row = record.row(facts.limits)
+                row = record.row(limits)
             if skip:
                 skip -= 1  # counted exactly as the first run counted rows
                 continue
             yield start, row
+
+
+def plain_row(line: str, limits: ReadLimits, ending: int = 1) -> str | Unreadable | None:
+    """Return one line of a Lines run as read_rows yields it: None for a blank line (not a row)."""
+    if not line:
+        return None
+    # Its line end counts towards the limit: the same test read_rows makes of a line read alone.
+    if len(line) + ending <= limits.max_line_bytes // 4 or _size(line) + ending <= limits.max_line_bytes:
+        return line
+    return Unreadable(limits.too_long())
+
+
+class _Text:
+    """The file's text a block at a time, taken a line at a time or a run of plain lines at once.
+
+    ``readline(size)`` gives what the text file's own readline(size) gives with newline="" (a line
+    ends at LF, CR or CRLF; a longer one comes ``size`` characters at a time), so that a file reads
+    the same whether its lines are taken one by one or by runs. Positions found in the block are
+    remembered, so no stretch of it is searched twice for the same character.
+    """
+
+    def __init__(self, read: Callable[[int], str]) -> None:
+        self._read = read
+        self._buf = ""
+        self._pos = 0
+        self._eof = False
+        self._last_lf = -1  # where the block's last LF is
+        self._quote = self._cr = -1  # no quote (CR) from where it was looked for up to here
+        self._uneven = -1  # no line end but CRLF from where it was looked for up to here
+
+    def _fill(self) -> bool:
+        """Read the next block on to what is left; return False at the end of the file."""
+        if self._eof:
+            return False
+        more = self._read(_BLOCK)
+        if not more:
+            self._eof = True
+            return False
+        self._buf = self._buf[self._pos:] + more
+        self._pos = 0
+        self._last_lf = self._buf.rfind("\n")
+        self._quote = self._cr = self._uneven = -1
+        return True
+
+    def readline(self, size: int) -> str:
+        """Return the next line with its line ending, or its next ``size`` characters ("" at the end)."""
+        while True:
+            buf, pos = self._buf, self._pos
+            window = min(len(buf), pos + size)
+            lf = buf.find("\n", pos, window)
+            cr = buf.find("\r", pos, window if lf < 0 else lf)
+            if cr >= 0:
+                if cr + 1 == len(buf) and self._fill():
+                    continue  # a CR ends the block: the LF of a CRLF may come next
+                end = cr + 2 if buf.startswith("\n", cr + 1) else cr + 1
+            elif lf >= 0:
+                end = lf + 1
+            elif window - pos < size and self._fill():
+                continue  # no line ending yet, and the line may go on in the next block
+            else:
+                end = window
+            end = min(end, pos + size)
+            self._pos = end
+            return buf[pos:end]
+
+    def lines(self) -> Lines | None:
+        """Return the run of plain whole lines from here, or None if the next line is not one."""
+        if len(self._buf) - self._pos < _LOW:
+            self._fill()
+        buf, pos, end = self._buf, self._pos, self._last_lf
+        if end < pos:  # no LF ahead: the lines at hand can only end with a CR
+            return self._cr_lines()
+        if self._quote < pos:
+            found = buf.find('"', pos, end)
+            self._quote = end if found < 0 else found
+        stop = min(end, self._quote)
+        if self._cr < pos:
+            found = buf.find("\r", pos, stop)
+            self._cr = stop if found < 0 else found
+        if self._cr < stop and buf.startswith("\r\n", self._cr) and buf.find("\n", pos, self._cr) < 0:
+            return self._crlf_lines(stop)  # the first line ends with a CRLF: a run of CRLF lines
+        stop = min(stop, self._cr)
+        if stop < end:  # a quote or a CR: the run ends with the line before the one holding it
+            stop = buf.rfind("\n", pos, stop)
+            if stop < pos:
+                return None
+        self._pos = stop + 1
+        return Lines(buf[pos:stop])
+
+    def _cr_lines(self) -> Lines | None:
+        """Return the run of whole CR-ended lines from here (no LF is left in the block), with LFs
+        for line ends; None if the first line holds a quote or is not whole."""
+        buf, pos = self._buf, self._pos
+        # A CR that ends the block may be the first half of a CRLF, unless the file ends there.
+        last = buf.rfind("\r", pos, len(buf) if self._eof else len(buf) - 1)
+        if last < pos:
+            return None
+        if self._quote < pos:
+            found = buf.find('"', pos, last)
+            self._quote = last if found < 0 else found
+        stop = last
+        if self._quote < last:  # a quote: the run ends with the line before the one holding it
+            stop = buf.rfind("\r", pos, self._quote)
+            if stop < pos:
+                return None
+        self._pos = stop + 1
+        return Lines(buf[pos:stop].replace("\r", "\n"))
+
+    def _crlf_lines(self, stop: int) -> Lines | None:
+        """Return the run of whole CRLF lines from here that ends before ``stop`` (a quote, or the
+        block's last LF), with LFs for line ends; None if the first line is not one."""
+        buf, pos = self._buf, self._pos
+        if self._uneven < pos:
+            lfs = buf.count("\n", pos, stop + 1)
+            if buf.count("\r", pos, stop + 1) == lfs == buf.count("\r\n", pos, stop + 1):
+                self._uneven = stop + 1  # the usual file: three counts instead of a slower search
+            else:
+                found = _UNEVEN_ENDING(buf, pos, stop + 1)
+                self._uneven = stop + 1 if found is None else found.start()
+        cut = buf.rfind("\n", pos, min(self._uneven, stop + 1))
+        if cut < pos:
+            return None
+        self._pos = cut + 1
+        return Lines(buf[pos:cut - 1].replace("\r\n", "\n"), 2)
 
 
 def _open(facts: FileFacts) -> TextIO:

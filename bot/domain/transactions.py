@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 
 from bot.domain.cards import has_long_digit_run, mask_long_digit_runs, mask_valid_card_numbers
 from bot.domain.money import AMOUNT_RE, CURRENCY_RE, explain_bad_amount
@@ -142,9 +143,20 @@ class LineParser:
         if "original_transaction_id" not in order:
             parts[-1] += "()"  # an always-empty group stands in for the missing column
             order.append("original_transaction_id")
-        self._match = re.compile(",".join(parts)).fullmatch
+        pattern = ",".join(parts)
+        self._match = re.compile(pattern).fullmatch
         self._groups = tuple(order.index(name) + 1 for name in _FAST_ORDER)
         self._days: dict[str, date | None] = {}
+        # Every line of a run at once: the values where the line's pattern holds (all empty where
+        # not: a lookahead that fails keeps none of its groups), and the line itself in any case.
+        self._lines = re.compile(f"^(?:(?={pattern}$))?(.*)", re.MULTILINE).findall
+        in_order = self._groups == tuple(range(1, len(_FAST_ORDER) + 1))
+        self._reorder = None if in_order else itemgetter(*(group - 1 for group in self._groups), -1)
+
+    @property
+    def days(self) -> dict[str, date | None]:
+        """The dates worked out so far by ``day`` (a look-up here spares a call per row)."""
+        return self._days
 
     def day(self, text: str) -> date | None:
         """Return the calendar date ``text`` names, or None (worked out once per distinct text)."""
@@ -154,6 +166,17 @@ class LineParser:
             if len(self._days) < 10_000:  # dates repeat; anything else is not worth keeping
                 self._days[text] = found
         return found  # type: ignore[return-value]
+
+    def each_line(self, text: str) -> list[tuple[str, ...]]:
+        """Return, for each line of ``text`` (lines joined by LF, none holding a CR), a 9-tuple:
+        the values ``fields`` would return and the line, or 8 empty strings and the line.
+
+        Values come back where the line's pattern holds; the caller still checks the date (with
+        ``days`` and ``day``) and that a purchase has no original id, as ``fields`` does, and
+        takes any other line through ``fields`` and ``parse_row``.
+        """
+        found = self._lines(text)
+        return found if self._reorder is None else list(map(self._reorder, found))
 
     def fields(self, text: str) -> tuple[str, str, str, str, str, str, str, str] | None:
         """Return (id, card, merchant id, amount, currency, date, type, original id) or None."""

@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
+from itertools import compress, count, islice
+from operator import itemgetter, not_
 from typing import Generic, TypeVar
 
-from bot.adapters.transaction_csv import FileFacts, Unreadable, read_header, read_rows
+from bot.adapters.transaction_csv import FileFacts, Lines, Unreadable, plain_row, read_header, read_stretches
 from bot.domain.cards import Fingerprinter
 from bot.domain.members import LinkPeriod, owner_on
 from bot.domain.reconcile import Txn, enrolled_in_none
@@ -104,49 +106,132 @@ def scan(facts: FileFacts, columns: Columns, skip: int, interest: Interest, fing
     read. Between batches ``enrolments`` is asked for the enrolment keys (member<TAB>campaign);
     once it has given them, later batches come filtered.
     """
-    rows = read_rows(facts, skip=skip)
+    stretches = read_stretches(facts, skip=skip)
+    limits = facts.limits
+    quick = limits.max_line_bytes // 4  # this many characters, line end included, are within the limit
     parser = LineParser(columns)
-    fast, day_of = parser.fields, parser.day
+    fast, day_of, each_line = parser.fields, parser.day, parser.each_line
     fingerprint = fingerprinter.fingerprint
     campaigns_of, members = interest.campaigns_of, interest.members
+    at_campaign = campaigns_of.__contains__
     slow_owner = interest.slow_owner()
     enrolled = enrolments()
     batch = ScanBatch(filtered=enrolled is not None)
-    txns, rejects = batch.txns, batch.rejects
+    txns, kept_only, rejects = batch.txns, batch.kept_only, batch.rejects
     size = max(batch_rows // 4, 1)
-    for line, row in rows:
-        batch.rows += 1
-        values = fast(row) if row.__class__ is str else None
-        if values is None:
-            values = _checked(row, columns, line, rejects, day_of)
-        if values is not None:
-            tid, card, mid, amount, currency, day, kind, original = values
-            campaigns = campaigns_of.get(mid)
-            if campaigns is None:
-                batch.other_merchant += 1
+    cents_of: dict[str, int] = {}
+    # The batch's counts are kept here and written to it when it is handed over: a local is
+    # cheaper than an attribute, a million times over.
+    rows = other_merchant = not_linked = not_enrolled = not_enrolled_outcomes = 0
+    for start, stretch in stretches:
+        loose: str | list[str] | Unreadable | None = None
+        if isinstance(stretch, Lines):  # a run of plain lines, matched all at once
+            found, ending = each_line(stretch.text), stretch.ending
+            odd, whens = _odd_lines(found, quick - ending + 1, parser)
+        else:  # one row as read_rows yields it
+            found, loose, odd, whens, ending = _ONE_ROW, stretch, [0], {}, 1
+        at, end = 0, len(found)
+        odd.append(end)
+        next_odd = iter(odd).__next__
+        upto = next_odd()  # the next line the run's pattern does not vouch for
+        while at < end:
+            if rows == size:  # the batch is full: handed over before the next row is taken
+                batch.rows, batch.other_merchant, batch.not_linked = rows, other_merchant, not_linked
+                batch.not_enrolled, batch.not_enrolled_outcomes = not_enrolled, not_enrolled_outcomes
+                yield batch
+                enrolled = enrolled or enrolments()
+                batch = ScanBatch(filtered=enrolled is not None)
+                txns, kept_only, rejects = batch.txns, batch.kept_only, batch.rejects
+                size = batch_rows
+                rows = other_merchant = not_linked = not_enrolled = not_enrolled_outcomes = 0
+            if at < upto:  # good rows, as many as the batch has room for: most at no campaign's merchant
+                stop = min(upto, at + size - rows)
+                rows += stop - at
+                hits = [(start + index, found[index]) for index in
+                        compress(range(at, stop), map(at_campaign, map(_MID, islice(found, at, stop))))]
+                other_merchant += stop - at - len(hits)
+                at = stop
             else:
+                # A row read alone, or a line the pattern cannot vouch for (as LineParser.fields
+                # would not): read and checked as read_rows and parse_row take it.
+                line, upto = start + at, next_odd()
+                row = plain_row(found[at][8], limits, ending) if loose is None else loose
+                at += 1
+                if row is None:  # a blank line is not a row
+                    continue
+                rows += 1
+                checked: tuple[str, ...] | None = fast(row) if isinstance(row, str) else None
+                if checked is None:
+                    checked = _checked(row, columns, line, rejects, day_of)
+                    if checked is None:
+                        continue
+                if checked[2] not in campaigns_of:
+                    other_merchant += 1
+                    continue
+                hits = [(line, (*checked, ""))]  # shaped as a run's line: its values, then a line
+            for line, values in hits:  # good rows at a campaign's merchant
+                tid, card, mid, amount, currency, day, kind, original, _ = values
+                campaigns = campaigns_of[mid]
+                when = whens.get(day)
+                if when is None:
+                    when = day_of(day)
                 member = members.get(fp := fingerprint(card))
                 if member is None and slow_owner is not None:
-                    member = slow_owner(fp, card, day_of(day), kind)
+                    member = slow_owner(fp, card, when, kind)
                 if member is None:
-                    batch.not_linked += 1
-                elif (enrolled is not None and kind == "purchase"
-                      and enrolled_in_none(enrolled, member, campaigns)):
-                    batch.not_enrolled += 1
-                    batch.not_enrolled_outcomes += len(campaigns)
-                    batch.kept_only.append(Txn(line, tid, member, "", mid, _cents(amount), currency,
-                                               day_of(day), kind))  # type: ignore[arg-type]
+                    not_linked += 1
+                    continue
+                cents = cents_of.get(amount)
+                if cents is None:
+                    cents = _cents(amount)
+                    if len(cents_of) < 100_000:  # amounts repeat: worked out once each, within bounds
+                        cents_of[amount] = cents
+                if (enrolled is not None and kind == "purchase"
+                        and enrolled_in_none(enrolled, member, campaigns)):
+                    not_enrolled += 1
+                    not_enrolled_outcomes += len(campaigns)
+                    kept_only.append(Txn(line, tid, member, "", mid, cents, currency,
+                                         when, kind))  # type: ignore[arg-type]
                 else:
-                    txns.append(Txn(line, tid, member, card[-4:], mid, _cents(amount), currency,
-                                    day_of(day), kind, original or None))  # type: ignore[arg-type]
-        if batch.rows == size:
-            yield batch
-            enrolled = enrolled or enrolments()
-            batch = ScanBatch(filtered=enrolled is not None)
-            txns, rejects = batch.txns, batch.rejects
-            size = batch_rows
-    if batch.rows:
+                    txns.append(Txn(line, tid, member, card[-4:], mid, cents, currency,
+                                    when, kind, original or None))  # type: ignore[arg-type]
+    if rows:
+        batch.rows, batch.other_merchant, batch.not_linked = rows, other_merchant, not_linked
+        batch.not_enrolled, batch.not_enrolled_outcomes = not_enrolled, not_enrolled_outcomes
         yield batch
+
+
+# One row read alone goes through the loop over a run's lines as a line nothing is vouched for.
+_ONE_ROW: list[tuple[str, ...]] = [("", "", "", "", "", "", "", "", "")]
+
+
+def _odd_lines(found: list[tuple[str, ...]], quick: int, parser: LineParser
+               ) -> tuple[list[int], dict[str, date | None]]:
+    """Return the positions (in order) of the lines of a run that LineParser.fields would not
+    vouch for, and the date each distinct date text names; checked column by column, at C speed."""
+    odd = list(compress(count(), map(not_, map(_TID, found))))  # blank, or refused by the pattern
+    whens = {}
+    bad = set()
+    days_get, day_of = parser.days.get, parser.day
+    for text in set(map(_DATE, found)):
+        when = days_get(text)
+        whens[text] = when = day_of(text) if when is None else when
+        if when is None and text:  # no such date (the lines the pattern refused have none)
+            bad.add(text)
+    more = False
+    if bad:
+        odd += compress(count(), map(bad.__contains__, map(_DATE, found)))
+        more = True
+    if max(map(len, map(_LINE, found))) >= quick:  # may be over the limit: counted as read alone
+        odd += (index for index, values in enumerate(found) if len(values[8]) >= quick)
+        more = True
+    if "purchase" in compress(map(_KIND, found), map(_ORIGINAL, found)):  # only refunds have one
+        odd += (index for index, values in enumerate(found) if values[7] and values[6] == "purchase")
+        more = True
+    return sorted(set(odd)) if more else odd, whens
+
+
+_TID, _MID, _DATE, _KIND, _ORIGINAL, _LINE = (itemgetter(n) for n in (0, 2, 5, 6, 7, 8))
 
 
 def _checked(row: str | list[str] | Unreadable, columns: Columns, line: int, rejects: list[Reject],
