@@ -1,4 +1,4 @@
-"""The toolkit's BulkInsert on each database: one statement on PostgreSQL, the same rows as row by row."""
+"""BulkInsert on each database: the same rows whichever way they go in (COPY, unnest, executemany)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DataError
 
+from bot.adapters.sql.bulk_insert import BulkInsert
 from bot.adapters.sql.tables import outbox_t, rejects_t
-from bot.adapters.sql.toolkit import BulkInsert, native
+from bot.adapters.sql.toolkit import native
 
 OUTBOX = ("dedupe_key", "member_id", "in_reply_to", "template", "context", "status", "attempts",
           "next_attempt_at", "created_at", "thread", "channel")

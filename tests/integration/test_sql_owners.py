@@ -37,7 +37,7 @@ TABLE_NAMES = {name: value.name for name, value in vars(tables).items() if isins
 
 def writes_in(path: Path) -> set[str]:
     """Return the tables the module at ``path`` writes: through SQLAlchemy's insert/update/delete
-    (or table.insert() and the like), the toolkit's upsert and BulkInsert, or raw SQL text."""
+    (or table.insert() and the like), the toolkit's upsert, BulkInsert, or raw SQL text."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Call):

@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime, tzinfo
 
 from sqlalchemy import Connection, select
 
+from bot.adapters.sql.bulk_insert import BulkInsert
 from bot.adapters.sql.tables import enrolments_t
-from bot.adapters.sql.toolkit import BulkInsert, key_in, native, raw_rows
+from bot.adapters.sql.toolkit import key_in, native, raw_rows
 from bot.domain.enrolment import Enrolment
 
 

@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
+from bot.adapters.sql.bulk_insert import BulkInsert
 from bot.adapters.sql.tables import credits_t, transactions_t
-from bot.adapters.sql.toolkit import BulkInsert, InLookup, day_writer, key_in, native, upsert
+from bot.adapters.sql.toolkit import InLookup, day_writer, key_in, native, upsert
 from bot.domain.ledger import ExportedCredit, KeptTransaction, NumberedCredit, Seen
 from bot.domain.reconcile import CREDIT, Credit, CreditedPurchase, CreditKind, RefundState
 

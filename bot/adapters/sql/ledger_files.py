@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from bot.adapters.sql.bulk_insert import BulkInsert
 from bot.adapters.sql.tables import credits_t, files_t, rejects_t
-from bot.adapters.sql.toolkit import BulkInsert, upsert
+from bot.adapters.sql.toolkit import upsert
 from bot.domain.ledger import FilePhase, FileRecord, FileStatus, NoticesDue
 from bot.domain.reconcile import Key
 from bot.domain.transactions import Reject

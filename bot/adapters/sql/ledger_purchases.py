@@ -13,8 +13,9 @@ from datetime import date
 
 from sqlalchemy import Connection, and_, delete, select
 
+from bot.adapters.sql.bulk_insert import BulkInsert
 from bot.adapters.sql.tables import merchant_purchases_t
-from bot.adapters.sql.toolkit import BulkInsert, day_writer
+from bot.adapters.sql.toolkit import day_writer
 from bot.domain.reconcile import Txn
 
 _mp = merchant_purchases_t.c

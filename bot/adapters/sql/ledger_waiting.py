@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, select, tuple_
 
+from bot.adapters.sql.bulk_insert import BulkInsert
 from bot.adapters.sql.tables import pending_t, staged_t
 from bot.adapters.sql.toolkit import (
-    BulkInsert,
     CompiledQuery,
     InLookup,
     day_reader,

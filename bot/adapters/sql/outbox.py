@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
+from bot.adapters.sql.bulk_insert import BulkInsert
 from bot.adapters.sql.tables import outbox_t
-from bot.adapters.sql.toolkit import BulkInsert, native
+from bot.adapters.sql.toolkit import native
 from bot.adapters.x_ids import remember_x_ids
 from bot.domain.replies import DM, Delivery, OutboxItem, OutboxRecord, ReplyIntent, ReplyStatus, ThreadReply
 

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, select
 
+from bot.adapters.sql.bulk_insert import BulkInsert
 from bot.adapters.sql.tables import posts_t
-from bot.adapters.sql.toolkit import BulkInsert, InLookup, key_in, native
+from bot.adapters.sql.toolkit import InLookup, key_in, native
 from bot.domain.mentions import HandledPost
 
 
