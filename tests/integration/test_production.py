@@ -28,7 +28,7 @@ from bot.services.inbox import reconcile_inbox
 from bot.services.intake import poll_mentions
 from bot.services.status import read_status
 from tests.conftest import POSTGRES_URL
-from tests.fakes import ALICE_CARD, BOT_ID, mention
+from tests.fakes import ALICE_CARD, BOT_ID, mention, wait_for
 
 
 @pytest.fixture
@@ -244,7 +244,9 @@ def test_an_advisory_lock_is_freed_when_its_connection_goes(engine, clock):
         conn.invalidate()
     first._held.clear()
 
-    assert second.acquire("poller")
+    # The server's backend sees the socket close and ends on its own time: on a busy machine the
+    # lock can still be held for a moment after the client let go.
+    assert wait_for(lambda: second.acquire("poller"), timeout=10)
     second.close()
 
 
