@@ -130,6 +130,7 @@ def _handle_posts(tx: UnitOfWork, mentions: list[Mention], catalog: Catalog, now
     for intent in decided.replies:
         unique_replies.setdefault(intent.dedupe_key, intent)
     replies = list(unique_replies.values())
+    # Sent ahead (pipeline mode on PostgreSQL): the server inserts one while the next is built.
     with tx.sending_ahead():
         tx.enrolments.add_many(decided.enrolments)
         tx.campaigns.add_enrolled(decided.unlimited)
