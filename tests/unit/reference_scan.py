@@ -3,18 +3,18 @@
 ``read_rows`` here reads a line at a time with the text file's own readline, and ``scan`` takes one
 row at a time, exactly as bot.services.file_scan and bot.adapters.transaction_csv did; the property
 tests in test_scan_blocks.py compare every batch of the product's scan with this one, field by field.
+The slow path (``_checked``) and ``_cents`` did not change and are the product's own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from datetime import date
 
 from bot.adapters.transaction_csv import LINE_ENDINGS, FileFacts, RawRow, Unreadable, _open, _Records, _size
 from bot.domain.cards import Fingerprinter
 from bot.domain.reconcile import Txn, enrolled_in_none
-from bot.domain.transactions import Columns, LineParser, Reject, parse_row
-from bot.services.file_scan import Interest, ScanBatch
+from bot.domain.transactions import Columns, LineParser
+from bot.services.file_scan import Interest, ScanBatch, _cents, _checked
 
 
 def read_rows(facts: FileFacts, *, skip: int = 0) -> Generator[RawRow, None, None]:
@@ -92,25 +92,3 @@ def scan(facts: FileFacts, columns: Columns, skip: int, interest: Interest, fing
             size = batch_rows
     if batch.rows:
         yield batch
-
-
-def _checked(row: str | list[str] | Unreadable, columns: Columns, line: int, rejects: list[Reject],
-             day_of: Callable[[str], date | None]) -> tuple[str, str, str, str, str, str, str, str] | None:
-    """Check a row field by field (the slow path), recording why it is rejected."""
-    if isinstance(row, Unreadable):
-        rejects.append(Reject(line, "", row.message))
-        return None
-    parsed = parse_row(row.split(",") if isinstance(row, str) else row, columns, line)
-    if isinstance(parsed, Reject):
-        rejects.append(parsed)
-        return None
-    day = parsed.day.isoformat()
-    day_of(day)
-    return (parsed.transaction_id, parsed.card_number, parsed.merchant_id, str(parsed.amount),
-            parsed.currency, day, parsed.kind, parsed.original_id or "")
-
-
-def _cents(amount: str) -> int:
-    """Return an amount's cents."""
-    whole, _, fraction = amount.partition(".")
-    return int(whole) * 100 + int((fraction + "00")[:2])
