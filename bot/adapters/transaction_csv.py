@@ -2,10 +2,10 @@
 
 Nothing here holds more than one row and a block of text, however the file is shaped: the text is
 read a block at a time, lines are taken from it at most ``max_line_bytes`` at a time, and a longer
-row is skipped (its line breaks still counted) and reported, never kept. Runs of plain lines (LF
-endings, no quote, no CR) are handed over whole, to be matched in one go. Over 300 lines on
-purpose: the file's one reader, from its bytes (encoding, line ends, hash) to its rows, so that no
-other code parses a transaction file.
+row is skipped (its line breaks still counted) and reported, never kept. Runs of plain whole lines
+(no quote; all LF-, all CRLF- or all CR-ended) are handed over whole, to be matched in one go.
+Over 300 lines on purpose: the file's one reader, from its bytes (encoding, line ends, hash) to
+its rows, so that no other code parses a transaction file.
 """
 
 from __future__ import annotations
@@ -154,11 +154,11 @@ def read_header(facts: FileFacts) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Lines:
-    """Consecutive whole lines of the file, each ended by a LF, none holding a quote or a CR.
+    """Consecutive whole lines of the file, none holding a quote, all ended alike (LF, CRLF or CR).
 
     ``text`` is the lines joined by LFs, without the LF after the last one; in the file each line
-    ends with ``ending`` bytes (a LF, or a CRLF). Some may be blank or too long: ``plain_row``
-    says what each is.
+    ends with ``ending`` bytes (1 for a LF or a CR, 2 for a CRLF). Some may be blank or too long:
+    ``plain_row`` says what each is.
     """
 
     text: str
